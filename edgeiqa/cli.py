@@ -1,0 +1,89 @@
+"""The ``edgeiqa`` command line: one sub-command per job, each importing only what it needs.
+
+Every :class:`~edgeiqa.errors.EdgeIQAError` becomes one line on stderr and exit code 2 (no traceback),
+because the users are engineers scripting batch jobs on devices: the line must say what to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from edgeiqa.errors import EdgeIQAError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _csv_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _cmd_data_synth(args: argparse.Namespace) -> int:
+    from edgeiqa.data.synth import synthesize
+
+    summary = synthesize(
+        Path(args.out),
+        seed=args.seed,
+        pristine_dir=Path(args.pristine) if args.pristine else None,
+        max_side=args.max_side,
+        types=_csv_list(args.types) if args.types else None,
+        max_sources=args.max_sources,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(
+        f"wrote {summary.n_images} images from {summary.n_sources} sources x {len(summary.types)} distortion "
+        f"types to {summary.csv_path} in {summary.seconds:.1f} s"
+    )
+    return 0
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="datasets: generate the embedded default set")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    synth = data_sub.add_parser("synth", help="generate the KADIS-style embedded dataset (offline, seeded)")
+    synth.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--pristine", help="folder of pristine photos (default: photos shipped in scikit-image/learn)")
+    synth.add_argument("--max-side", type=int, default=384, help="long side of each pristine source in px")
+    synth.add_argument("--types", help="comma-separated distortion types (default: all)")
+    synth.add_argument("--max-sources", type=int, default=None)
+    synth.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(handler=_cmd_data_synth)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgeiqa", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+    _add_data(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from edgeiqa import __version__
+
+        print(__version__)
+        return 0
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except EdgeIQAError as exc:
+        print(f"edgeiqa: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgeiqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Pixels to model inputs, exactly per a :class:`PreprocessContract`, with numpy + Pillow only.
+
+Training (the student's views) and the device runtime both call these functions, so there is one
+implementation of the contract. Every decode failure becomes an :class:`ImageDecodeError` whose
+message names the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edgeiqa.errors import ImageDecodeError
+from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
+
+ImageSource = Union[str, os.PathLike, bytes]
+
+_FILTERS = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}  # these swap width and height
+
+
+def _describe(source: ImageSource) -> str:
+    return f"<{len(source)} bytes>" if isinstance(source, bytes) else str(source)
+
+
+def working_shape(width: int, height: int, contract: PreprocessContract) -> tuple[int, int]:
+    """(width, height) of the whole-image view for an upright image of this size."""
+    size, multiple = contract.working_size, contract.size_multiple
+    if contract.size_policy == "square":
+        return size, size
+    short, long_ = min(width, height), max(width, height)
+    scale = size / (short if contract.size_policy == "short_side" else long_)
+    w, h = (max(multiple, int(round(d * scale / multiple)) * multiple) for d in (width, height))
+    return w, h
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Gray, palette, CMYK, alpha and 16-bit images to 8-bit RGB."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # Pillow's convert() clips 16-bit values at 255 instead of scaling them.
+        arr = np.asarray(img, dtype=np.uint32)
+        bits = 16 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 8
+        img = Image.fromarray((arr >> (bits - 8)).clip(0, 255).astype(np.uint8), mode="L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        img = Image.fromarray((arr.clip(0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        # Composite over white: a transparent background shown on a page or a phone is usually white.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def decode_image(source: ImageSource, contract: PreprocessContract) -> Image.Image:
+    """Decode a file or bytes into an upright 8-bit RGB Pillow image, refusing decompression bombs."""
+    name = _describe(source)
+    try:
+        stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+    except OSError as exc:
+        raise ImageDecodeError(f"{name}: cannot open ({exc.strerror or exc})") from exc
+    with stream:
+        try:
+            img = Image.open(stream)
+            width, height = img.size
+            if width * height > contract.max_pixels:
+                raise ImageDecodeError(
+                    f"{name}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+                    f"{contract.max_pixels:,} (decompression bomb guard; raise max_pixels to allow it)"
+                )
+            orientation = img.getexif().get(_EXIF_ORIENTATION, 1) if contract.exif_orientation else 1
+            if contract.jpeg_draft and img.format == "JPEG":
+                target = working_shape(width, height, contract)
+                if orientation in _TRANSPOSING_ORIENTATIONS:
+                    target = target[::-1]
+                img.draft("RGB", target)
+            img.load()
+        except ImageDecodeError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise ImageDecodeError(f"{name}: refused as a decompression bomb ({exc})") from exc
+        except UnidentifiedImageError as exc:
+            empty = " (empty file)" if not isinstance(source, bytes) and os.path.getsize(source) == 0 else ""
+            raise ImageDecodeError(f"{name}: not a recognised image{empty}") from exc
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageDecodeError(f"{name}: corrupt or truncated image ({exc})") from exc
+    if orientation != 1:
+        img = ImageOps.exif_transpose(img)
+    return _to_rgb(img)
+
+
+def _normalise(rgb: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+    """HxWx3 uint8 -> 3xHxW float array, channel order and mean/std per the contract."""
+    if contract.channel_order == "BGR":
+        rgb = rgb[..., ::-1]
+    mean = np.asarray(contract.mean, dtype=np.float32) * 255.0
+    inv_std = 1.0 / (np.asarray(contract.std, dtype=np.float32) * 255.0)
+    out = (rgb.astype(np.float32) - mean) * inv_std
+    return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=contract.dtype)
+
+
+def working_view(img: Image.Image, contract: PreprocessContract) -> np.ndarray:
+    """The whole image reduced to the working size with an antialiased filter: 3xHxW float."""
+    size = working_shape(img.width, img.height, contract)
+    if img.size != size:
+        img = img.resize(size, _FILTERS[contract.resize_filter], reducing_gap=contract.reducing_gap)
+    return _normalise(np.asarray(img), contract)
+
+
+def fragment_origins(
+    length: int, spec: FragmentSpec, rng: np.random.Generator | None
+) -> np.ndarray:
+    """Start offsets of the ``grid`` patches along one axis of ``length`` pixels.
+
+    Each patch lies inside its cell when cells are at least a patch wide; on images smaller than the
+    mosaic the patches overlap instead. ``rng`` jitters positions (training); None gives cell centres.
+    """
+    grid, patch = spec.grid, spec.patch
+    span = max(length - patch, 0)
+    cell = length / grid
+    if rng is None:
+        centres = (np.arange(grid) + 0.5) * cell
+        starts = centres - patch / 2
+    else:
+        low = np.arange(grid) * cell
+        room = np.maximum(cell - patch, 0.0)
+        starts = low + rng.random(grid) * room - np.where(room > 0, 0.0, (patch - cell) / 2)
+    # floor(x + 0.5), not np.round: banker's rounding is a rule a C++ port on a device would not guess.
+    return np.clip(np.floor(starts + 0.5), 0, span).astype(np.int64)
+
+
+def fragment_view(
+    img: Image.Image, contract: PreprocessContract, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Native-resolution patches on a grid, tiled into a (grid*patch)^2 mosaic: 3xFxF float."""
+    spec = contract.fragments
+    if spec is None:
+        raise ValueError("this contract has no fragment view")
+    if min(img.size) < spec.patch:
+        # Only tiny images get here; upscaling them is the least-bad way to keep the input shape.
+        scale = spec.patch / min(img.size)
+        img = img.resize((max(spec.patch, round(img.width * scale)), max(spec.patch, round(img.height * scale))),
+                         Image.Resampling.BILINEAR)
+    pixels = np.asarray(img)
+    ys = fragment_origins(pixels.shape[0], spec, rng)
+    xs = fragment_origins(pixels.shape[1], spec, rng)
+    p = spec.patch
+    rows = [np.concatenate([pixels[y:y + p, x:x + p] for x in xs], axis=1) for y in ys]
+    return _normalise(np.concatenate(rows, axis=0), contract)
+
+
+def preprocess_image(
+    img: Image.Image, contract: PreprocessContract, rng: np.random.Generator | None = None
+) -> dict[str, np.ndarray]:
+    """All model inputs for one decoded image, keyed by :attr:`PreprocessContract.input_names`."""
+    inputs = {"image": working_view(img, contract)}
+    if contract.fragments is not None:
+        inputs["fragments"] = fragment_view(img, contract, rng)
+    return inputs
+
+
+def preprocess(
+    source: ImageSource, contract: PreprocessContract, rng: np.random.Generator | None = None
+) -> dict[str, np.ndarray]:
+    """Decode ``source`` and build every model input (unbatched, CxHxW) per the contract."""
+    return preprocess_image(decode_image(source, contract), contract, rng)
+
