@@ -1,0 +1,71 @@
+"""Checkpoints are atomic, verified, pruned, and restore optimizer and RNG state exactly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from edgeiqa.distill.checkpoint import latest_checkpoint, resolve_checkpoint, restore_rng_state, save_checkpoint
+from edgeiqa.errors import EdgeIQAError
+
+
+def _trained_pair() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model(torch.randn(5, 3)).sum().backward()
+    optimizer.step()
+    return model, optimizer
+
+
+def test_round_trip_restores_weights_optimizer_and_rng(tmp_path) -> None:
+    model, optimizer = _trained_pair()
+    save_checkpoint(tmp_path, 0, model, {"stage": "finetune"}, optimizer, is_best=True)
+    expected_next = torch.rand(3)
+    ckpt = latest_checkpoint(tmp_path)
+    assert ckpt is not None and ckpt.epoch == 0 and ckpt.state["stage"] == "finetune"
+    fresh = torch.nn.Linear(3, 2)
+    fresh.load_state_dict(ckpt.model_state())
+    assert torch.equal(fresh.weight, model.weight)
+    opt2 = torch.optim.AdamW(fresh.parameters(), lr=1e-2)
+    opt2.load_state_dict(ckpt.optimizer_state())
+    for p_old, p_new in zip(model.parameters(), fresh.parameters()):
+        assert torch.equal(optimizer.state[p_old]["exp_avg"], opt2.state[p_new]["exp_avg"])
+    restore_rng_state(ckpt.state["rng"])
+    assert torch.equal(torch.rand(3), expected_next)
+
+
+def test_only_recent_and_best_epochs_are_kept(tmp_path) -> None:
+    model, optimizer = _trained_pair()
+    for epoch in range(5):
+        save_checkpoint(tmp_path, epoch, model, {}, optimizer, is_best=epoch == 1)
+    kept = sorted(p.name for p in tmp_path.glob("epoch_*"))
+    assert kept == ["epoch_0001", "epoch_0003", "epoch_0004"]
+    assert resolve_checkpoint(tmp_path).epoch == 1  # a stage folder resolves to its best epoch
+    assert latest_checkpoint(tmp_path).epoch == 4
+
+
+def test_half_written_folders_are_ignored_and_removed(tmp_path) -> None:
+    model, _ = _trained_pair()
+    save_checkpoint(tmp_path, 0, model, {})
+    (tmp_path / "epoch_0001.tmp").mkdir()
+    (tmp_path / "epoch_0001.tmp" / "model.safetensors").write_bytes(b"partial")
+    assert latest_checkpoint(tmp_path).epoch == 0
+    assert not (tmp_path / "epoch_0001.tmp").exists()
+
+
+def test_a_corrupted_weights_file_is_detected(tmp_path) -> None:
+    model, _ = _trained_pair()
+    folder = save_checkpoint(tmp_path, 0, model, {})
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x00\x01")
+    with pytest.raises(EdgeIQAError, match="sha256 differs from state.json"):
+        latest_checkpoint(tmp_path)
+    assert json.loads((tmp_path / "last.json").read_text()) == {"dir": "epoch_0000"}
+
+
+def test_resolve_names_a_folder_without_checkpoints(tmp_path) -> None:
+    with pytest.raises(EdgeIQAError, match="no checkpoint found"):
+        resolve_checkpoint(tmp_path)
