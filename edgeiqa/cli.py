@@ -55,11 +55,42 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     synth.set_defaults(handler=_cmd_data_synth)
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from edgeiqa.runtime.batch import predict_files, scores_csv_text, write_scores_csv
+    from edgeiqa.runtime.predictor import Predictor
+
+    with Predictor.load(args.artifact, backend=args.backend, decoder=args.decoder) as predictor:
+        result = predict_files(predictor, args.paths, batch_size=args.batch, workers=args.workers,
+                               progress=not args.quiet and sys.stderr.isatty())
+    for line in result.failure_lines():
+        print(f"edgeiqa: {line}", file=sys.stderr)
+    if args.out:
+        write_scores_csv(result, Path(args.out))
+        print(f"scored {len(result.scored)} file(s), {len(result.failed)} failed -> {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(scores_csv_text(result))
+    return 0 if result.ok else 1
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    predict = sub.add_parser("predict", help="score images with an exported artifact (torch-free runtime)")
+    predict.add_argument("artifact", help="artifact file (its manifest <artifact>.json must sit beside it)")
+    predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    predict.add_argument("--out", help="write path,score,error CSV here (default: stdout)")
+    predict.add_argument("--batch", type=int, default=8)
+    predict.add_argument("--workers", type=int, default=None, help="decode threads (default: CPU count)")
+    predict.add_argument("--backend", default=None, help="override the backend (e.g. openvino for an ONNX file)")
+    predict.add_argument("--decoder", default="auto", choices=["auto", "pillow", "simplejpeg"])
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.set_defaults(handler=_cmd_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
     _add_data(sub)
+    _add_predict(sub)
     return parser
 
 

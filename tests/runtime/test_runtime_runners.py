@@ -1,0 +1,170 @@
+"""ONNX Runtime and OpenVINO runners on a real tiny ONNX model; Core ML and runner selection errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeiqa.errors import ConfigError, EdgeIQAError
+from edgeiqa.runtime.manifest import read_manifest, manifest_path_for
+from edgeiqa.runtime.runners import (
+    CoreMLRunner,
+    OnnxRuntimeRunner,
+    OpenVINORunner,
+    RunnerError,
+    register_backend,
+    runner_for,
+)
+from edgeiqa.runtime.runners.onnxruntime_runner import resolve_providers
+
+from runtime_helpers import tiny_reference, write_tiny_manifest
+
+
+def _feed(batch: int = 3, size: int = 32, frag: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "image": rng.normal(0, 1, (batch, 3, size, size)).astype(np.float32),
+        "fragments": rng.normal(0, 1, (batch, 3, frag, frag)).astype(np.float32),
+    }
+
+
+def test_onnxruntime_runner_matches_numpy_and_reports_providers(tiny_onnx: Path) -> None:
+    feed = _feed()
+    with OnnxRuntimeRunner(tiny_onnx, intra_op_threads=1) as runner:
+        assert runner.input_names == ("image", "fragments") and runner.output_names == ("score",)
+        out = runner.infer(feed)
+        assert runner.info()["providers"] == ["CPUExecutionProvider"]
+        assert runner.name == "onnxruntime:tiny.onnx"
+    np.testing.assert_allclose(out["score"], tiny_reference(feed), atol=1e-5)
+    assert out["score"].shape == (3,)
+    assert not runner.is_active
+
+
+def test_onnxruntime_runner_takes_any_batch_and_size(tiny_onnx: Path) -> None:
+    with OnnxRuntimeRunner(tiny_onnx, intra_op_threads=1, allow_spinning=False) as runner:
+        assert runner.info()["allow_spinning"] is False
+        for batch, size in [(1, 32), (5, 48)]:
+            feed = _feed(batch, size)
+            np.testing.assert_allclose(runner.infer(feed)["score"], tiny_reference(feed), atol=1e-5)
+
+
+def test_feed_errors_and_inactive_runner(tiny_onnx: Path) -> None:
+    runner = OnnxRuntimeRunner(tiny_onnx)
+    with pytest.raises(RuntimeError, match=r"runner onnxruntime:tiny\.onnx is not active"):
+        runner.infer(_feed())
+    with runner:
+        with pytest.raises(RunnerError, match=r"feed has inputs \['image'\] but the model takes \['image', 'fragments'\]"):
+            runner.infer({"image": _feed()["image"]})
+
+
+def test_missing_and_corrupt_artifacts_are_one_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(RunnerError, match=r"nothing\.onnx: artifact not found"):
+        OnnxRuntimeRunner(tmp_path / "nothing.onnx").activate()
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a protobuf at all")
+    with pytest.raises(RunnerError, match=r"bad\.onnx: ONNX Runtime cannot load this model") as info:
+        OnnxRuntimeRunner(bad).activate()
+    assert "\n" not in str(info.value)
+
+
+def test_provider_resolution() -> None:
+    available = ["CUDAExecutionProvider", "CPUExecutionProvider", "AzureExecutionProvider"]
+    assert resolve_providers(None, available) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert resolve_providers(None, ["AzureExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert resolve_providers(["cuda", "cpu"], available) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(RunnerError, match=r"execution provider 'tensorrt' is not available"):
+        resolve_providers(["tensorrt"], available)
+
+
+@pytest.mark.parametrize("as_ir", [False, True], ids=["onnx", "ir"])
+def test_openvino_f32_matches_onnxruntime_and_records_precision(tiny_onnx: Path, tmp_path: Path, as_ir: bool) -> None:
+    import openvino as ov
+
+    path = tiny_onnx
+    if as_ir:
+        path = tmp_path / "tiny.xml"
+        # compress_to_fp16 defaults to True and would round the weights: parity needs the FP32 weights.
+        ov.save_model(ov.Core().read_model(str(tiny_onnx)), str(path), compress_to_fp16=False)
+    feed = _feed(batch=4)
+    with OnnxRuntimeRunner(tiny_onnx, intra_op_threads=1) as ort_runner:
+        expected = ort_runner.infer(feed)["score"]
+    with OpenVINORunner(path, inference_precision="f32", num_threads=1) as runner:
+        out = runner.infer(feed)
+        assert runner.precision == "f32"
+        assert runner.info()["precision"] == "f32" and runner.info()["requested_precision"] == "f32"
+        assert runner.input_names == ("image", "fragments") and runner.output_names == ("score",)
+    np.testing.assert_allclose(out["score"], expected, atol=1e-5)
+
+
+def test_openvino_records_the_device_default_precision(tiny_onnx: Path) -> None:
+    import openvino as ov
+
+    with OpenVINORunner(tiny_onnx, inference_precision=None, num_threads=1) as runner:
+        runner.infer(_feed(batch=1))
+        core = ov.Core()
+        compiled = core.compile_model(core.read_model(str(tiny_onnx)), "CPU")
+        # What the device really does when nobody sets the hint (bf16 on CPUs with bf16 support).
+        assert runner.precision == compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    with pytest.raises(RunnerError, match=r"inference_precision 'fp32' is not one of f32, bf16, f16"):
+        OpenVINORunner(tiny_onnx, inference_precision="fp32")
+
+
+def test_openvino_outputs_are_copies_not_views_of_reused_buffers(tiny_onnx: Path) -> None:
+    with OpenVINORunner(tiny_onnx, num_threads=1) as runner:
+        first = runner.infer(_feed(batch=2, seed=1))["score"]
+        kept = first.copy()
+        runner.infer(_feed(batch=2, seed=2))
+    np.testing.assert_array_equal(first, kept)
+
+
+def test_coreml_prediction_on_linux_is_a_clear_error(tmp_path: Path) -> None:
+    if sys.platform == "darwin":
+        pytest.skip("Core ML predicts on macOS")
+    package = tmp_path / "student.mlpackage"
+    package.mkdir()
+    with pytest.raises(RunnerError, match=r"student\.mlpackage: Core ML prediction needs macOS \(this is linux\)"):
+        with CoreMLRunner(package):
+            pass
+    with pytest.raises(RunnerError, match=r"compute_units 'GPU' is not one of"):
+        CoreMLRunner(package, compute_units="GPU")
+
+
+def test_runner_for_picks_by_format_and_honours_backend(tiny_onnx: Path, contract) -> None:
+    manifest = read_manifest(manifest_path_for(tiny_onnx))
+    assert isinstance(runner_for(manifest, tiny_onnx), OnnxRuntimeRunner)
+    assert isinstance(runner_for(manifest, tiny_onnx, backend="openvino"), OpenVINORunner)
+    with pytest.raises(ConfigError, match=r"backend 'tensorrt' cannot run a 'onnx' artifact .*use one of: onnxruntime, openvino"):
+        runner_for(manifest, tiny_onnx, backend="tensorrt")
+    with pytest.raises(ConfigError, match=r"backend 'onnxruntime' does not accept the options \['device'\]"):
+        runner_for(manifest, tiny_onnx, device="GPU")
+    runner = runner_for(manifest, tiny_onnx, providers=["cpu"], intra_op_threads=1)
+    assert runner.providers == ["cpu"] and runner.intra_op_threads == 1
+
+
+def test_torch_format_is_a_hook_outside_the_runtime(tmp_path: Path, contract) -> None:
+    checkpoint = tmp_path / "student.pt"
+    checkpoint.write_bytes(b"x")
+    manifest = read_manifest(write_tiny_manifest(checkpoint, contract, fmt="torch"))
+    with pytest.raises(EdgeIQAError, match=r"student\.pt: torch checkpoints are not available in the torch-free runtime; use edgeiqa\.models"):
+        runner_for(manifest, checkpoint)
+
+
+def test_register_backend_adds_a_runner(tmp_path: Path, contract, monkeypatch) -> None:
+    from edgeiqa.runtime import runners
+
+    monkeypatch.setattr(runners, "_FACTORIES", dict(runners._FACTORIES))
+    checkpoint = tmp_path / "student.pt"
+    checkpoint.write_bytes(b"x")
+    manifest = read_manifest(write_tiny_manifest(checkpoint, contract, fmt="torch"))
+    made = []
+
+    def factory(path, device="cpu"):
+        made.append((path, device))
+        return "a torch runner"
+
+    register_backend("torch", factory)
+    assert runner_for(manifest, checkpoint, device="cuda") == "a torch runner"
+    assert made == [(checkpoint, "cuda")]
