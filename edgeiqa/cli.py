@@ -85,11 +85,61 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict.set_defaults(handler=_cmd_predict)
 
 
+def _load_experiment(args: argparse.Namespace):
+    from edgeiqa.distill.config import ExperimentConfig
+
+    cfg = ExperimentConfig.load(args.config)
+    if args.out:
+        cfg.out = args.out
+    if args.seed is not None:
+        cfg.seed = args.seed
+    return cfg
+
+
+def _cmd_train_teacher(args: argparse.Namespace) -> int:
+    from edgeiqa.distill.api import run_teacher
+
+    result = run_teacher(_load_experiment(args), resume=not args.restart, progress=not args.quiet)
+    print(f"teacher: best val SRCC {result['best_val_srcc']:.4f} after {result['epochs']} epoch(s), "
+          f"{result['seconds']:.0f} s")
+    return 0
+
+
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from edgeiqa.distill.api import parse_stages, run_distill
+
+    result = run_distill(_load_experiment(args), parse_stages(args.stages), student_only=args.student_only,
+                         resume=not args.restart, progress=not args.quiet)
+    name = "student_only" if args.student_only else "student"
+    metrics = result["summary"].get(name)
+    if metrics:
+        print(f"{name}: {result['summary']['split']} SRCC {metrics['srcc']:.4f} PLCC {metrics['plcc']:.4f} "
+              f"(n={metrics['n']}) -> {result['final']}")
+    return 0
+
+
+def _add_training(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", required=True, help="experiment YAML (see configs/)")
+    common.add_argument("--out", help="override the config's output folder")
+    common.add_argument("--seed", type=int, help="override the config's seed")
+    common.add_argument("--restart", action="store_true", help="start the stage(s) over instead of resuming")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    teacher = sub.add_parser("train-teacher", parents=[common], help="train the EIQANet teacher")
+    teacher.set_defaults(handler=_cmd_train_teacher)
+    distill = sub.add_parser("distill", parents=[common], help="pre-train, fine-tune and calibrate the student")
+    distill.add_argument("--stages", help="comma-separated subset of pretrain,finetune,calibrate (default: all)")
+    distill.add_argument("--student-only", action="store_true",
+                         help="train the same student on labels alone (the ablation baseline)")
+    distill.set_defaults(handler=_cmd_distill)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
     _add_data(sub)
+    _add_training(sub)
     _add_predict(sub)
     return parser
 

@@ -13,6 +13,7 @@ from edgeiqa.configs import load_yaml
 class DataConfig:
     dataset: str = "csv"  # a loader name from edgeiqa.data.loaders
     root: str = "runs/quickstart/data/mos.csv"
+    options: dict[str, Any] = field(default_factory=dict)  # passed to the loader, e.g. mos_range: [0, 100]
     # "official" uses the dataset's own train/val/test split when it has one, else a seeded split by group
     # (content) with `fractions`; "random" always re-splits by group.
     split: Literal["official", "random"] = "official"
@@ -62,12 +63,20 @@ class FeaturePair:
     teacher: str
 
 
-def _pretrain_stage() -> StageConfig:
-    return StageConfig(losses={"kd_score": 1.0, "kd_rank": 1.0, "feature": 0.5})
+@dataclass
+class PretrainStage(StageConfig):
+    """Imitate the frozen teacher: its score, its pair order and its features (labels unused)."""
+
+    losses: dict[str, float] = field(default_factory=lambda: {"kd_score": 1.0, "kd_rank": 1.0, "feature": 0.5})
 
 
-def _finetune_stage() -> StageConfig:
-    return StageConfig(losses={"regression": 1.0, "rank": 1.0, "plcc": 0.5, "kd_score": 0.3, "order": 0.1})
+@dataclass
+class FinetuneStage(StageConfig):
+    """MOS labels with the composite loss, a smaller distillation term and the head's order losses."""
+
+    losses: dict[str, float] = field(
+        default_factory=lambda: {"regression": 1.0, "rank": 1.0, "plcc": 0.5, "kd_score": 0.3, "order": 0.1}
+    )
 
 
 @dataclass
@@ -76,8 +85,8 @@ class StudentConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool = False
     feature_pairs: list[FeaturePair] = field(default_factory=lambda: [FeaturePair("embed", "fuse")])
-    pretrain: StageConfig = field(default_factory=_pretrain_stage)
-    finetune: StageConfig = field(default_factory=_finetune_stage)
+    pretrain: PretrainStage = field(default_factory=PretrainStage)
+    finetune: FinetuneStage = field(default_factory=FinetuneStage)
     calibration_split: Literal["val", "train"] = "val"
 
 

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,9 @@ def run_stage(
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
     best_srcc, since_best, start_epoch, resumed_from = -math.inf, 0, 0, None
+    if not resume and dist.is_main and stage_dir.exists():
+        shutil.rmtree(stage_dir)  # a fresh start must not inherit an older run's best.json
+    dist.barrier()
     last = latest_checkpoint(stage_dir) if resume else None
     if last is not None:
         _restore(last, module, optimizer)

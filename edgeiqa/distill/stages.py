@@ -1,0 +1,184 @@
+"""The method's stages: teacher training, then student pre-training, fine-tuning and score calibration.
+
+Each stage reads the previous stage's best checkpoint from the run folder and writes its own, so any
+stage can be run, skipped or resumed alone::
+
+    <out>/teacher/                 EIQANet (teacher training)
+    <out>/student/pretrain/        EQCNet imitating the frozen teacher
+    <out>/student/finetune/        EQCNet on MOS labels + a smaller distillation term
+    <out>/student/final/           fine-tuned EQCNet + folded score calibration (what export reads)
+    <out>/student_only/...         the ablation: the same student on labels alone
+    <out>/summary.json             test-split metrics of every model trained in this folder
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgeiqa.benchmarks.accuracy import fit_logistic4, iqa_metrics, srcc
+from edgeiqa.configs import to_dict
+from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
+from edgeiqa.distill.checkpoint import atomic_write_text, latest_checkpoint, resolve_checkpoint, save_checkpoint
+from edgeiqa.distill.config import ExperimentConfig, StageConfig
+from edgeiqa.distill.distributed import DistContext
+from edgeiqa.distill.loop import StageResult, run_stage
+from edgeiqa.distill.losses import WeightedLoss
+from edgeiqa.distill.modules import StudentTrainModule, TeacherTrainModule, student_forward, teacher_forward
+from edgeiqa.distill.runs import Splits, make_loader, predict, rebuild_model
+from edgeiqa.distill.views_data import ViewsDataset, collate_views, unlabelled_records
+from edgeiqa.errors import EdgeIQAError
+from edgeiqa.models import create_model
+
+STUDENT_STAGES = ("pretrain", "finetune", "calibrate")
+_TEACHER_TERMS = ("kd_score", "kd_rank", "feature")
+
+
+class Run:
+    """One experiment's config, splits, device and output folder, shared by its stages."""
+
+    def __init__(self, cfg: ExperimentConfig, splits: Splits, dist: DistContext, progress: bool = True) -> None:
+        self.cfg, self.splits, self.dist, self.progress = cfg, splits, dist, progress
+        self.out = Path(cfg.out)
+
+    def dataset(self, records, student=None, teacher=None, train: bool = False) -> ViewsDataset:
+        contract = student.contract if student is not None else None
+        spec = teacher.view_spec if teacher is not None else None
+        return ViewsDataset(records, contract, spec, self.splits.mos_range, train=train, seed=self.cfg.seed)
+
+    def eval_loader(self, dataset: ViewsDataset, batch_size: int):
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_views,
+                                           num_workers=self.cfg.data.workers)
+
+    def train(self, name: str, module, train_set: ViewsDataset, val_fn, optim, stage_dir: Path,
+              metadata: dict[str, Any], resume: bool) -> StageResult:
+        loader, batches = make_loader(train_set, optim.batch_size, self.dist, self.cfg.data.workers, True, self.cfg.seed)
+        steps = min(len(loader), optim.max_steps_per_epoch or len(loader))
+        return run_stage(name, module, batches, steps, val_fn, optim, stage_dir, self.dist, metadata,
+                         resume=resume, progress=self.progress)
+
+
+def _model_meta(model: torch.nn.Module, kind: str) -> dict[str, Any]:
+    return {"kind": kind, "model": model.model_name, "model_kwargs": to_dict(model.model_kwargs),
+            "contract": model.contract.to_dict()}
+
+
+def _seeded_model(cfg: ExperimentConfig, name: str, kwargs: dict[str, Any], pretrained: bool) -> torch.nn.Module:
+    torch.manual_seed(cfg.seed)  # same init for the distilled student and its label-only twin
+    return create_model(name, pretrained=pretrained, **kwargs)
+
+
+def train_teacher(run: Run, resume: bool = True) -> StageResult:
+    cfg = run.cfg.teacher
+    teacher = _seeded_model(run.cfg, cfg.model, cfg.model_kwargs, cfg.pretrained)
+    val_loader = run.eval_loader(run.dataset(run.splits.val, teacher=teacher), cfg.optim.batch_size)
+
+    def validate() -> dict[str, float]:
+        pred, mos = predict(lambda b: teacher_forward(teacher, b["teacher"]), val_loader, run.dist.device)
+        return {"srcc": srcc(pred, mos)}
+
+    module = TeacherTrainModule(teacher, WeightedLoss(cfg.losses))
+    train_set = run.dataset(run.splits.train, teacher=teacher, train=True)
+    return run.train("teacher", module, train_set, validate, cfg.optim, run.out / "teacher",
+                     _model_meta(teacher, "teacher"), resume)
+
+
+def load_teacher(run: Run) -> torch.nn.Module:
+    ckpt = latest_checkpoint(run.out / "teacher", "best")
+    if ckpt is None:
+        raise EdgeIQAError(f"{run.out / 'teacher'}: no trained teacher; run `edgeiqa train-teacher` first")
+    return rebuild_model(ckpt, "teacher.").to(run.dist.device)
+
+
+def _student_stage(run: Run, student, stage: StageConfig, name: str, folder: Path, teacher, use_labels: bool,
+                   records, resume: bool) -> StageResult:
+    losses = dict(stage.losses) if teacher is not None else {k: v for k, v in stage.losses.items() if k not in _TEACHER_TERMS}
+    val_loader = run.eval_loader(run.dataset(run.splits.val, student=student), stage.optim.batch_size)
+
+    def validate() -> dict[str, float]:
+        pred, mos = predict(lambda b: student_forward(student, b["student"]), val_loader, run.dist.device)
+        return {"srcc": srcc(pred, mos)}
+
+    train_set = run.dataset(records, student=student, teacher=teacher, train=True)
+    probe = collate_views([train_set[i] for i in range(min(2, len(train_set)))]) if teacher is not None else None
+    module = StudentTrainModule(student, WeightedLoss(losses), teacher, run.cfg.student.feature_pairs,
+                                use_labels=use_labels, probe_batch=probe)
+    return run.train(name, module, train_set, validate, stage.optim, folder, _model_meta(student, "student"), resume)
+
+
+def _load_student_stage(folder: Path, run: Run) -> torch.nn.Module | None:
+    ckpt = latest_checkpoint(folder, "best")
+    return rebuild_model(ckpt, "student.").to(run.dist.device) if ckpt is not None else None
+
+
+def train_student(run: Run, stages: tuple[str, ...], student_only: bool, resume: bool = True) -> Path:
+    """Run the requested student stages into ``<out>/student`` (or ``student_only``); returns final/."""
+    cfg = run.cfg.student
+    root = run.out / ("student_only" if student_only else "student")
+    teacher = None if student_only else load_teacher(run)
+    student = _seeded_model(run.cfg, cfg.model, cfg.model_kwargs, cfg.pretrained)
+    if "pretrain" in stages and not student_only and cfg.pretrain.enabled:
+        transfer = unlabelled_records(Path(run.cfg.data.transfer_dir)) if run.cfg.data.transfer_dir else run.splits.train
+        _student_stage(run, student, cfg.pretrain, "pretrain", root / "pretrain", teacher, False, transfer, resume)
+    if "finetune" in stages and cfg.finetune.enabled:
+        student = _load_student_stage(root / "pretrain", run) or student
+        _student_stage(run, student, cfg.finetune, "finetune", root / "finetune", teacher, True, run.splits.train, resume)
+    if "calibrate" in stages:
+        calibrate(run, root)
+    return root / "final"
+
+
+def calibrate(run: Run, root: Path) -> Path:
+    """Fit the 4PL from raw student output to MOS on the calibration split and fold it into the model."""
+    student = _load_student_stage(root / "finetune", run) or _load_student_stage(root / "pretrain", run)
+    if student is None:
+        raise EdgeIQAError(f"{root}: nothing to calibrate; run the finetune stage first")
+    records = run.splits.val if run.cfg.student.calibration_split == "val" else run.splits.train
+    loader = run.eval_loader(run.dataset(records, student=student), 32)
+    raw, target = predict(lambda b: student_forward(student, b["student"]), loader, run.dist.device)
+    low, high = run.splits.mos_range
+    fit = fit_logistic4(raw, target * (high - low) + low)
+    calibrated = CalibratedModel(student.cpu(), ScoreCalibration(fit))
+    state = dict(_model_meta(student, "student"), stage="final", score_mapping={**fit.to_dict(), "folded": True,
+                 "mos_range": [low, high]}, calibration_split=run.cfg.student.calibration_split)
+    if run.dist.is_main:
+        save_checkpoint(root / "final", 0, calibrated, state, is_best=True)
+    run.dist.barrier()
+    return root / "final"
+
+
+def load_calibrated(path: Path | str) -> CalibratedModel:
+    """A final (calibrated) student checkpoint as a module that outputs MOS-scale scores."""
+    ckpt = resolve_checkpoint(path)
+    student = rebuild_model(ckpt, "model.")
+    calibration = ScoreCalibration()
+    calibration.params.copy_(ckpt.model_state()["calibration.params"])
+    return CalibratedModel(student, calibration).eval()
+
+
+def evaluate(run: Run) -> dict[str, Any]:
+    """Test-split metrics of every trained model in the run folder, written to summary.json."""
+    records = run.splits.test or run.splits.val
+    split = "test" if run.splits.test else "val"
+    low, high = run.splits.mos_range
+    summary: dict[str, Any] = {"split": split, "n": len(records), "dataset": run.cfg.data.root, "seed": run.cfg.seed}
+    if latest_checkpoint(run.out / "teacher", "best") is not None:
+        teacher = load_teacher(run)
+        loader = run.eval_loader(run.dataset(records, teacher=teacher), 16)
+        pred, mos = predict(lambda b: teacher_forward(teacher, b["teacher"]), loader, run.dist.device)
+        summary["teacher"] = iqa_metrics(pred * (high - low) + low, mos * (high - low) + low)
+    for name in ("student", "student_only"):
+        final = run.out / name / "final"
+        if (final / "last.json").exists():
+            model = load_calibrated(final).to(run.dist.device)
+            loader = run.eval_loader(run.dataset(records, student=model), 32)
+            pred, mos = predict(lambda b: student_forward(model, b["student"]), loader, run.dist.device)
+            summary[name] = iqa_metrics(pred, mos * (high - low) + low)
+    summary = json.loads(json.dumps(summary, default=float))
+    if run.dist.is_main:
+        atomic_write_text(run.out / "summary.json", json.dumps(summary, indent=1))
+    return summary
+

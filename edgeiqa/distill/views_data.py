@@ -1,0 +1,79 @@
+"""One decode, every view: the student's contract views and the teacher's global view + patches.
+
+Distillation must show both networks the *same* image (same flip); decoding once also halves the
+JPEG cost, which dominates CPU training on large photos.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from PIL import Image
+from torch.utils.data import default_collate
+
+from edgeiqa.data.records import ImageRecord
+from edgeiqa.data.torch_dataset import IQAImageDataset
+from edgeiqa.models.teacher_views import TeacherViewSpec, collate_teacher_views, teacher_views
+from edgeiqa.runtime.contract import PreprocessContract
+from edgeiqa.runtime.preprocess import decode_image, preprocess_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class ViewsDataset(IQAImageDataset):
+    """Items with ``student`` inputs (per contract), ``teacher`` views, normalised ``mos`` and ``index``.
+
+    Either side may be None (teacher training needs no student views; student-alone training no
+    teacher). Augmentation is the parent's: flip + jitter reproducible from (seed, epoch, index).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[ImageRecord],
+        student_contract: PreprocessContract | None,
+        teacher_spec: TeacherViewSpec | None,
+        mos_range: tuple[float, float],
+        train: bool = False,
+        seed: int = 0,
+    ) -> None:
+        decode_contract = student_contract or (teacher_spec.contract if teacher_spec else None)
+        if decode_contract is None:
+            raise ValueError("ViewsDataset needs a student contract, a teacher view spec, or both")
+        super().__init__(records, decode_contract, train=train, seed=seed, mos_range=mos_range, normalize_mos=True)
+        self.student_contract = student_contract
+        self.teacher_spec = teacher_spec
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        img = decode_image(self.records[index].path, self.contract)
+        rng = None
+        if self.train:
+            rng = self.item_rng(index)
+            if rng.random() < 0.5:
+                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        item: dict[str, Any] = {"mos": torch.tensor(self.target(index), dtype=torch.float32), "index": index}
+        if self.student_contract is not None:
+            item["student"] = {k: torch.from_numpy(v) for k, v in preprocess_image(img, self.student_contract, rng).items()}
+        if self.teacher_spec is not None:
+            item["teacher"] = teacher_views(img, self.teacher_spec, rng)
+        return item
+
+
+def collate_views(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack student inputs, pad teacher patches (mask), stack targets."""
+    batch: dict[str, Any] = {
+        "mos": torch.stack([it["mos"] for it in items]),
+        "index": torch.tensor([it["index"] for it in items]),
+    }
+    if "student" in items[0]:
+        batch["student"] = default_collate([it["student"] for it in items])
+    if "teacher" in items[0]:
+        batch["teacher"] = collate_teacher_views([it["teacher"] for it in items])
+    return batch
+
+
+def unlabelled_records(folder: Path) -> list[ImageRecord]:
+    """Every image under ``folder`` as a record with a placeholder MOS (pre-training ignores labels)."""
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return [ImageRecord(path=p.resolve(), mos=0.0, split="train") for p in paths]
