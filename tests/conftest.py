@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 TINY_TYPES = ["gaussian_blur", "gaussian_noise", "jpeg"]
 
@@ -17,27 +16,3 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("tiny_synth") / "data"
     return synthesize(root, seed=0, max_side=64, max_sources=3, types=TINY_TYPES, progress=False).csv_path
-
-
-def tiny_experiment(out: Path, csv_path: Path, **overrides) -> dict:
-    """An experiment dict with the tiny test models and one-epoch stages; ``overrides`` merge on top."""
-    optim = {"epochs": 1, "batch_size": 8, "lr": 0.003, "warmup_epochs": 0.0}
-    cfg = {
-        "name": "tiny", "seed": 0, "out": str(out), "threads": 1,
-        "data": {"dataset": "csv", "root": str(csv_path), "options": {"mos_range": [0, 100]}},
-        "teacher": {"model": "test_eiqanet", "optim": dict(optim)},
-        "student": {
-            "model": "test_eqcnet",
-            "feature_pairs": [{"student": "embed", "teacher": "head:input"}],
-            "pretrain": {"optim": dict(optim)},
-            "finetune": {"optim": dict(optim)},
-        },
-    }
-    for key, value in overrides.items():
-        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
-    return cfg
-
-
-def write_yaml(path: Path, data: dict) -> Path:
-    path.write_text(yaml.safe_dump(data))
-    return path

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_experiment, write_yaml
+from experiment_helpers import tiny_experiment, write_yaml
 from edgeiqa.distill.api import run_teacher
 from edgeiqa.distill.checkpoint import latest_checkpoint, load_checkpoint
 from edgeiqa.distill.config import ExperimentConfig

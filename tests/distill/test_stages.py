@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_experiment, write_yaml
+from experiment_helpers import tiny_experiment, write_yaml
 from edgeiqa.cli import main
 from edgeiqa.distill.api import run_distill, run_teacher
 from edgeiqa.distill.config import ExperimentConfig
