@@ -134,6 +134,17 @@ def _add_training(sub: argparse._SubParsersAction) -> None:
     distill.set_defaults(handler=_cmd_distill)
 
 
+def _add_benchmarks(sub: argparse._SubParsersAction) -> None:
+    from edgeiqa.benchmarks.cli_entry import add_bench_arguments, add_report_arguments, run_bench, run_report
+
+    bench = sub.add_parser("bench", help="time, size and score artifacts on this device (one process each)")
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=run_bench)
+    report = sub.add_parser("report", help="merge benchmark results into report.md/.html and pareto.png")
+    add_report_arguments(report)
+    report.set_defaults(handler=run_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -141,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_training(sub)
     _add_predict(sub)
+    _add_benchmarks(sub)
     return parser
 
 

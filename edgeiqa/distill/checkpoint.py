@@ -123,7 +123,8 @@ def save_checkpoint(
     tmp = stage_dir / f"{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # clone(): safetensors refuses tensors that share memory (a student whose two views share one backbone).
+    weights = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(tmp / "model.safetensors"))
     full_state = dict(state, epoch=epoch, rng=rng_state(), sha256={"model": _sha256(tmp / "model.safetensors")})
     if optimizer is not None:

@@ -1,0 +1,199 @@
+"""The benchmark harness: every target timed in its own worker process, one result file per device run.
+
+    result = bench_artifacts(["exports/student_fp32.onnx", "exports/student_int8.onnx"],
+                             data=DatasetSpec("runs/quickstart/data", split="test"), device_name="xeon-2c")
+    result.write("results/xeon-2c.json")
+
+The parent loads the dataset once (so a bad CSV fails before any worker starts), then runs the
+targets one after another, never side by side: concurrent runtimes fight over the same cores and
+both report nonsense.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from edgeiqa.benchmarks.compute import artifact_size_bytes, compute_info
+from edgeiqa.benchmarks.device_info import collect_device_info
+from edgeiqa.benchmarks.schema import BenchResult
+from edgeiqa.benchmarks.targets import Target, parse_targets
+from edgeiqa.errors import ConfigError, DataError, EdgeIQAError
+from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
+
+TIMED = ("model inference on preprocessed, batched inputs (Predictor.predict_arrays: runner infer + score copy); "
+         "excludes decoding and preprocessing; warm-up calls untimed; time.perf_counter per call; GC paused")
+END_TO_END = "file -> score over the dataset's files (decode in the predictor's thread pool, preprocess, batch, infer)"
+PEAK_RSS = "peak resident set (ru_maxrss) of the worker process that loaded this one runtime and scored"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """The dataset to score: ``load_dataset(name, root, **options)``, one split of it, at most ``limit`` images.
+
+    ``split=None`` (or ``"all"``) uses every record; a dataset without splits uses every record too,
+    and the result says so.
+    """
+
+    root: str
+    name: str = "csv"
+    split: str | None = "test"
+    options: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+
+    def load(self) -> tuple[list[list[Any]], dict[str, Any]]:
+        """``[[path, mos], ...]`` and the ``dataset`` block of the result file."""
+        from edgeiqa.data.loaders import load_dataset
+
+        table = load_dataset(self.name, self.root, **self.options)
+        note = None
+        if self.split in (None, "all"):
+            records, used = table.records, "all"
+        elif not table.is_split:
+            records, used, note = table.records, "all", f"the dataset has no split: all records used instead of {self.split!r}"
+        else:
+            records, used = table.split(self.split), self.split
+        if self.limit is not None:
+            records = records[: self.limit]
+        if not records:
+            raise DataError(f"{self.root}: split {self.split!r} of dataset {self.name!r} has no images")
+        block = {**asdict(self), "split_used": used, "n": len(records), "mos_range": list(table.mos_range),
+                 "note": note}
+        return [[str(r.path), float(r.mos)] for r in records], block
+
+
+def _worker_env() -> dict[str, str]:
+    # The worker must import this very package, also when it runs from a source tree (not installed).
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_isolated(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Run :func:`edgeiqa.benchmarks.worker.safe_run` on ``spec`` in a fresh Python process."""
+    target = spec["target"]
+    with tempfile.TemporaryDirectory(prefix="edgeiqa-bench-") as tmp:
+        spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        argv = [sys.executable, "-m", "edgeiqa.benchmarks.worker", str(spec_path), str(out_path)]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_worker_env())
+        except subprocess.TimeoutExpired:
+            return _failed(target, f"worker timed out after {timeout} s")
+        if out_path.exists():
+            return json.loads(out_path.read_text(encoding="utf-8"))
+        tail = [line for line in (done.stderr or "").strip().splitlines() if line.strip()]
+        return _failed(target, f"worker exited with code {done.returncode}" + (f": {tail[-1].strip()}" if tail else ""))
+
+
+def finish_entry(entry: dict[str, Any], records: list[list[Any]] | None) -> dict[str, Any]:
+    """Complete a worker's entry here, in the harness: accuracy from its ``scores`` (scipy stays out of
+    the worker, whose peak memory is reported), and an artifact's GMACs/params/size from its file."""
+    if entry.get("error"):
+        return entry
+    scores = entry.pop("scores", None)
+    entry["accuracy"], entry["accuracy_note"] = _accuracy(scores, records)
+    if entry.get("kind") == "artifact":
+        entry.update(_artifact_compute(Path(entry["artifact"]), entry.get("input_shapes", {})))
+    return entry
+
+
+def _accuracy(scores: list[float | None] | None, records: list[list[Any]] | None) -> tuple[dict | None, str | None]:
+    from edgeiqa.benchmarks.accuracy import iqa_metrics
+
+    if records is None:
+        return None, "no dataset given"
+    if scores is None:
+        return None, "the dataset was not scored (no batch size ran)"
+    pairs = [(s, r[1]) for s, r in zip(scores, records) if s is not None]
+    if len(pairs) < 4:
+        return None, f"only {len(pairs)} image(s) scored (accuracy needs >= 4)"
+    return iqa_metrics([p for p, _ in pairs], [m for _, m in pairs]), None
+
+
+def _artifact_compute(path: Path, input_shapes: dict[str, list[int]]) -> dict[str, Any]:
+    try:
+        manifest = read_manifest(manifest_path_for(path))
+    except EdgeIQAError:
+        manifest = None
+    info = compute_info(manifest, path, input_shapes)
+    info["size_bytes"] = artifact_size_bytes(path)
+    return info
+
+
+def _failed(target: dict[str, Any], message: str) -> dict[str, Any]:
+    return {"artifact": target["path"], "label": target["label"], "kind": target["kind"], "error": message}
+
+
+def _settings(batches: Sequence[int], min_seconds: float, warmup: int, threads: int | None, isolate: bool,
+              extra: dict[str, Any]) -> dict[str, Any]:
+    return {"batches": list(batches), "min_seconds": min_seconds, "warmup": warmup, "threads": threads,
+            "isolate": isolate, **extra, "timed": TIMED, "end_to_end": END_TO_END, "peak_rss": PEAK_RSS}
+
+
+def _check_args(targets: Sequence[Any], batches: Sequence[int], min_seconds: float, warmup: int) -> None:
+    if not targets:
+        raise ConfigError("nothing to benchmark: give at least one artifact or checkpoint folder")
+    if not batches or any(int(b) < 1 for b in batches):
+        raise ConfigError(f"batch sizes must be integers >= 1, got {list(batches)}")
+    if min_seconds < 0 or warmup < 0:
+        raise ConfigError(f"min_seconds and warmup must be >= 0, got {min_seconds} and {warmup}")
+
+
+def bench_artifacts(
+    artifacts: Sequence[str | os.PathLike | Target],
+    data: DatasetSpec | None = None,
+    batches: Sequence[int] = (1, 8),
+    device_name: str | None = None,
+    min_seconds: float = 2.0,
+    warmup: int = 5,
+    isolate: bool = True,
+    *,
+    threads: int | None = None,
+    torch_devices: Sequence[str] = ("cpu",),
+    providers: Sequence[str] | None = None,
+    decoder: str = "auto",
+    workers: int | None = None,
+    input_size: tuple[int, int] = (3840, 2160),
+    ablation: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> BenchResult:
+    """Benchmark each artifact (``path``, ``path@backend`` or a torch checkpoint folder), one process each.
+
+    ``threads`` goes to every runtime's thread knob (ORT intra-op, OpenVINO, torch); ``input_size``
+    (width, height) is the synthetic timing image when no dataset is given; ``on_result`` is called
+    with each entry as it completes (progress output). ``isolate=False`` runs in this process (for
+    debugging: peak RSS then includes whatever this process held before).
+    """
+    _check_args(artifacts, batches, min_seconds, warmup)
+    targets = parse_targets(artifacts, torch_devices=torch_devices, providers=providers)
+    records, dataset = data.load() if data is not None else (None, None)
+    base = {"batches": [int(b) for b in batches], "min_seconds": float(min_seconds), "warmup": int(warmup),
+            "threads": threads, "decoder": decoder, "workers": workers, "input_size": list(input_size),
+            "records": records, "isolated": isolate}
+    entries = []
+    for target in targets:
+        spec = {**base, "target": target.to_dict()}
+        entry = finish_entry(run_isolated(spec, timeout) if isolate else _run_here(spec), records)
+        entries.append(entry)
+        if on_result is not None:
+            on_result(entry)
+    extra = {"decoder": decoder, "workers": workers, "input_size": list(input_size),
+             "torch_devices": list(torch_devices), "providers": list(providers) if providers else None}
+    return BenchResult(device=collect_device_info(device_name),
+                       settings=_settings(base["batches"], min_seconds, warmup, threads, isolate, extra),
+                       results=entries, dataset=dataset, ablation=ablation)
+
+
+def _run_here(spec: dict[str, Any]) -> dict[str, Any]:
+    from edgeiqa.benchmarks.worker import safe_run
+
+    return safe_run(spec)

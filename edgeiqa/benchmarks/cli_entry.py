@@ -1,0 +1,138 @@
+"""Argument parsers and handlers of ``edgeiqa bench`` and ``edgeiqa report`` (wired in :mod:`edgeiqa.cli`).
+
+    edgeiqa bench exports/student_fp32.onnx exports/student_int8.onnx runs/exp/student/final \\
+        --data runs/quickstart/data --split test --batch 1,8 --device-name xeon-2c --out results/xeon-2c.json
+    edgeiqa report results/*.json --out report/ --budget 0.005
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from edgeiqa.errors import ConfigError
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _floats2(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
+    return low, high
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    return width, height
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``edgeiqa bench``."""
+    p.add_argument("artifacts", nargs="+", metavar="ARTIFACT",
+                   help="artifact files (manifest beside each), PATH@BACKEND to pick the backend "
+                        "(e.g. model.onnx@openvino), or a calibrated student checkpoint folder (torch eager)")
+    p.add_argument("--out", required=True, help="result JSON to write (one per device run)")
+    p.add_argument("--data", help="dataset root or CSV for accuracy and end-to-end img/s (default: none)")
+    p.add_argument("--dataset", default="csv", help="dataset loader name (default: csv)")
+    p.add_argument("--split", default="test", help="split to score: train, val, test or all (default: test)")
+    p.add_argument("--mos-range", type=_floats2, metavar="LOW,HIGH", help="nominal MOS scale of a csv dataset")
+    p.add_argument("--limit", type=int, help="score at most this many images of the split")
+    p.add_argument("--batch", type=_ints, default=[1, 8], metavar="B1,B2", help="batch sizes (default: 1,8)")
+    p.add_argument("--device-name", help="label of this device in reports (default: the host name)")
+    p.add_argument("--threads", type=int, help="threads for every runtime (ORT intra-op, OpenVINO, torch)")
+    p.add_argument("--min-seconds", type=float, default=2.0, help="minimum timed seconds per batch size (default: 2)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up calls per batch size (default: 5)")
+    p.add_argument("--torch-device", type=_names, default=["cpu"], metavar="DEV[,DEV]",
+                   help="devices for checkpoint folders: cpu (fp32), cuda (fp32 and fp16); e.g. cpu,cuda")
+    p.add_argument("--providers", type=_names, help="ONNX Runtime execution providers, e.g. cuda,cpu")
+    p.add_argument("--decoder", default="auto", choices=("auto", "pillow", "simplejpeg"))
+    p.add_argument("--input-size", type=_size, default=(3840, 2160), metavar="WxH",
+                   help="synthetic timing image when no dataset is given (default: 3840x2160)")
+    p.add_argument("--ablation", help="a training run's summary.json: copy its distilled-vs-alone metrics in")
+    p.add_argument("--timeout", type=float, help="seconds allowed per artifact worker (default: no limit)")
+    p.add_argument("--in-process", action="store_true",
+                   help="debugging: run every artifact in this process (peak RSS and threads then interfere)")
+    p.add_argument("--quiet", action="store_true", help="no per-artifact progress lines")
+
+
+def _progress_line(entry: dict[str, Any]) -> str:
+    if entry.get("error"):
+        return f"edgeiqa: {entry['label']}: FAILED: {entry['error']}"
+    parts = []
+    for lat in entry.get("latency", []):
+        parts.append(f"b{lat['batch']} " + (f"p50 {lat['p50_ms']:.3g} ms {lat['throughput_ips']:.4g} img/s"
+                                            if not lat.get("error") else "failed"))
+    acc = entry.get("accuracy")
+    if acc:
+        parts.append(f"SRCC {acc['srcc']:.4f}")
+    return f"edgeiqa: {entry['label']} [{entry.get('backend')} {entry.get('precision_used')}]: " + ", ".join(parts)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Benchmark, write the result file; 0 when every artifact ran, 1 when some failed."""
+    from edgeiqa.benchmarks.ablation import load_ablation
+    from edgeiqa.benchmarks.bench import DatasetSpec, bench_artifacts
+
+    data = None
+    if args.data:
+        options = {"mos_range": args.mos_range} if args.mos_range else {}
+        data = DatasetSpec(args.data, args.dataset, args.split, options, args.limit)
+    ablation = load_ablation(args.ablation) if args.ablation else None
+    report = None if args.quiet else (lambda entry: print(_progress_line(entry), file=sys.stderr, flush=True))
+    result = bench_artifacts(
+        args.artifacts, data, args.batch, args.device_name, args.min_seconds, args.warmup, not args.in_process,
+        threads=args.threads, torch_devices=args.torch_device, providers=args.providers, decoder=args.decoder,
+        input_size=args.input_size, ablation=ablation, timeout=args.timeout, on_result=report,
+    )
+    path = result.write(args.out)
+    failed = len(result.failures)
+    print(f"wrote {path}: {len(result.results) - failed} artifact(s) benchmarked on {result.device_name}"
+          + (f", {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def add_report_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``edgeiqa report``."""
+    p.add_argument("results", nargs="+", metavar="RESULT", help="result JSON files (or folders of them)")
+    p.add_argument("--out", required=True, help="report folder (report.md, report.html, pareto.png)")
+    p.add_argument("--budget", type=float, default=0.005,
+                   help="SRCC an artifact may lose against the device's FP32 student and still be chosen")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Merge and write the report; skipped files are named on stderr. 0 if any merged, else 2."""
+    from edgeiqa.benchmarks.report import merge_results, write_report
+
+    merged = merge_results(args.results)
+    for _, reason in merged.skipped:
+        print(f"edgeiqa: skipped: {reason}", file=sys.stderr)
+    if not merged.runs:
+        print("edgeiqa: error: no benchmark result could be merged", file=sys.stderr)
+        return 2
+    if args.budget < 0:
+        raise ConfigError(f"--budget must be >= 0, got {args.budget}")
+    report = write_report(merged, args.out, args.budget)
+    outputs = [report.markdown, report.html] + ([report.pareto] if report.pareto else [])
+    print(f"merged {len(merged.runs)} run(s) on {len(merged.devices())} device(s) -> "
+          + ", ".join(str(p) for p in outputs))
+    for rec in report.recommendations:
+        print(f"  {rec.device}: " + (rec.choice.label if rec.choice else "no recommendation") + f" ({rec.reason})")
+    return 0

@@ -1,0 +1,204 @@
+"""One benchmark worker: loads ONE runtime, times it, scores the dataset, reports JSON, exits.
+
+Run as ``python -m edgeiqa.benchmarks.worker SPEC.json OUT.json``; the harness (:mod:`.bench`) starts
+one per target so the thread pools of different runtimes (ONNX Runtime's spinning intra-op threads,
+OpenVINO's streams, torch's OpenMP pool) never share a process, and so the process's peak resident
+memory (``ru_maxrss``) belongs to that runtime alone.
+
+What is timed (the ``latency`` block): model inference on already-preprocessed inputs, batched, through
+``Predictor.predict_arrays`` (the runner's ``infer`` plus the copy of the scores into numpy); decoding
+and preprocessing are excluded. The ``end_to_end`` block times whole file -> score passes over the
+dataset's files (decode, preprocess, batch, infer; decoding runs in the predictor's thread pool).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgeiqa.benchmarks.compute import artifact_size_bytes
+from edgeiqa.benchmarks.memory import current_rss_mb, peak_rss_mb
+from edgeiqa.benchmarks.targets import Target
+from edgeiqa.benchmarks.timing import measure_latency
+from edgeiqa.errors import EdgeIQAError
+from edgeiqa.runtime.runners.base import first_line
+
+_MAX_E2E_PASSES = 1000
+
+
+def open_predictor(target: Target, threads: int | None, decoder: str, workers: int | None) -> Any:
+    """A :class:`Predictor` for the target (torch checkpoints through :class:`TorchEagerRunner`)."""
+    from edgeiqa.runtime.predictor import Predictor
+
+    if target.kind == "torch":
+        from edgeiqa.benchmarks.torch_runner import TorchEagerRunner
+
+        runner = TorchEagerRunner(target.path, target.torch_device, target.torch_precision, threads)
+        runner.activate()
+        return Predictor(runner, runner.contract, decoder=decoder, workers=workers)
+    from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
+    from edgeiqa.runtime.runners import BACKENDS_BY_FORMAT
+
+    backend = target.backend or BACKENDS_BY_FORMAT[read_manifest(manifest_path_for(target.path)).format][0]
+    return Predictor.load(target.path, backend, decoder=decoder, workers=workers,
+                          **target.runner_options(backend, threads))
+
+
+def timing_image(records: Sequence[Sequence[Any]] | None, size: Sequence[int]) -> Any:
+    """The image whose preprocessed inputs are timed: the dataset's first file, else a synthetic photo
+    of ``size`` (width, height) so aspect-preserving contracts see a realistic shape."""
+    if records:
+        return records[0][0]
+    width, height = (int(v) for v in size)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rgb = np.stack([x / width * 220, y / height * 200, (x + y) / (width + height) * 160 + 40], axis=-1)
+    rgb += 25 * np.sin(x[..., None] / 9.0 + np.array([0.0, 1.0, 2.0], np.float32))
+    return rgb.clip(0, 255).astype(np.uint8)
+
+
+def describe_runtime(predictor: Any, target: Target) -> dict[str, Any]:
+    """Backend, the precision actually used and the runner's own description."""
+    runner = predictor.runner
+    info = runner.info()
+    manifest = predictor.manifest
+    if target.kind == "torch":
+        fmt, precision = "torch", target.torch_precision
+        used = "fp16-autocast" if target.torch_precision == "fp16" else "fp32"
+    else:
+        fmt, precision = manifest.format, manifest.precision
+        # OpenVINO reports the precision the compiled model computes in (f32 vs bf16); others run the graph as stored.
+        used = getattr(runner, "precision", None) or precision
+    return {"format": fmt, "precision": precision, "backend": runner.backend, "precision_used": used,
+            "providers": info.get("providers"), "runtime": info,
+            "model": manifest.model if manifest is not None else None}
+
+
+def time_batches(predictor: Any, feed: dict[str, np.ndarray], spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Latency statistics per batch size; a batch size the artifact refuses is recorded, not fatal."""
+    out = []
+    for batch in spec["batches"]:
+        batched = {name: np.ascontiguousarray(np.repeat(arr[None], batch, axis=0)) for name, arr in feed.items()}
+        try:
+            stats = measure_latency(lambda: predictor.predict_arrays(batched), batch,
+                                    min_seconds=spec["min_seconds"], warmup=spec["warmup"],
+                                    min_iters=spec.get("min_iters", 5))
+            out.append(stats.to_dict())
+        except Exception as exc:  # noqa: BLE001 - e.g. a static batch-1 engine refusing batch 8: keep batch 1
+            message = first_line(exc) if isinstance(exc, EdgeIQAError) else f"{type(exc).__name__}: {first_line(exc)}"
+            out.append({"batch": batch, "error": message})
+    return out
+
+
+def score_dataset(predictor: Any, paths: Sequence[str], spec: dict[str, Any]) -> dict[str, Any]:
+    """Scores of the dataset's files at batch ``spec["e2e_batch"]`` (first pass; None where a file failed
+    to decode) and the end-to-end (file -> score) rate over whole passes, repeated until ``min_seconds``
+    have accumulated so a small test split still gives a stable rate (the first pass may read the files
+    from disk, later ones from the page cache). Metrics are computed by the harness, so scipy never
+    inflates this process's memory."""
+    batch = spec["e2e_batch"]
+    scores: list[float | None] = []
+    errors: list[str] = []
+    seconds, passes = 0.0, 0
+    while passes == 0 or (seconds < spec["min_seconds"] and passes < _MAX_E2E_PASSES):
+        t0 = time.perf_counter()
+        results = list(predictor.iter_predict(paths, batch_size=batch))
+        seconds += time.perf_counter() - t0
+        if passes == 0:
+            scores = [r.score for r in results]
+            errors = [r.error for r in results if r.error is not None]
+        passes += 1
+    e2e = {"images": len(paths) * passes, "passes": passes, "seconds": seconds,
+           "images_per_s": len(paths) * passes / seconds if seconds > 0 else None, "batch": batch,
+           "decoder": predictor.decoder, "decode_workers": predictor.workers,
+           "failed": len(errors), "first_error": errors[0] if errors else None}
+    return {"scores": scores, "end_to_end": e2e}
+
+
+def _torch_compute_and_size(predictor: Any, image_hw: tuple[int, int]) -> dict[str, Any]:
+    # Exported artifacts are counted by the harness from their file; a torch model only here, where it lives.
+    runner = predictor.runner
+    info = runner.model_compute(image_hw)
+    info["size_bytes"] = artifact_size_bytes(runner.weights_path) if runner.weights_path is not None else None
+    return info
+
+
+def run_target(spec: dict[str, Any]) -> dict[str, Any]:
+    """Everything measured in the worker for one target; :func:`edgeiqa.benchmarks.bench.finish_entry`
+    turns ``scores`` into the accuracy block and counts an artifact's GMACs/params/size."""
+    target = Target.from_dict(spec["target"])
+    entry: dict[str, Any] = {"artifact": target.path, "label": target.label, "kind": target.kind,
+                             "worker_pid": os.getpid(), "isolated": bool(spec.get("isolated", True)),
+                             "rss_before_load_mb": current_rss_mb(), "error": None}
+    records = spec.get("records")
+    with open_predictor(target, spec.get("threads"), spec.get("decoder", "auto"), spec.get("workers")) as predictor:
+        entry.update(describe_runtime(predictor, target))
+        entry["rss_after_load_mb"] = current_rss_mb()
+        image = timing_image(records, spec.get("input_size", (3840, 2160)))
+        feed = predictor.preprocess(image)
+        entry["input_shapes"] = {k: [1, *v.shape] for k, v in feed.items()}
+        entry["timing_input"] = str(image) if isinstance(image, str) else f"synthetic {image.shape[1]}x{image.shape[0]}"
+        if target.kind == "torch":
+            entry.update(_torch_compute_and_size(predictor, _image_hw(image)))
+        entry["latency"] = time_batches(predictor, feed, spec)
+        # Score the dataset at the largest batch size the artifact accepted (a static engine may take only 1).
+        ok = [lat["batch"] for lat in entry["latency"] if not lat.get("error")]
+        if records and ok:
+            entry.update(score_dataset(predictor, [r[0] for r in records], {**spec, "e2e_batch": max(ok)}))
+        else:
+            entry.update(scores=None, end_to_end=None)
+        entry["peak_rss_mb"] = peak_rss_mb()
+        entry["peak_gpu_mb"] = _torch_gpu_peak(target)
+    return entry
+
+
+def _image_hw(image: Any) -> tuple[int, int]:
+    if isinstance(image, np.ndarray):
+        return int(image.shape[0]), int(image.shape[1])
+    from PIL import Image
+
+    with Image.open(image) as img:
+        return img.height, img.width
+
+
+def _torch_gpu_peak(target: Target) -> float | None:
+    if target.kind != "torch" or not target.torch_device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated(target.torch_device) / 2**20
+
+
+def safe_run(spec: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_target`, with any failure turned into an entry carrying a one-line ``error``."""
+    target = spec["target"]
+    try:
+        return run_target(spec)
+    except EdgeIQAError as exc:
+        message = first_line(exc)
+    except Exception as exc:  # noqa: BLE001 - the harness must get a result line, not a dead pipe
+        traceback.print_exc(file=sys.stderr)
+        message = f"{type(exc).__name__}: {first_line(exc)}"
+    return {"artifact": target["path"], "label": target["label"], "kind": target["kind"],
+            "worker_pid": os.getpid(), "error": message}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: python -m edgeiqa.benchmarks.worker SPEC.json OUT.json", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    entry = safe_run(spec)
+    Path(args[1]).write_text(json.dumps(entry, allow_nan=True), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
