@@ -145,12 +145,24 @@ def _add_benchmarks(sub: argparse._SubParsersAction) -> None:
     report.set_defaults(handler=run_report)
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    from edgeiqa.export.cli_entry import add_build_engine_arguments, add_export_arguments, run_build_engine, run_export
+
+    export = sub.add_parser("export", help="checkpoint -> ONNX/OpenVINO/Core ML/TensorRT artifact, parity-gated")
+    add_export_arguments(export)
+    export.set_defaults(handler=run_export)
+    engine = sub.add_parser("build-engine", help="build a TensorRT engine from an exported ONNX (on the target)")
+    add_build_engine_arguments(engine)
+    engine.set_defaults(handler=run_build_engine)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
     _add_data(sub)
     _add_training(sub)
+    _add_export(sub)
     _add_predict(sub)
     _add_benchmarks(sub)
     return parser

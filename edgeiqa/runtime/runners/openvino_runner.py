@@ -118,6 +118,14 @@ def _read_precision(compiled: Any) -> str | None:
 
 
 def _port_name(port: Any, index: int) -> str:
+    # After NNCF INT8 a port carries several names and get_any_name() may return an internal one
+    # ("/calibration/Div_output_0"); the graph's own output name "score" is the one callers ask for.
+    try:
+        names = port.get_names()
+    except RuntimeError:
+        names = set()
+    if "score" in names:
+        return "score"
     try:
         return port.get_any_name()
     except RuntimeError:  # an output without a tensor name

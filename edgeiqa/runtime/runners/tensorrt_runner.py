@@ -122,7 +122,7 @@ class _CudaPythonMemory:
         self._check(self._rt.cudaStreamDestroy(self._stream), "cudaStreamDestroy")
 
 
-def _open_cuda_memory(device: int) -> _PyCudaMemory | _CudaPythonMemory:
+def open_cuda_memory(device: int) -> _PyCudaMemory | _CudaPythonMemory:
     """pycuda if installed, else cuda-python; a one-line error naming both when neither is."""
     try:
         import pycuda.driver as driver  # noqa: PLC0415 - optional, lazy by design
@@ -168,7 +168,7 @@ class TensorRTRunner(Runner):
 
     def _activate(self) -> None:
         trt = require("tensorrt", "tensorrt", "the TensorRT runner")
-        memory = _open_cuda_memory(self.device)
+        memory = open_cuda_memory(self.device)
         memory.push()
         try:
             self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))

@@ -1,0 +1,150 @@
+"""Argument parsers and handlers for ``edgeiqa export`` and ``edgeiqa build-engine``.
+
+Each command is an ``add_*_arguments(parser)`` + ``run_*(args) -> int`` pair for :mod:`edgeiqa.cli`
+to wire in. Exit codes: 0 artifact written and valid; 1 artifact written but its parity gate failed
+(the manifest says ``valid: false``); user errors raise :class:`~edgeiqa.errors.EdgeIQAError`, which
+the CLI turns into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgeiqa.errors import ConfigError
+from edgeiqa.export.formats import FORMATS, PRECISION_CLASS
+from edgeiqa.export.options import CALIBRATION_METHODS, ExportOptions, Int8Settings, Tolerances
+from edgeiqa.export.tensorrt_plan import ENGINE_PRECISIONS, ProfileShapes
+
+if TYPE_CHECKING:
+    from edgeiqa.export.images import ImageSet
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _add_image_set(parser: argparse.ArgumentParser, flag: str, what: str, split_default: str | None,
+                   splits: list[str], n_default: int | None) -> None:
+    parser.add_argument(f"--{flag}", metavar="DATA",
+                        help=f"{what}: a CSV (path,mos[,split]), a dataset root or a folder of images")
+    parser.add_argument(f"--{flag}-dataset", metavar="NAME",
+                        help="dataset loader for it (livec, koniq10k, uhdiqa, spaq, kadid10k, csv)")
+    parser.add_argument(f"--{flag}-split", default=split_default, choices=splits,
+                        help=f"split to take (default: {split_default or 'all'})")
+    parser.add_argument(f"--{flag}-n", type=int, default=n_default,
+                        help=f"at most this many images (default: {n_default or 'all'})")
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """``edgeiqa export CKPT --format F --precision P [--calib ...] [--val CSV] --out DIR``."""
+    parser.add_argument("checkpoint", help="checkpoint folder (state.json + model.safetensors), or a stage/run folder")
+    parser.add_argument("--format", required=True, choices=list(FORMATS))
+    parser.add_argument("--precision", required=True, choices=list(PRECISION_CLASS),
+                        help="; ".join(f"{f.name}: {', '.join(f.precisions)}" for f in FORMATS.values()))
+    parser.add_argument("--out", required=True, help="output folder")
+    _add_image_set(parser, "calib", "INT8 calibration images (never the test split)", "train", ["train", "val"], 300)
+    parser.add_argument("--calib-method", default="minmax", choices=CALIBRATION_METHODS)
+    parser.add_argument("--calib-bins", type=int, help="histogram bins (entropy: 512, percentile: 2048)")
+    parser.add_argument("--calib-percentile", type=float, default=99.999)
+    _add_image_set(parser, "val", "parity-gate images (+ MOS when the source has it)", None,
+                   ["train", "val", "test"], 200)
+    parser.add_argument("--keep-fp", default="head,variance",
+                        help="comma-separated parts kept in float in FP16/INT8 (head, variance, first_conv, a module "
+                        "path, a node name); '' for none; the score calibration always is")
+    parser.add_argument("--tol-fp32", type=float, default=1e-3, help="max |score difference| for FP32")
+    parser.add_argument("--tol-fp16", type=float, default=0.002, help="max SRCC loss for FP16")
+    parser.add_argument("--tol-int8", type=float, default=0.01, help="max SRCC loss for INT8")
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--no-slim", action="store_true", help="skip onnxslim")
+    parser.add_argument("--seed", type=int, default=0, help="which images are drawn when a split has more than -n")
+
+
+def export_options(args: argparse.Namespace) -> ExportOptions:
+    """:class:`ExportOptions` from parsed ``export`` arguments."""
+    int8 = Int8Settings(method=args.calib_method, n_images=args.calib_n or 300, num_bins=args.calib_bins,
+                        percentile=args.calib_percentile, seed=args.seed)
+    tolerances = Tolerances(fp32_max_abs=args.tol_fp32, fp16_delta_srcc=args.tol_fp16, int8_delta_srcc=args.tol_int8)
+    return ExportOptions(opset=args.opset, slim=not args.no_slim, keep_fp=_csv_list(args.keep_fp), int8=int8,
+                         tolerances=tolerances)
+
+
+def _image_set(args: argparse.Namespace, flag: str, calibration: bool) -> "ImageSet | None":
+    from edgeiqa.export.images import load_image_set
+
+    spec = getattr(args, flag)
+    if not spec:
+        return None
+    return load_image_set(spec, dataset=getattr(args, f"{flag}_dataset"), split=getattr(args, f"{flag}_split"),
+                          n=getattr(args, f"{flag}_n"), seed=getattr(args, "seed", 0), calibration=calibration)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export, gate, write the manifest; print one summary line."""
+    from edgeiqa.export.exporter import export_artifact
+
+    options = export_options(args)
+    result = export_artifact(args.checkpoint, args.format, args.precision, args.out,
+                             calib=_image_set(args, "calib", True), val=_image_set(args, "val", False),
+                             options=options, raise_on_failure=False)
+    print(result.summary())
+    if not result.valid:
+        print(f"edgeiqa: parity gate failed; {result.manifest_path} says valid=false", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_build_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``edgeiqa build-engine ONNX --precision fp16|int8 [--calib DATA] [--cache FILE] [--val DATA]``."""
+    parser.add_argument("onnx", help="an ONNX file written by 'edgeiqa export' (its manifest beside it)")
+    parser.add_argument("--precision", required=True, choices=ENGINE_PRECISIONS)
+    parser.add_argument("--out", help="engine path (default: the ONNX path with .engine)")
+    _add_image_set(parser, "calib", "TensorRT 10 implicit INT8 calibration images (FP32 ONNX only)", "train",
+                   ["train", "val"], 300)
+    parser.add_argument("--cache", help="INT8 calibration cache (read if present, else written)")
+    _add_image_set(parser, "val", "images to compare the engine against the ONNX file", None,
+                   ["train", "val", "test"], 64)
+    parser.add_argument("--batch", default="1,8,16", help="min,opt,max batch of the optimisation profile")
+    parser.add_argument("--max-side-factor", type=float, default=2.0, help="largest image side, in working sizes")
+    parser.add_argument("--workspace-mb", type=int, default=1024)
+    parser.add_argument("--plan-only", action="store_true", help="print the plan and trtexec line; build nothing")
+    parser.add_argument("--trt-major", type=int, help="TensorRT major version to plan for (default: the installed one)")
+
+
+def _profile(args: argparse.Namespace, onnx: Path) -> ProfileShapes:
+    from edgeiqa.export.tensorrt import contract_for
+    from edgeiqa.export.tensorrt_plan import default_profile
+
+    try:
+        batch = tuple(int(b) for b in _csv_list(args.batch))
+    except ValueError:
+        batch = ()
+    if len(batch) != 3:
+        raise ConfigError(f"--batch needs min,opt,max (three numbers), got {args.batch!r}")
+    return default_profile(contract_for(onnx, None), batch, args.max_side_factor)
+
+
+def run_build_engine(args: argparse.Namespace) -> int:
+    """Plan (and unless ``--plan-only``, build) an engine; write its manifest; gate it against the ONNX."""
+    from edgeiqa.export import tensorrt as trt_export
+    from edgeiqa.runtime.manifest import read_manifest
+
+    onnx = Path(args.onnx)
+    out = Path(args.out) if args.out else onnx.with_suffix(".engine")
+    profile = _profile(args, onnx)
+    if args.plan_only:
+        major = args.trt_major or trt_export.trt_major_version(trt_export.import_tensorrt())
+        plan = trt_export.plan_for_onnx(onnx, args.precision, out, trt_major=major, profile=profile,
+                                        cache=args.cache, workspace_mb=args.workspace_mb)
+        print(json.dumps(plan.to_dict(), indent=2))
+        return 0
+    calib = _image_set(args, "calib", True)
+    plan = trt_export.build_engine(onnx, args.precision, out, calib=None if calib is None else list(calib.paths),
+                                   cache=args.cache, profile=profile, workspace_mb=args.workspace_mb)
+    manifest_path = trt_export.write_engine_manifest(plan, _image_set(args, "val", False))
+    manifest = read_manifest(manifest_path)
+    print(f"manifest: {manifest_path} (parity: {manifest.parity.get('reason') or manifest.parity.get('skipped')})")
+    return 0 if manifest.valid else 1

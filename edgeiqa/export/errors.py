@@ -1,0 +1,23 @@
+"""Errors of the export layer; each message is one line naming the artifact and what failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeiqa.errors import EdgeIQAError
+
+
+class ExportError(EdgeIQAError):
+    """A converter failed, or produced an artifact that fails its own checks (named in the message)."""
+
+
+class ParityError(EdgeIQAError):
+    """An artifact's scores differ from the torch model's beyond tolerance.
+
+    The artifact and its manifest (``valid: false``, with the parity numbers) are still written, so
+    the failure is recorded; ``result`` is the :class:`~edgeiqa.export.exporter.ExportResult`.
+    """
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,131 @@
+"""The export formats: ONE table of named records, looked up by name.
+
+Each :class:`ExportFormat` says which precisions it offers, which of them need INT8 calibration
+images, which runtime backend the parity gate runs it with and where that backend can run, and which
+function exports it (``"module:function"``, imported only when used so this table loads anywhere).
+Pure Python: no torch, onnx or backend import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from edgeiqa.errors import ConfigError
+
+# Which parity rule a precision answers to (see :class:`edgeiqa.export.options.Tolerances`).
+PRECISION_CLASS = {
+    "fp32": "fp32",
+    "fp16": "fp16",
+    "int8": "int8",
+    "int8-trt": "int8",
+    "int8-weights": "int8",
+}
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One artifact format.
+
+    Attributes:
+        name: the format name (also the manifest's ``format``).
+        title: the runtime's name for people (``Core ML``).
+        suffix: the artifact's file (or folder) suffix.
+        precisions: the precisions it can be exported in.
+        calibrated: the precisions among them that need INT8 calibration images.
+        backend: the :mod:`edgeiqa.runtime.runners` backend that runs it for the parity gate.
+        module: the Python module the backend needs.
+        platforms: ``sys.platform`` values where the backend runs; empty means any.
+        exporter: ``"module:function"`` exporting it (see :mod:`edgeiqa.export.exporter`).
+    """
+
+    name: str
+    title: str
+    suffix: str
+    precisions: tuple[str, ...]
+    calibrated: tuple[str, ...]
+    backend: str
+    module: str
+    platforms: tuple[str, ...]
+    exporter: str
+
+    def needs_calibration(self, precision: str) -> bool:
+        """Whether ``precision`` needs INT8 calibration images."""
+        self.check_precision(precision)
+        return precision in self.calibrated
+
+    def check_precision(self, precision: str) -> None:
+        if precision not in self.precisions:
+            raise ConfigError(
+                f"format {self.name!r} has no precision {precision!r}; choose one of {', '.join(self.precisions)}"
+            )
+
+    @property
+    def runs_here(self) -> bool:
+        """Whether the parity gate can run this format on this machine (platform and backend present)."""
+        if self.platforms and sys.platform not in self.platforms:
+            return False
+        return importlib.util.find_spec(self.module) is not None
+
+    def not_here_reason(self) -> str:
+        """Why :attr:`runs_here` is False, in one line (for the manifest's parity record)."""
+        if self.platforms and sys.platform not in self.platforms:
+            where = " or ".join(_PLATFORM_NAMES.get(p, p) for p in self.platforms)
+            return f"{self.title} prediction needs {where}"
+        return f"{self.title} prediction needs the '{self.module}' package, which is not installed here"
+
+    def artifact_name(self, model_name: str, precision: str) -> str:
+        """``test_eqcnet_int8_trt.onnx``: model, precision (``-`` -> ``_``), suffix."""
+        return f"{model_name}_{precision.replace('-', '_')}{self.suffix}"
+
+    def load_exporter(self) -> Callable[..., Any]:
+        module_name, function = self.exporter.split(":")
+        return getattr(importlib.import_module(module_name), function)
+
+
+_PLATFORM_NAMES = {"darwin": "macOS", "linux": "Linux", "win32": "Windows"}
+
+FORMATS: dict[str, ExportFormat] = {
+    fmt.name: fmt
+    for fmt in (
+        ExportFormat(
+            name="onnx", title="ONNX Runtime", suffix=".onnx", precisions=("fp32", "fp16", "int8", "int8-trt"),
+            calibrated=("int8", "int8-trt"), backend="onnxruntime", module="onnxruntime", platforms=(),
+            exporter="edgeiqa.export.onnx_export:export_onnx",
+        ),
+        ExportFormat(
+            name="openvino", title="OpenVINO", suffix=".xml", precisions=("fp32", "fp16", "int8"), calibrated=("int8",),
+            backend="openvino", module="openvino", platforms=(),
+            exporter="edgeiqa.export.openvino_export:export_openvino",
+        ),
+        ExportFormat(
+            name="coreml", title="Core ML", suffix=".mlpackage", precisions=("fp32", "fp16", "int8-weights"),
+            calibrated=(), backend="coreml", module="coremltools", platforms=("darwin",),
+            exporter="edgeiqa.export.coreml_export:export_coreml",
+        ),
+        ExportFormat(
+            name="tensorrt", title="TensorRT", suffix=".engine", precisions=("fp16", "int8"), calibrated=("int8",),
+            backend="tensorrt", module="tensorrt", platforms=("linux", "win32"),
+            exporter="edgeiqa.export.tensorrt:export_tensorrt",
+        ),
+    )
+}
+
+
+def get_format(name: str) -> ExportFormat:
+    """The format record named ``name``; an unknown name lists the known ones."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise ConfigError(f"unknown export format {name!r}; known formats: {', '.join(FORMATS)}") from None
+
+
+def precision_class(precision: str) -> str:
+    """``fp32``, ``fp16`` or ``int8``: which parity tolerance applies."""
+    try:
+        return PRECISION_CLASS[precision]
+    except KeyError:
+        raise ConfigError(f"unknown precision {precision!r}; known: {', '.join(PRECISION_CLASS)}") from None

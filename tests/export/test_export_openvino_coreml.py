@@ -1,0 +1,91 @@
+"""OpenVINO IR (FP32/FP16/INT8 via NNCF) round trips, and Core ML conversion (spec only off macOS)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from edgeiqa.export import ExportOptions, export_artifact
+from edgeiqa.export.openvino_export import RANGE_ESTIMATORS
+from edgeiqa.runtime.manifest import read_manifest
+from edgeiqa.runtime.predictor import Predictor
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_openvino_round_trip_is_gated_in_float32(model, calib, val, tmp_path, precision):
+    result = export_artifact(model, "openvino", precision, tmp_path, calib=calib, val=val)
+    assert result.artifact.suffix == ".xml" and result.artifact.with_suffix(".bin").is_file()
+    assert result.size_bytes == result.artifact.stat().st_size + result.artifact.with_suffix(".bin").stat().st_size
+    parity = result.parity
+    assert parity["passed"] and parity["backend"]["backend"] == "openvino"
+    # what the CPU really computed in: bf16 unless the hint says f32 (DESIGN.md §5)
+    assert parity["backend"]["requested_precision"] == "f32" and parity["backend"]["precision"] == "f32"
+    limits = {"fp32": 1e-3, "fp16": 0.05, "int8": 1.0}
+    assert parity["max_abs_diff"] < limits[precision]
+    details = result.manifest.extra["export"]
+    assert details["compress_to_fp16"] == (precision == "fp16")
+    if precision == "int8":
+        assert details["int8"]["activation_range_estimator"] == RANGE_ESTIMATORS["minmax"] == "MINMAX"
+        assert "/calibration/Sigmoid" in details["int8"]["ignored_scope"]
+    with Predictor.load(result.artifact) as predictor:  # the runtime reads what the exporter wrote
+        scores = predictor(list(val.paths[:4]))
+    assert scores.shape == (4,) and np.all(np.diff(scores) > 0)  # brighter images score higher
+
+
+def test_openvino_gate_records_bf16_when_asked_for_the_device_default(model, val, tmp_path):
+    options = ExportOptions(openvino_inference_precision=None)
+    parity = export_artifact(model, "openvino", "fp32", tmp_path, val=val, options=options,
+                             raise_on_failure=False).parity
+    assert parity["backend"]["requested_precision"] is None
+    assert parity["backend"]["precision"] in ("f32", "bf16")  # bf16 on CPUs with AMX/AVX512-BF16
+
+
+@pytest.fixture(scope="module")
+def coreml_results(tmp_path_factory):
+    pytest.importorskip("coremltools")
+    from export_helpers import tiny_model
+
+    out = tmp_path_factory.mktemp("coreml")
+    return {p: export_artifact(tiny_model(), "coreml", p, out) for p in ("fp16", "int8-weights")}
+
+
+def test_coreml_package_spec_and_manifest(coreml_results):
+    import coremltools as ct
+
+    result = coreml_results["fp16"]
+    assert result.artifact.suffix == ".mlpackage" and result.artifact.is_dir()
+    spec = ct.utils.load_spec(str(result.artifact))
+    assert [i.name for i in spec.description.input] == ["image", "fragments"]
+    assert [o.name for o in spec.description.output] == ["score"]
+    assert spec.WhichOneof("Type") == "mlProgram" and spec.specificationVersion >= 7  # iOS16 / macOS13
+    image = spec.description.input[0].type.multiArrayType
+    assert image.dataType == ct.proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT32
+    assert [(r.lowerBound, r.upperBound) for r in image.shapeRange.sizeRanges] == [(1, 16), (3, 3), (32, 32), (32, 32)]
+    manifest = read_manifest(result.manifest_path)
+    details = manifest.extra["export"]
+    assert details["deployment_target"] == "iOS16 / macOS13" and details["score_calibration_fp32"] is True
+    assert details["shapes"]["height_width"] == "fixed 32x32" and "upsample" in details["shapes"]["flexible_hw_refused"]
+    assert manifest.inputs[0]["shape"] == ["batch", 3, 32, 32]
+    if sys.platform != "darwin":
+        assert manifest.parity == {"skipped": "Core ML prediction needs macOS", "verified": False, "passed": None}
+        assert manifest.valid is True
+
+
+def test_coreml_keeps_the_score_calibration_in_float32(coreml_results):
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(coreml_results["fp16"].artifact))
+    (block,) = spec.mlProgram.functions["main"].block_specializations.values()
+    ops = block.operations
+    dtypes = {op.type: [o.type.tensorType.dataType for o in op.outputs] for op in ops}
+    fp32, fp16 = ct.proto.MIL_pb2.DataType.FLOAT32, ct.proto.MIL_pb2.DataType.FLOAT16
+    assert dtypes["sigmoid"] == [fp32]  # the 4PL
+    assert dtypes["conv"] == [fp16]
+
+
+def test_coreml_int8_weights_are_smaller(coreml_results):
+    fp16, int8 = coreml_results["fp16"], coreml_results["int8-weights"]
+    assert int8.manifest.extra["export"]["weights"] == "int8 (linear_symmetric, per_channel)"
+    assert int8.size_bytes < fp16.size_bytes
