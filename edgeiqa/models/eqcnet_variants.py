@@ -1,0 +1,49 @@
+"""Registered EQCNet (student) variants. Keyword arguments override :class:`EQCNetConfig` fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeiqa.models._build import make_config
+from edgeiqa.models.eqcnet import EQCNet, EQCNetConfig
+from edgeiqa.models.registry import register_model
+from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
+
+
+def _eqcnet(variant: str, defaults: dict[str, Any], pretrained: bool, **kwargs: Any) -> EQCNet:
+    overlay = kwargs.pop("pretrained_cfg_overlay", None)
+    config = make_config(EQCNetConfig, variant, defaults, kwargs)
+    return EQCNet(config, pretrained=pretrained, pretrained_cfg_overlay=overlay)
+
+
+@register_model
+def eqcnet_mobilenetv3_large(pretrained: bool = False, **kwargs: Any) -> EQCNet:
+    """Default edge student: MobileNetV3-Large, 384 px whole image + 8x8 mosaic of 32 px native patches."""
+    contract = PreprocessContract(working_size=384, fragments=FragmentSpec(grid=8, patch=32))
+    defaults = dict(backbone="mobilenetv3_large_100", contract=contract)
+    return _eqcnet("eqcnet_mobilenetv3_large", defaults, pretrained, **kwargs)
+
+
+@register_model
+def eqcnet_mobilenetv4_conv_small(pretrained: bool = False, **kwargs: Any) -> EQCNet:
+    """MobileNetV4-Conv-Small student, same views as the default: fewer params, similar cost."""
+    contract = PreprocessContract(working_size=384, fragments=FragmentSpec(grid=8, patch=32))
+    defaults = dict(backbone="mobilenetv4_conv_small", contract=contract)
+    return _eqcnet("eqcnet_mobilenetv4_conv_small", defaults, pretrained, **kwargs)
+
+
+@register_model
+def eqcnet_mobilenetv3_small(pretrained: bool = False, **kwargs: Any) -> EQCNet:
+    """CPU-quickstart student: MobileNetV3-Small, 224 px whole image + 7x7 mosaic of 32 px patches."""
+    contract = PreprocessContract(working_size=224, fragments=FragmentSpec(grid=7, patch=32))
+    defaults = dict(backbone="mobilenetv3_small_100", contract=contract, fuse_channels=64, embed_dim=128)
+    return _eqcnet("eqcnet_mobilenetv3_small", defaults, pretrained, **kwargs)
+
+
+@register_model
+def test_eqcnet(pretrained: bool = False, **kwargs: Any) -> EQCNet:
+    """Tiny CI student (MobileNetV3-Small x0.5, real mobile ops): 64 px image + 2x2 mosaic of 16 px."""
+    contract = PreprocessContract(working_size=64, fragments=FragmentSpec(grid=2, patch=16))
+    defaults = dict(backbone="mobilenetv3_small_050", contract=contract, fuse_channels=16, embed_dim=32,
+                    num_pivots=8)
+    return _eqcnet("test_eqcnet", defaults, pretrained, **kwargs)

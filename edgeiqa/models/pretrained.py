@@ -1,0 +1,100 @@
+"""Where weights come from: timm backbones (ImageNet or a local file) and whole-model checkpoints.
+
+No network is assumed. ``pretrained=True`` asks timm for the backbone's ImageNet weights (the Hugging
+Face hub, or its local cache); ``pretrained_cfg_overlay=dict(file=...)`` points timm at a local copy of
+the same classifier state dict instead; ``checkpoint_path`` loads a whole edgeiqa model's state dict
+after construction (what training writes).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeiqa.errors import ConfigError
+
+# Keys under which a training checkpoint may nest the model's state dict.
+_STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")
+
+
+def create_backbone(
+    name: str, out_indices: Sequence[int] | None = None, pretrained: bool = False,
+    pretrained_cfg_overlay: Mapping[str, Any] | None = None, **timm_kwargs: Any,
+) -> nn.Module:
+    """A timm model with ``features_only=True``: forward returns one feature map per ``out_indices``."""
+    import timm
+
+    overlay = dict(pretrained_cfg_overlay or {})
+    local = overlay.get("file")
+    if local is not None and not Path(local).is_file():
+        raise ConfigError(f"pretrained weights file {local} does not exist (from pretrained_cfg_overlay['file'])")
+    if local is not None:
+        pretrained = True  # naming a file means the caller wants it loaded
+    if name not in timm.list_models():
+        raise ConfigError(f"timm has no model named {name!r} (timm {timm.__version__})")
+    kwargs: dict[str, Any] = dict(features_only=True, pretrained=pretrained, **timm_kwargs)
+    if out_indices is not None:
+        kwargs["out_indices"] = tuple(out_indices)
+    if overlay:
+        kwargs["pretrained_cfg_overlay"] = overlay
+    try:
+        return timm.create_model(name, **kwargs)
+    except OSError as exc:
+        # Raised by the hub client when offline (LocalEntryNotFoundError is an OSError) or by a bad file.
+        raise ConfigError(
+            f"cannot load pretrained weights for backbone {name!r} ({exc.__class__.__name__}: {exc}); "
+            "offline, pass pretrained_cfg_overlay=dict(file='weights.safetensors|.pth') or pretrained=False"
+        ) from exc
+
+
+def _extract_state_dict(obj: Any, path: Path) -> Mapping[str, torch.Tensor]:
+    if isinstance(obj, Mapping):
+        for key in _STATE_DICT_KEYS:
+            if isinstance(obj.get(key), Mapping):
+                return obj[key]
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+    raise ConfigError(f"{path}: not a model state dict (expected tensors, or one under {list(_STATE_DICT_KEYS)})")
+
+
+def read_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor]:
+    """Tensors of a ``.pt/.pth`` (plain or nested checkpoint) or ``.safetensors`` file, on CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types (UnpicklingError, RuntimeError, EOFError)
+        raise ConfigError(f"{path}: cannot read checkpoint ({exc.__class__.__name__}: {exc})") from exc
+    return _extract_state_dict(obj, path)
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> nn.Module:
+    """Load a whole-model state dict into ``model``; mismatched keys name the file and the keys."""
+    state = dict(read_state_dict(path))
+    # DataParallel / DDP prefix every key with "module."; strip it so either kind of checkpoint loads.
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even with strict=False
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise ConfigError(f"checkpoint {path} does not fit this model: {first}") from exc
+    problems = []
+    if result.missing_keys:
+        problems.append(f"missing {result.missing_keys[:5]}{' ...' if len(result.missing_keys) > 5 else ''}")
+    if result.unexpected_keys:
+        extra = result.unexpected_keys
+        problems.append(f"unexpected {extra[:5]}{' ...' if len(extra) > 5 else ''}")
+    if strict and problems:
+        raise ConfigError(f"checkpoint {path} does not fit this model: " + "; ".join(problems))
+    return model
