@@ -156,11 +156,58 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     engine.set_defaults(handler=run_build_engine)
 
 
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    from edgeiqa.quickstart import run_quickstart
+
+    result = run_quickstart(Path(args.out), seed=args.seed, quiet=args.quiet)
+    steps = ", ".join(f"{name} {sec:.0f} s" for name, sec in result.steps.items())
+    print(f"quickstart finished in {result.seconds:.0f} s ({steps})")
+    for name in ("teacher", "student", "student_only"):
+        metrics = result.summary.get(name)
+        if metrics:
+            print(f"  {name:12s} test SRCC {metrics['srcc']:.4f}  PLCC {metrics['plcc']:.4f}")
+    print(f"report: {result.report}")
+    return 0
+
+
+def _add_quickstart(sub: argparse._SubParsersAction) -> None:
+    quick = sub.add_parser("quickstart", help="the main job: data, teacher, student, exports, benchmarks, report")
+    quick.add_argument("--out", default="runs/quickstart", help="output folder (re-running resumes)")
+    quick.add_argument("--seed", type=int, default=0)
+    quick.add_argument("--quiet", action="store_true", help="no progress output")
+    quick.set_defaults(handler=_cmd_quickstart)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from edgeiqa.errors import ConfigError
+    from edgeiqa.models import list_models
+    from edgeiqa.models.info import format_info, model_info
+
+    if args.model == "list":
+        print("\n".join(list_models()))
+        return 0
+    try:
+        width, height = (int(v) for v in args.input.lower().split("x"))
+    except ValueError as exc:
+        raise ConfigError(f"--input must be WIDTHxHEIGHT (e.g. 3840x2160), got {args.input!r}") from exc
+    print(format_info(model_info(args.model, (height, width))))
+    return 0
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    info = sub.add_parser("info", help="params, GMACs and views of a registered model ('list' lists them)")
+    info.add_argument("model", help="a registered model name, or 'list'")
+    info.add_argument("--input", default="3840x2160", help="image size WIDTHxHEIGHT the cost is counted for")
+    info.set_defaults(handler=_cmd_info)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
+    _add_quickstart(sub)
     _add_data(sub)
+    _add_info(sub)
     _add_training(sub)
     _add_export(sub)
     _add_predict(sub)
