@@ -22,7 +22,8 @@ from edgeiqa.benchmarks.recommend import DEFAULT_BUDGET, Recommendation, recomme
 from edgeiqa.benchmarks.report_format import (
     ABLATION_COLUMNS, COLUMNS, NUMERIC, backend_text, fmt_bytes, fmt_ms, formatted, precision_text,
 )
-from edgeiqa.benchmarks.schema import BenchResult, ResultError, load_result, write_text_atomic
+from edgeiqa.benchmarks.schema import BenchResult, ResultError, load_result
+from edgeiqa.fileio import atomic_write_text
 from edgeiqa.errors import ConfigError
 
 PARETO_NAME = "pareto.png"
@@ -175,9 +176,9 @@ def write_report(paths: Sequence[str | os.PathLike] | MergedRuns, out_dir: str |
     if pareto is None and (out / PARETO_NAME).exists():
         (out / PARETO_NAME).unlink()  # a stale plot from an earlier report would describe other runs
     markdown = out / "report.md"
-    write_text_atomic(markdown, render_markdown(merged, recs, rows, pareto))
+    atomic_write_text(markdown, render_markdown(merged, recs, rows, pareto))
     html = out / "report.html"
-    write_text_atomic(html, render_html(merged, recs, rows, pareto))
+    atomic_write_text(html, render_html(merged, recs, rows, pareto))
     return Report(out, merged, recs, rows, markdown, html, pareto)
 
 

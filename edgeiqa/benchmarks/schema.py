@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from edgeiqa.errors import EdgeIQAError
-from edgeiqa.runtime.manifest import atomic_write_text
+from edgeiqa.fileio import atomic_write_text, read_json_file
 
 SCHEMA = "edgeiqa.bench/1"
 PathLike = Union[str, os.PathLike]
@@ -77,7 +77,7 @@ class BenchResult:
         data = json.loads(json.dumps(self.to_dict(), allow_nan=True))
         validate_result(data, str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, json.dumps(data, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(data, indent=1) + "\n")
         return path
 
     @classmethod
@@ -88,28 +88,10 @@ class BenchResult:
                    schema=data["schema"])
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Atomic write (temp file + rename) with the permissions a plain ``open(path, "w")`` would give:
-    the temp file is created 0600, and a report or result must stay readable by a web server or a team."""
-    atomic_write_text(path, text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def load_result(path: PathLike) -> BenchResult:
     """Read and validate one result file; every problem is a one-line :class:`ResultError`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ResultError(f"{path}: result file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultError(f"{path}: cannot read result file ({exc})") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    data = read_json_file(path, "result file", ResultError)
     return BenchResult.from_dict(data, source=str(path))
 
 

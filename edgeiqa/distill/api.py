@@ -8,11 +8,11 @@ from typing import Any
 import torch
 
 from edgeiqa.configs import to_dict
-from edgeiqa.distill.checkpoint import atomic_write_text
 from edgeiqa.distill.config import ExperimentConfig
 from edgeiqa.distill.distributed import init_distributed
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.stages import STUDENT_STAGES, Run, evaluate, train_student, train_teacher
+from edgeiqa.fileio import atomic_write_text
 from edgeiqa.errors import ConfigError
 
 

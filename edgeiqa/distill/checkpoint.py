@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from edgeiqa.errors import EdgeIQAError
+from edgeiqa.fileio import atomic_write_text
 
 KEEP_LAST = 2
 
@@ -38,15 +39,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def rng_state() -> dict[str, Any]:

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from edgeiqa.distill.checkpoint import Checkpoint, atomic_write_text, latest_checkpoint, restore_rng_state, save_checkpoint
+from edgeiqa.distill.checkpoint import Checkpoint, latest_checkpoint, restore_rng_state, save_checkpoint
+from edgeiqa.fileio import atomic_write_text
 from edgeiqa.distill.config import OptimConfig
 from edgeiqa.distill.distributed import DistContext
 

@@ -22,7 +22,7 @@ import torch
 from edgeiqa.benchmarks.accuracy import fit_logistic4, iqa_metrics, srcc
 from edgeiqa.configs import to_dict
 from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
-from edgeiqa.distill.checkpoint import atomic_write_text, latest_checkpoint, resolve_checkpoint, save_checkpoint
+from edgeiqa.distill.checkpoint import latest_checkpoint, resolve_checkpoint, save_checkpoint
 from edgeiqa.distill.config import ExperimentConfig, StageConfig
 from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.loop import StageResult, run_stage
@@ -30,6 +30,7 @@ from edgeiqa.distill.losses import WeightedLoss
 from edgeiqa.distill.modules import StudentTrainModule, TeacherTrainModule, student_forward, teacher_forward
 from edgeiqa.distill.runs import Splits, make_loader, predict, rebuild_model
 from edgeiqa.distill.views_data import ViewsDataset, collate_views, unlabelled_records
+from edgeiqa.fileio import atomic_write_text
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.models import create_model
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from edgeiqa.errors import ConfigError
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
-from edgeiqa.runtime.preprocess import fragment_origins, working_view
+from edgeiqa.runtime.preprocess import fragment_origins, normalise, working_view
 
 
 def _default_contract() -> PreprocessContract:
@@ -95,16 +95,6 @@ def patch_origins(
     return np.asarray(corners, dtype=np.int64).reshape(-1, 2)
 
 
-def _normalise_patches(patches: np.ndarray, contract: PreprocessContract) -> np.ndarray:
-    """[K, P, P, 3] uint8 -> [K, 3, P, P] with the contract's channel order, mean and std."""
-    if contract.channel_order == "BGR":
-        patches = patches[..., ::-1]
-    mean = np.asarray(contract.mean, dtype=np.float32) * 255.0
-    inv_std = 1.0 / (np.asarray(contract.std, dtype=np.float32) * 255.0)
-    out = (patches.astype(np.float32) - mean) * inv_std
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=contract.dtype)
-
-
 def teacher_views(img: Image.Image, spec: TeacherViewSpec, rng: np.random.Generator | None = None) -> TeacherViews:
     """Both teacher views of a decoded RGB image (see :func:`edgeiqa.runtime.preprocess.decode_image`)."""
     global_view = working_view(img, spec.contract)
@@ -117,7 +107,7 @@ def teacher_views(img: Image.Image, spec: TeacherViewSpec, rng: np.random.Genera
     pixels = np.asarray(img)
     p = spec.patch
     crops = np.stack([pixels[y:y + p, x:x + p] for x, y in origins])
-    return TeacherViews(global_view, _normalise_patches(crops, spec.contract), origins, len(origins))
+    return TeacherViews(global_view, normalise(crops, spec.contract), origins, len(origins))
 
 
 def collate_teacher_views(views: Sequence[TeacherViews]) -> dict[str, torch.Tensor]:

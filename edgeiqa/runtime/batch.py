@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Union
 
-from edgeiqa.runtime.manifest import atomic_write_text
+from edgeiqa.fileio import atomic_write_text
 from edgeiqa.runtime.predictor import Predictor
 
 PathLike = Union[str, os.PathLike]

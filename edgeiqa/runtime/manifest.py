@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from edgeiqa.errors import ConfigError
+from edgeiqa.fileio import atomic_write_text, read_json_file
 from edgeiqa.runtime.contract import PreprocessContract
 
 SCHEMA = "edgeiqa.manifest/1"
@@ -200,35 +200,10 @@ def write_manifest(manifest: ArtifactManifest, path: PathLike) -> Path:
     return path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``: all or nothing."""
-    # The temporary file lives in the target directory so os.replace is a same-filesystem rename.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def read_manifest(path: PathLike) -> ArtifactManifest:
     """Read and validate a manifest file; every problem is a one-line :class:`ConfigError`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: manifest not found (every artifact needs its <artifact>.json beside it)") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read manifest ({exc})") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    data = read_json_file(path, "manifest", ConfigError,
+                          " (every artifact needs its <artifact>.json beside it)")
     return ArtifactManifest.from_dict(data, source=str(path))
 
 

@@ -102,14 +102,14 @@ def decode_image(source: ImageSource, contract: PreprocessContract) -> Image.Ima
     return to_rgb(img)
 
 
-def _normalise(rgb: np.ndarray, contract: PreprocessContract) -> np.ndarray:
-    """HxWx3 uint8 -> 3xHxW float array, channel order and mean/std per the contract."""
+def normalise(pixels: np.ndarray, contract: PreprocessContract) -> np.ndarray:
+    """[..., H, W, 3] uint8 -> [..., 3, H, W] float: channel order, mean and std per the contract."""
     if contract.channel_order == "BGR":
-        rgb = rgb[..., ::-1]
+        pixels = pixels[..., ::-1]
     mean = np.asarray(contract.mean, dtype=np.float32) * 255.0
     inv_std = 1.0 / (np.asarray(contract.std, dtype=np.float32) * 255.0)
-    out = (rgb.astype(np.float32) - mean) * inv_std
-    return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=contract.dtype)
+    out = (pixels.astype(np.float32) - mean) * inv_std
+    return np.ascontiguousarray(np.moveaxis(out, -1, -3), dtype=contract.dtype)
 
 
 def working_view(img: Image.Image, contract: PreprocessContract) -> np.ndarray:
@@ -117,7 +117,7 @@ def working_view(img: Image.Image, contract: PreprocessContract) -> np.ndarray:
     size = working_shape(img.width, img.height, contract)
     if img.size != size:
         img = img.resize(size, _FILTERS[contract.resize_filter], reducing_gap=contract.reducing_gap)
-    return _normalise(np.asarray(img), contract)
+    return normalise(np.asarray(img), contract)
 
 
 def fragment_origins(
@@ -162,7 +162,7 @@ def fragment_view(
     for row, y in enumerate(ys.tolist()):
         for col, x in enumerate(xs.tolist()):
             mosaic.paste(img.crop((x, y, x + p, y + p)), (col * p, row * p))
-    return _normalise(np.asarray(mosaic), contract)
+    return normalise(np.asarray(mosaic), contract)
 
 
 def preprocess_image(

@@ -11,7 +11,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
 
 from experiment_helpers import tiny_experiment, write_yaml
 from edgeiqa.distill.api import run_teacher
