@@ -201,6 +201,35 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     info.set_defaults(handler=_cmd_info)
 
 
+def _cmd_speed(args: argparse.Namespace) -> int:
+    import json
+
+    from edgeiqa.benchmarks.e2e_speed import make_uhd_jpegs, measure_speed
+    from edgeiqa.runtime.batch import expand_paths
+
+    images = [Path(p) for p in expand_paths(args.images)]
+    if args.make_4k:
+        images = make_uhd_jpegs(images, Path(args.make_4k))
+    if not images:
+        raise EdgeIQAError(f"no image files under {args.images}")
+    result = measure_speed(Path(args.artifact), images, Path(args.checkpoint) if args.checkpoint else None,
+                           workers=args.workers, batch_size=args.batch, repeats=args.repeats)
+    print(json.dumps(result.to_dict(), indent=1))
+    return 0
+
+
+def _add_speed(sub: argparse._SubParsersAction) -> None:
+    speed = sub.add_parser("speed", help="end-to-end file->score speed vs pure decode and a naive torch pipeline")
+    speed.add_argument("artifact", help="exported artifact (manifest beside it)")
+    speed.add_argument("images", nargs="+", help="image files or folders")
+    speed.add_argument("--checkpoint", help="calibrated student checkpoint for the naive torch pipeline")
+    speed.add_argument("--make-4k", metavar="DIR", help="first upscale the images to 3840x2160 JPEGs (q90) in DIR")
+    speed.add_argument("--workers", type=int, default=2)
+    speed.add_argument("--batch", type=int, default=8)
+    speed.add_argument("--repeats", type=int, default=3)
+    speed.set_defaults(handler=_cmd_speed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -212,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_predict(sub)
     _add_benchmarks(sub)
+    _add_speed(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,10 +116,14 @@ def load_pristine(
         try:
             img = decode_image(paths[name], _DECODE)
         except ImageDecodeError as exc:
-            raise DataError(f"pristine image cannot be decoded: {exc}") from exc
+            # One bad photo in a user's folder (a truncated PNG, say) must not sink the whole set.
+            print(f"edgeiqa: skipped pristine image that cannot be decoded: {exc}", file=sys.stderr)
+            continue
         pixels = fit_to_side(img, max_side)
         if min(pixels.shape[:2]) < _MIN_SIDE:
             raise DataError(f"pristine image {paths[name]} is too small ({img.width}x{img.height}); "
                             f"both sides must be >= {_MIN_SIDE} px after sizing")
         sources.append(PristineSource(name=name, pixels=pixels, origin=str(paths[name])))
+    if not sources:
+        raise DataError(f"none of the {len(names)} pristine images could be decoded")
     return sources

@@ -70,7 +70,7 @@ def test_folder_sources_sorted_by_name_reduced_never_enlarged(tmp_path):
     assert [s.pixels.shape[:2] for s in sources] == [(40, 56), (80, 120), (120, 40)]
 
 
-def test_bad_pristine_dirs_are_data_errors_naming_the_path(tmp_path):
+def test_bad_pristine_dirs_are_data_errors_naming_the_path(tmp_path, capsys):
     missing = tmp_path / "nope"
     with pytest.raises(DataError, match=f"pristine folder {re.escape(str(missing))} does not exist"):
         load_pristine(missing)
@@ -80,9 +80,15 @@ def test_bad_pristine_dirs_are_data_errors_naming_the_path(tmp_path):
     good = tmp_path / "good"
     _write_folder(good, {"a.png": (64, 64), "b.png": (64, 64), "c.png": (64, 64)})
     (good / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
-    with pytest.raises(DataError, match=f"cannot be decoded: {re.escape(str(good / 'broken.jpg'))}"):
-        synthesize(tmp_path / "out", pristine_dir=good, max_side=64, progress=False)
-    assert not (tmp_path / "out").exists()
+    summary = synthesize(tmp_path / "out", pristine_dir=good, max_side=64, types=["jpeg"], progress=False)
+    assert summary.n_sources == 3  # the broken one is skipped and named, the rest are used
+    assert f"cannot be decoded: {good / 'broken.jpg'}" in capsys.readouterr().err
+    only_broken = tmp_path / "only_broken"
+    only_broken.mkdir()
+    (only_broken / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    with pytest.raises(DataError, match="none of the 1 pristine images could be decoded"):
+        synthesize(tmp_path / "out2", pristine_dir=only_broken, max_side=64, progress=False)
+    assert not (tmp_path / "out2").exists()
 
 
 # --- pseudo-MOS ------------------------------------------------------------------------------------------

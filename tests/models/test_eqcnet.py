@@ -72,8 +72,8 @@ def test_missing_fragments_is_an_error_and_an_image_only_student_works() -> None
 
 def test_shared_backbone_ties_weights_but_keeps_batchnorm_per_view() -> None:
     separate = create_model("test_eqcnet", shared_backbone=False)
-    shared = create_model("test_eqcnet")  # the default
-    assert shared.config.shared_backbone
+    shared = create_model("test_eqcnet", shared_backbone=True)
+    assert shared.config.shared_backbone and not create_model("test_eqcnet").config.shared_backbone
     assert shared.fragment_backbone.conv_stem.weight is shared.backbone.conv_stem.weight
     assert shared.fragment_backbone.bn1.weight is not shared.backbone.bn1.weight
     norms = [m for m in shared.fragment_backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -95,9 +95,9 @@ def test_shared_backbone_ties_weights_but_keeps_batchnorm_per_view() -> None:
 
 def test_shared_backbone_survives_a_checkpoint_round_trip(tmp_path) -> None:
     torch.manual_seed(0)
-    model = create_model("test_eqcnet")
+    model = create_model("test_eqcnet", shared_backbone=True)
     torch.save(model.state_dict(), tmp_path / "student.pt")
-    loaded = create_model("test_eqcnet", checkpoint_path=tmp_path / "student.pt").eval()
+    loaded = create_model("test_eqcnet", shared_backbone=True, checkpoint_path=tmp_path / "student.pt").eval()
     assert loaded.fragment_backbone.conv_stem.weight is loaded.backbone.conv_stem.weight
     inputs = model.example_inputs(batch=2)
     torch.testing.assert_close(loaded(*inputs), model.eval()(*inputs), rtol=0, atol=0)
