@@ -101,8 +101,12 @@ def _bench_and_report(out: Path, artifacts: list[Path], final: Path, quiet: bool
     results_file = out / "results" / f"{device}.json"
     results_file.parent.mkdir(parents=True, exist_ok=True)
     result.write(results_file)
-    write_report([results_file], out / "report")
-    return out / "report" / "report.html"
+    report = write_report([results_file], out / "report")
+    from edgeiqa.benchmarks.screenshot import find_chromium, screenshot_html
+
+    if find_chromium():  # a rendered check of the page, where a browser is installed
+        screenshot_html(report.html, out / "report" / "report.png")
+    return report.html
 
 
 def run_quickstart(out: Path | str = "runs/quickstart", seed: int = 0, quiet: bool = False) -> QuickstartResult:

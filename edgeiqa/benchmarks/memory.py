@@ -1,7 +1,9 @@
 """Resident memory of this process, now and at its peak, in MiB (None where the platform cannot say).
 
-The peak is the kernel's high-water mark (``getrusage(RUSAGE_SELF).ru_maxrss``): it misses no
-short-lived spike, unlike sampling. It covers the whole life of the process, which is why each
+The peak is the kernel's high-water mark: it misses no short-lived spike, unlike sampling. On Linux it
+is ``VmHWM`` of /proc/self/status, the mark of this process's own address space: ``ru_maxrss`` would
+not do, because Linux carries it across fork and exec, so a worker started by a parent holding torch
+(1.4 GB) reported that parent's peak instead of its own. It covers the whole life of the process, which is why each
 artifact is benchmarked in a fresh worker process: there the peak is the interpreter, the imports, the
 runtime's session and its scoring, and nothing left over from another runtime.
 """
@@ -14,7 +16,12 @@ from pathlib import Path
 
 
 def peak_rss_mb() -> float | None:
-    """Peak resident set size of this process since it started."""
+    """Peak resident set size of this process since it started (exec'd)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     try:
         import resource
     except ImportError:  # Windows
