@@ -14,9 +14,10 @@ import shutil
 import socket
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
+
+from edgeiqa.runtime.manifest import library_versions
 
 LIBRARIES = ("edgeiqa", "numpy", "pillow", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt", "torch",
              "timm", "coremltools", "simplejpeg", "scipy")
@@ -87,17 +88,6 @@ def total_ram_bytes() -> int | None:
     return None
 
 
-def library_versions(packages: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
-    """Installed versions from package metadata (nothing is imported); absent packages are left out."""
-    found = {}
-    for name in packages:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
 def run_tool(argv: list[str], timeout: float = _TOOL_TIMEOUT_S) -> str | None:
     """A tool's stdout (first lines, stripped), or None when it is not installed."""
     if shutil.which(argv[0]) is None:
@@ -156,7 +146,7 @@ def collect_device_info(device_name: str | None = None) -> dict[str, Any]:
         "os": platform.platform,
         "machine": platform.machine,
         "python": lambda: sys.version.split()[0],
-        "libraries": library_versions,
+        "libraries": lambda: library_versions(LIBRARIES),
         "cpu_governor": cpu_governor,
         "gpus": nvidia_gpus,
         "board_model": board_model,

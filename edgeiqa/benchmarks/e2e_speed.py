@@ -94,7 +94,7 @@ def _naive_scorer(checkpoint: Path) -> Callable[[Path], float]:
 
     @torch.no_grad()
     def score(path: Path) -> float:
-        pixels = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+        pixels = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
         x = (pixels - mean) / std
         size = contract.working_size
         inputs = [F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)]
