@@ -134,26 +134,30 @@ def _add_training(sub: argparse._SubParsersAction) -> None:
     distill.set_defaults(handler=_cmd_distill)
 
 
+def _delegate(sub: argparse._SubParsersAction, name: str, help_text: str,
+              add_arguments: Callable[[argparse.ArgumentParser], None], handler: Handler) -> None:
+    """A sub-command whose arguments and handler live in the subpackage that owns the job."""
+    parser = sub.add_parser(name, help=help_text)
+    add_arguments(parser)
+    parser.set_defaults(handler=handler)
+
+
 def _add_benchmarks(sub: argparse._SubParsersAction) -> None:
     from edgeiqa.benchmarks.cli_entry import add_bench_arguments, add_report_arguments, run_bench, run_report
 
-    bench = sub.add_parser("bench", help="time, size and score artifacts on this device (one process each)")
-    add_bench_arguments(bench)
-    bench.set_defaults(handler=run_bench)
-    report = sub.add_parser("report", help="merge benchmark results into report.md/.html and pareto.png")
-    add_report_arguments(report)
-    report.set_defaults(handler=run_report)
+    _delegate(sub, "bench", "time, size and score artifacts on this device (one process each)",
+              add_bench_arguments, run_bench)
+    _delegate(sub, "report", "merge benchmark results into report.md/.html and pareto.png",
+              add_report_arguments, run_report)
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
     from edgeiqa.export.cli_entry import add_build_engine_arguments, add_export_arguments, run_build_engine, run_export
 
-    export = sub.add_parser("export", help="checkpoint -> ONNX/OpenVINO/Core ML/TensorRT artifact, parity-gated")
-    add_export_arguments(export)
-    export.set_defaults(handler=run_export)
-    engine = sub.add_parser("build-engine", help="build a TensorRT engine from an exported ONNX (on the target)")
-    add_build_engine_arguments(engine)
-    engine.set_defaults(handler=run_build_engine)
+    _delegate(sub, "export", "checkpoint -> ONNX/OpenVINO/Core ML/TensorRT artifact, parity-gated",
+              add_export_arguments, run_export)
+    _delegate(sub, "build-engine", "build a TensorRT engine from an exported ONNX (on the target)",
+              add_build_engine_arguments, run_build_engine)
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
