@@ -14,7 +14,6 @@ mid-write leaves only a ``.tmp`` folder, which :func:`latest_checkpoint` ignores
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -29,16 +28,9 @@ from safetensors.torch import load_file, save_file
 
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.fileio import atomic_write_text
+from edgeiqa.runtime.manifest import sha256_file
 
 KEEP_LAST = 2
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def rng_state() -> dict[str, Any]:
@@ -118,7 +110,7 @@ def save_checkpoint(
     # clone(): safetensors refuses tensors that share memory (a student whose two views share one backbone).
     weights = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(tmp / "model.safetensors"))
-    full_state = dict(state, epoch=epoch, rng=rng_state(), sha256={"model": _sha256(tmp / "model.safetensors")})
+    full_state = dict(state, epoch=epoch, rng=rng_state(), sha256={"model": sha256_file(tmp / "model.safetensors")})
     if optimizer is not None:
         tensors, meta = _flatten_optimizer(optimizer)
         save_file(tensors, str(tmp / "optimizer.safetensors"))
@@ -155,7 +147,7 @@ def load_checkpoint(folder: Path) -> Checkpoint:
         raise EdgeIQAError(f"{folder}: not a checkpoint folder (no state.json)")
     state = json.loads(state_path.read_text())
     recorded = state.get("sha256", {}).get("model")
-    if recorded != _sha256(folder / "model.safetensors"):
+    if recorded != sha256_file(folder / "model.safetensors"):
         raise EdgeIQAError(f"{folder / 'model.safetensors'}: sha256 differs from state.json (corrupt checkpoint)")
     return Checkpoint(folder, state)
 

@@ -16,11 +16,9 @@ from torch.utils.data import default_collate
 from edgeiqa.data.records import ImageRecord
 from edgeiqa.data.torch_dataset import IQAImageDataset
 from edgeiqa.models.teacher_views import TeacherViewSpec, collate_teacher_views, teacher_views
+from edgeiqa.runtime.batch import expand_paths
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.preprocess import decode_image, preprocess_image
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-
 
 class ViewsDataset(IQAImageDataset):
     """Items with ``student`` inputs (per contract), ``teacher`` views, normalised ``mos`` and ``index``.
@@ -75,5 +73,4 @@ def collate_views(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def unlabelled_records(folder: Path) -> list[ImageRecord]:
     """Every image under ``folder`` as a record with a placeholder MOS (pre-training ignores labels)."""
-    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    return [ImageRecord(path=p.resolve(), mos=0.0, split="train") for p in paths]
+    return [ImageRecord(path=Path(p).resolve(), mos=0.0, split="train") for p in expand_paths([folder])]

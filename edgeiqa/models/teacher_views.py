@@ -22,7 +22,7 @@ from PIL import Image
 
 from edgeiqa.errors import ConfigError
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
-from edgeiqa.runtime.preprocess import fragment_origins, normalise, working_view
+from edgeiqa.runtime.preprocess import ensure_min_side, fragment_origins, normalise, working_view
 
 
 def _default_contract() -> PreprocessContract:
@@ -98,11 +98,7 @@ def patch_origins(
 def teacher_views(img: Image.Image, spec: TeacherViewSpec, rng: np.random.Generator | None = None) -> TeacherViews:
     """Both teacher views of a decoded RGB image (see :func:`edgeiqa.runtime.preprocess.decode_image`)."""
     global_view = working_view(img, spec.contract)
-    if min(img.size) < spec.patch:
-        # Only images smaller than one patch get here; upscaling keeps the input shape (as fragments do).
-        scale = spec.patch / min(img.size)
-        img = img.resize((max(spec.patch, round(img.width * scale)), max(spec.patch, round(img.height * scale))),
-                         Image.Resampling.BILINEAR)
+    img = ensure_min_side(img, spec.patch)
     origins = patch_origins(img.width, img.height, spec, rng)
     pixels = np.asarray(img)
     p = spec.patch

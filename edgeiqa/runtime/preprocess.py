@@ -142,6 +142,19 @@ def fragment_origins(
     return np.clip(np.floor(starts + 0.5), 0, span).astype(np.int64)
 
 
+def ensure_min_side(img: Image.Image, side: int) -> Image.Image:
+    """``img`` upscaled (aspect kept) so both sides are at least ``side``; unchanged when they already are.
+
+    Only images smaller than one native patch need it; upscaling them is the least-bad way to keep the
+    model's input shape.
+    """
+    if min(img.size) >= side:
+        return img
+    scale = side / min(img.size)
+    size = (max(side, round(img.width * scale)), max(side, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.BILINEAR)
+
+
 def fragment_view(
     img: Image.Image, contract: PreprocessContract, rng: np.random.Generator | None = None
 ) -> np.ndarray:
@@ -149,11 +162,7 @@ def fragment_view(
     spec = contract.fragments
     if spec is None:
         raise ValueError("this contract has no fragment view")
-    if min(img.size) < spec.patch:
-        # Only tiny images get here; upscaling them is the least-bad way to keep the input shape.
-        scale = spec.patch / min(img.size)
-        img = img.resize((max(spec.patch, round(img.width * scale)), max(spec.patch, round(img.height * scale))),
-                         Image.Resampling.BILINEAR)
+    img = ensure_min_side(img, spec.patch)
     ys = fragment_origins(img.height, spec, rng)
     xs = fragment_origins(img.width, spec, rng)
     p = spec.patch
