@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from edgeiqa.benchmarks.accuracy import (
+from edgeiqa.metrics import (
     Logistic4Fit,
     MetricInputError,
     bootstrap_ci,

@@ -106,7 +106,7 @@ def finish_entry(entry: dict[str, Any], records: list[list[Any]] | None) -> dict
 
 
 def _accuracy(scores: list[float | None] | None, records: list[list[Any]] | None) -> tuple[dict | None, str | None]:
-    from edgeiqa.benchmarks.accuracy import iqa_metrics
+    from edgeiqa.metrics import iqa_metrics
 
     if records is None:
         return None, "no dataset given"

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from edgeiqa.benchmarks.accuracy import fit_logistic4, iqa_metrics, srcc
+from edgeiqa.metrics import fit_logistic4, iqa_metrics, srcc
 from edgeiqa.configs import to_dict
 from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
 from edgeiqa.distill.checkpoint import latest_checkpoint, resolve_checkpoint, save_checkpoint

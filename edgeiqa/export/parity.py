@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from edgeiqa.benchmarks.accuracy import plcc, srcc
+from edgeiqa.metrics import plcc, srcc
 from edgeiqa.export.artifact import SCORE_OUTPUT
 from edgeiqa.export.formats import ExportFormat, precision_class
 from edgeiqa.export.images import ImageSet, iter_feeds

@@ -110,7 +110,7 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 
 def _build_calibrated(state: dict[str, Any], where: Path) -> nn.Module:
-    from edgeiqa.benchmarks.accuracy import Logistic4Fit
+    from edgeiqa.metrics import Logistic4Fit
     from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
     from edgeiqa.models import create_model
 

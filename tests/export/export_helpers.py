@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from edgeiqa.benchmarks.accuracy import Logistic4Fit
+from edgeiqa.metrics import Logistic4Fit
 from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
 

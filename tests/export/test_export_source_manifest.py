@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import save_file, save_model
 
-from edgeiqa.benchmarks.accuracy import Logistic4Fit
+from edgeiqa.metrics import Logistic4Fit
 from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
 from edgeiqa.errors import ConfigError
 from edgeiqa.export import export_artifact, load_export_source
