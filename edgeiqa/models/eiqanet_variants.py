@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from edgeiqa.models._build import make_config
 from edgeiqa.models.eiqanet import EIQANet, EIQANetConfig
+from edgeiqa.models.pretrained import with_backbone_normalisation
 from edgeiqa.models.registry import register_model
 from edgeiqa.models.teacher_views import TeacherViewSpec
 from edgeiqa.runtime.contract import PreprocessContract
@@ -13,6 +16,17 @@ from edgeiqa.runtime.contract import PreprocessContract
 
 def _eiqanet(variant: str, defaults: dict[str, Any], pretrained: bool, **kwargs: Any) -> EIQANet:
     overlay = kwargs.pop("pretrained_cfg_overlay", None)
+    # The global view's contract carries the backbone's own mean/std (also when only the backbone is
+    # overridden); views the caller passes keep any mean/std they name.
+    backbone = kwargs.get("backbone", defaults["backbone"])
+    base: TeacherViewSpec = defaults["views"]
+    views = kwargs.get("views")
+    if views is None:
+        defaults = {**defaults, "views": dataclasses.replace(
+            base, contract=with_backbone_normalisation(base.contract, backbone))}
+    elif isinstance(views, Mapping):
+        contract = views.get("contract", base.contract)
+        kwargs["views"] = {**views, "contract": with_backbone_normalisation(contract, backbone)}
     config = make_config(EIQANetConfig, variant, defaults, kwargs)
     return EIQANet(config, pretrained=pretrained, pretrained_cfg_overlay=overlay)
 
@@ -27,6 +41,17 @@ def eiqanet_convnext_tiny(pretrained: bool = False, **kwargs: Any) -> EIQANet:
     """Paper-scale teacher: ConvNeXt-T, 384 px global view + up to 16 native 224 px patches (16 at 4K)."""
     defaults = dict(backbone="convnext_tiny", views=_views(384, 224, 10.0, 16))
     return _eiqanet("eiqanet_convnext_tiny", defaults, pretrained, **kwargs)
+
+
+@register_model
+def eiqanet_lite2(pretrained: bool = False, **kwargs: Any) -> EIQANet:
+    """Teacher: EfficientNet-Lite2 (ImageNet offline), 260 px global view + up to 6 native 224 px patches.
+
+    One patch for a LIVE-C 500x500 photo (1.38 GMACs), 6 from 1080p up (4.14 GMACs on a 4K photo).
+    """
+    defaults = dict(backbone="efficientnet_lite2", views=_views(260, 224, 8.0, 6), stage_dim=128, embed_dim=256,
+                    head_hidden=128, attn_hidden=64)
+    return _eiqanet("eiqanet_lite2", defaults, pretrained, **kwargs)
 
 
 @register_model

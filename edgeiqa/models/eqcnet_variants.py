@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from edgeiqa.models._build import make_config
 from edgeiqa.models.eqcnet import EQCNet, EQCNetConfig
+from edgeiqa.models.pretrained import with_backbone_normalisation
 from edgeiqa.models.registry import register_model
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
 
 
 def _eqcnet(variant: str, defaults: dict[str, Any], pretrained: bool, **kwargs: Any) -> EQCNet:
     overlay = kwargs.pop("pretrained_cfg_overlay", None)
+    # The contract carries the backbone's own mean/std (also when only the backbone is overridden);
+    # a contract the caller passes keeps the mean/std it names.
+    backbone = kwargs.get("backbone", defaults["backbone"])
+    if "contract" not in kwargs:
+        defaults = {**defaults, "contract": with_backbone_normalisation(defaults["contract"], backbone)}
+    elif isinstance(kwargs["contract"], Mapping):
+        kwargs["contract"] = with_backbone_normalisation(kwargs["contract"], backbone)
     config = make_config(EQCNetConfig, variant, defaults, kwargs)
     return EQCNet(config, pretrained=pretrained, pretrained_cfg_overlay=overlay)
 
@@ -22,6 +31,19 @@ def eqcnet_mobilenetv3_large(pretrained: bool = False, **kwargs: Any) -> EQCNet:
     contract = PreprocessContract(working_size=384, fragments=FragmentSpec(grid=8, patch=32))
     defaults = dict(backbone="mobilenetv3_large_100", contract=contract)
     return _eqcnet("eqcnet_mobilenetv3_large", defaults, pretrained, **kwargs)
+
+
+@register_model
+def eqcnet_lite0(pretrained: bool = False, **kwargs: Any) -> EQCNet:
+    """Edge student: EfficientNet-Lite0 (ImageNet offline), 384 px whole image + 8x8 mosaic of 32 px patches.
+
+    ``efficientnet_lite0`` (symmetric padding: no dynamic Pad nodes for Core ML/LiteRT/TensorRT) with the
+    TF weights: frozen-feature ridge on LIVE-C ranks as well as ``tf_efficientnet_lite0`` (SRCC 0.783 vs
+    0.785, 10 splits, sd 0.048). 1.61 GMACs on a 4K photo.
+    """
+    contract = PreprocessContract(working_size=384, fragments=FragmentSpec(grid=8, patch=32))
+    defaults = dict(backbone="efficientnet_lite0", contract=contract)
+    return _eqcnet("eqcnet_lite0", defaults, pretrained, **kwargs)
 
 
 @register_model

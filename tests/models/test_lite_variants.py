@@ -1,0 +1,71 @@
+"""The EfficientNet-Lite teacher and student: their contracts carry the backbone's own normalisation, and cost.
+
+Architecture-only (pretrained=False): no weights needed. The offline weights are tested in test_lite_weights.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeiqa.models import create_model, model_info
+from edgeiqa.models.pretrained import backbone_normalisation
+from edgeiqa.runtime.contract import IMAGENET_MEAN, IMAGENET_STD
+
+HALF = (0.5, 0.5, 0.5)
+
+
+def test_lite_variants_carry_the_tf_normalisation_everywhere() -> None:
+    student = create_model("eqcnet_lite0")
+    teacher = create_model("eiqanet_lite2")
+    assert student.config.backbone == "efficientnet_lite0"
+    assert teacher.config.backbone == "efficientnet_lite2"
+    for contract in (student.contract, student.config.contract, teacher.contract, teacher.view_spec.contract):
+        assert contract.mean == HALF and contract.std == HALF
+    # What a checkpoint stores and an exported manifest copies.
+    assert student.config.to_dict()["contract"]["mean"] == HALF
+    assert teacher.config.to_dict()["views"]["contract"]["std"] == HALF
+
+
+def test_mobilenet_variants_keep_imagenet_normalisation() -> None:
+    for name in ("eqcnet_mobilenetv3_large", "eqcnet_mobilenetv3_small", "eiqanet_cpu"):
+        contract = create_model(name).contract
+        assert (contract.mean, contract.std) == (IMAGENET_MEAN, IMAGENET_STD), name
+
+
+def test_normalisation_follows_an_overridden_backbone_unless_the_contract_names_it() -> None:
+    # Swapping the backbone by config must not leave the old backbone's mean/std behind.
+    student = create_model("eqcnet_mobilenetv3_small", backbone="tf_efficientnet_lite0")
+    assert student.contract.mean == HALF
+    resized = create_model("eqcnet_lite0", contract={"working_size": 256, "fragments": {"grid": 4, "patch": 32}})
+    assert (resized.contract.working_size, resized.contract.mean) == (256, HALF)
+    explicit = create_model("eqcnet_lite0", contract={"working_size": 256, "mean": [0.4, 0.4, 0.4]})
+    assert explicit.contract.mean == (0.4, 0.4, 0.4) and explicit.contract.std == HALF
+    teacher = create_model("eiqanet_cpu", backbone="efficientnet_lite0", views={"patch": 96, "max_patches": 2})
+    assert teacher.view_spec.patch == 96 and teacher.contract.mean == HALF
+    assert teacher.contract.working_size == 224  # the variant's own global view, not the spec default
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("tf_efficientnet_lite2", (HALF, HALF)), ("efficientnet_lite0", (HALF, HALF)),
+    ("mobilenetv3_large_100", (IMAGENET_MEAN, IMAGENET_STD)), ("test_convnext", (HALF, HALF)),
+])
+def test_backbone_normalisation_reads_timm_except_for_the_tf_lite_weights(
+    name: str, expected: tuple[tuple[float, ...], tuple[float, ...]]
+) -> None:
+    # timm's efficientnet_lite0 config says ImageNet (its own weights); edgeiqa loads the TF ones: 0.5.
+    assert backbone_normalisation(name) == expected
+
+
+def test_lite0_student_fits_the_edge_budget_on_a_4k_photo() -> None:
+    info = model_info("eqcnet_lite0", (2160, 3840))
+    assert info.gmacs <= 2.0
+    assert info.gmacs > 1.0  # a real Lite0 at 384 px + a 256 px mosaic, not a stub
+    assert info.inputs == {"image": (1, 3, 384, 384), "fragments": (1, 3, 256, 256)}
+
+
+def test_lite2_teacher_patches_grow_with_the_photo() -> None:
+    livec = model_info("eiqanet_lite2", (500, 500))
+    uhd = model_info("eiqanet_lite2", (2160, 3840))
+    assert (livec.patches, uhd.patches) == (1, 6)
+    assert livec.working_hw == (260, 260) and uhd.patch_size == 224
+    assert livec.gmacs < uhd.gmacs
