@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from edgeiqa.errors import EdgeIQAError
+from edgeiqa.errors import ConfigError, EdgeIQAError
 from edgeiqa.fileio import atomic_write_text
 from edgeiqa.runtime.manifest import sha256_file
 
@@ -140,39 +140,50 @@ def _prune(stage_dir: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def load_checkpoint(folder: Path) -> Checkpoint:
-    """Read one checkpoint folder, verifying the weights against the recorded sha256."""
+def load_checkpoint(folder: Path, verify: bool = True) -> Checkpoint:
+    """Read one checkpoint folder; the weights must match the sha256 in state.json unless ``verify=False``."""
     state_path = folder / "state.json"
     if not state_path.exists():
-        raise EdgeIQAError(f"{folder}: not a checkpoint folder (no state.json)")
-    state = json.loads(state_path.read_text())
-    recorded = state.get("sha256", {}).get("model")
-    if recorded != sha256_file(folder / "model.safetensors"):
-        raise EdgeIQAError(f"{folder / 'model.safetensors'}: sha256 differs from state.json (corrupt checkpoint)")
+        raise ConfigError(f"{folder}: not a checkpoint folder (no state.json)")
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{state_path}: cannot read checkpoint state ({exc})") from exc
+    if not isinstance(state, dict):
+        raise ConfigError(f"{state_path}: checkpoint state is not a JSON object")
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise ConfigError(f"{folder}: checkpoint has no model.safetensors")
+    if verify:
+        recorded = (state.get("sha256") or {}).get("model")
+        actual = sha256_file(weights)
+        if recorded != actual:
+            raise ConfigError(f"{weights}: sha256 {actual} differs from {recorded} recorded in state.json "
+                               "(corrupt or replaced checkpoint); pass --no-verify to load it anyway")
     return Checkpoint(folder, state)
 
 
-def latest_checkpoint(stage_dir: Path, which: str = "last") -> Checkpoint | None:
+def latest_checkpoint(stage_dir: Path, which: str = "last", verify: bool = True) -> Checkpoint | None:
     """The checkpoint ``last.json`` (or ``best.json``) points at; half-written ``.tmp`` folders are removed."""
     if not stage_dir.exists():
         return None
     for tmp in stage_dir.glob("*.tmp"):
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink()
     name = _pointed(stage_dir, f"{which}.json")
-    return load_checkpoint(stage_dir / name) if name else None
+    return load_checkpoint(stage_dir / name, verify) if name else None
 
 
-def resolve_checkpoint(path: Path | str) -> Checkpoint:
+def resolve_checkpoint(path: Path | str, verify: bool = True) -> Checkpoint:
     """A checkpoint folder, a stage folder (its best, else last) or a run folder's final stage."""
     path = Path(path)
     if (path / "state.json").exists():
-        return load_checkpoint(path)
+        return load_checkpoint(path, verify)
     for which in ("best", "last"):
         if (path / f"{which}.json").exists():
-            found = latest_checkpoint(path, which)
+            found = latest_checkpoint(path, which, verify)
             if found is not None:
                 return found
     final = path / "final"
     if final.exists():
-        return resolve_checkpoint(final)
+        return resolve_checkpoint(final, verify)
     raise EdgeIQAError(f"{path}: no checkpoint found (expected state.json, best.json/last.json or final/)")

@@ -1,4 +1,4 @@
-"""Plumbing shared by the stages: splits, loaders, inference over a split, rebuilding trained models."""
+"""Plumbing shared by the stages: splits, loaders, inference over a split."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from edgeiqa.data.loaders import load_dataset
 from edgeiqa.data.records import ImageRecord, IQATable
-from edgeiqa.distill.checkpoint import Checkpoint
 from edgeiqa.distill.config import DataConfig
 from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.views_data import ViewsDataset, collate_views
 from edgeiqa.errors import ConfigError
-from edgeiqa.models import create_model
 
 
 @dataclass
@@ -80,14 +77,3 @@ def predict(
         preds.append(forward(batch).float().cpu())
         targets.append(batch["mos"].cpu())
     return torch.cat(preds).numpy(), torch.cat(targets).numpy()
-
-
-def rebuild_model(ckpt: Checkpoint, prefix: str) -> nn.Module:
-    """The registry model a checkpoint's state.json names, with the weights under ``prefix``."""
-    model = create_model(ckpt.state["model"], **ckpt.state.get("model_kwargs", {}))
-    weights = {k[len(prefix):]: v for k, v in ckpt.model_state().items() if k.startswith(prefix)}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise ConfigError(f"{ckpt.folder}: weights do not fit {ckpt.state['model']} "
-                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return model.eval()

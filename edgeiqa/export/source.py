@@ -9,7 +9,6 @@ state dict of ``CalibratedModel(student, ScoreCalibration(fit))`` (keys ``model.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,13 +41,13 @@ class ExportSource:
         return self.contract.input_names
 
 
-def load_export_source(path_or_model: SourceLike, name: str | None = None) -> ExportSource:
+def load_export_source(path_or_model: SourceLike, name: str | None = None, verify: bool = True) -> ExportSource:
     """An :class:`ExportSource` from a module, a checkpoint folder, or an ExportSource (returned as is)."""
     if isinstance(path_or_model, ExportSource):
         return path_or_model
     if isinstance(path_or_model, nn.Module):
         return _from_module(path_or_model, name)
-    return _from_checkpoint(Path(path_or_model), name)
+    return _from_checkpoint(Path(path_or_model), name, verify)
 
 
 def _from_module(model: nn.Module, name: str | None) -> ExportSource:
@@ -67,95 +66,22 @@ def _from_module(model: nn.Module, name: str | None) -> ExportSource:
     return ExportSource(model.eval(), str(model_name), contract, mapping)
 
 
-def _from_checkpoint(path: Path, name: str | None) -> ExportSource:
-    folder = _checkpoint_folder(path)
-    state = _read_state(folder / "state.json")
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise ConfigError(f"{folder}: checkpoint has no model.safetensors")
-    digest = sha256_file(weights)
-    recorded = (state.get("sha256") or {}).get("model")
-    if recorded is not None and recorded != digest:
-        raise ConfigError(f"{weights}: sha256 differs from the one in state.json (corrupt or replaced checkpoint)")
-    model = _build_calibrated(state, folder / "state.json")
-    _load_weights(model, weights)
-    source = _from_module(model.eval(), name or state["model"])
-    source.score_mapping = dict(state["score_mapping"])
-    source.checkpoint_sha256 = digest
-    source.checkpoint_path = str(folder)
-    return source
+def _from_checkpoint(path: Path, name: str | None, verify: bool = True) -> ExportSource:
+    from edgeiqa.distill.saved_model import load_model
 
-
-def _checkpoint_folder(path: Path) -> Path:
-    """``path`` itself when it holds ``state.json``; else the stage/run folder's best (or last) checkpoint."""
-    if (path / "state.json").is_file():
-        return path
     if not path.exists():
         raise ConfigError(f"{path}: checkpoint not found")
-    from edgeiqa.distill.checkpoint import resolve_checkpoint
-
-    return resolve_checkpoint(path).folder
-
-
-def _read_state(path: Path) -> dict[str, Any]:
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read checkpoint state ({exc})") from exc
-    for key in ("model", "score_mapping"):
-        if key not in state:
-            raise ConfigError(
-                f"{path}: missing key {key!r} (an exportable checkpoint needs model, model_kwargs, score_mapping)")
-    return state
-
-
-def _build_calibrated(state: dict[str, Any], where: Path) -> nn.Module:
-    from edgeiqa.metrics import Logistic4Fit
-    from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
-    from edgeiqa.models import create_model
-
-    kwargs = dict(state.get("model_kwargs") or {})
-    contract = kwargs.get("contract", state.get("contract"))
-    if isinstance(contract, dict):
-        kwargs["contract"] = PreprocessContract.from_dict(contract)
-    try:
-        fit = Logistic4Fit.from_dict(state["score_mapping"])
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: key 'score_mapping': {exc}") from exc
-    student = create_model(state["model"], **kwargs)
-    return CalibratedModel(student, ScoreCalibration(fit))
-
-
-def _load_weights(model: nn.Module, weights: Path) -> None:
-    """Strict load of ``model.safetensors``; mismatches are one-line ConfigErrors naming the file.
-
-    EQCNet ties its fragment backbone's weights to the image backbone's; ``safetensors.save_model``
-    stores such a tensor once, ``save_file`` of a cloned state dict under both names. Both load: a
-    missing key is fine when a tensor it shares storage with was in the file.
-    """
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(weights))
-    try:
-        result = model.load_state_dict(tensors, strict=False)
-    except RuntimeError as exc:  # shape mismatches raise even with strict=False
-        detail = str(exc).strip().splitlines()[-1].strip()
-        raise ConfigError(f"{weights}: weights do not fit the model named in state.json ({detail})") from exc
-    aliases = _tied_aliases(model)
-    missing = [k for k in result.missing_keys if not any(a in tensors for a in aliases.get(k, ()))]
-    if missing or result.unexpected_keys:
-        raise ConfigError(
-            f"{weights}: weights do not fit the model named in state.json (missing {missing[:3]}, unexpected "
-            f"{result.unexpected_keys[:3]}); keys must be those of CalibratedModel (model.*, calibration.*)"
-        )
-
-
-def _tied_aliases(model: nn.Module) -> dict[str, list[str]]:
-    """State-dict key -> the other keys whose tensor shares its storage (tied weights)."""
-    groups: dict[tuple[int, tuple[int, ...]], list[str]] = {}
-    for key, tensor in model.state_dict(keep_vars=True).items():
-        groups.setdefault((tensor.data_ptr(), tuple(tensor.shape)), []).append(key)
-    return {k: [o for o in keys if o != k] for keys in groups.values() if len(keys) > 1 for k in keys}
+    loaded = load_model(path, verify=verify)
+    if loaded.kind != "calibrated":
+        raise ConfigError(f"{loaded.folder}: a {loaded.kind} checkpoint has no score calibration; export the final "
+                          "student (run the distillation's calibrate stage first)")
+    source = _from_module(loaded.model, name or loaded.name)
+    source.score_mapping = dict(loaded.score_mapping)
+    # A verified load already hashed the weights and found the recorded digest.
+    recorded = (loaded.checkpoint.state.get("sha256") or {}).get("model")
+    source.checkpoint_sha256 = recorded if verify and recorded else sha256_file(loaded.folder / "model.safetensors")
+    source.checkpoint_path = str(loaded.folder)
+    return source
 
 
 def example_inputs(contract: PreprocessContract, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:

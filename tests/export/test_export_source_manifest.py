@@ -64,19 +64,27 @@ def test_bad_sources_are_one_line_errors(checkpoint, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "state.json").write_text(json.dumps({"model": "test_eqcnet"}))
-    with pytest.raises(ConfigError, match="missing key 'score_mapping'"):
+    with pytest.raises(ConfigError, match="checkpoint has no model.safetensors"):
         load_export_source(broken)
+    # An uncalibrated student stage (weights under "student.") loads, but cannot be exported.
+    save_file({f"student.{k}": v.contiguous() for k, v in create_model("test_eqcnet").state_dict().items()},
+              str(broken / "model.safetensors"))
+    (broken / "state.json").write_text(json.dumps({"model": "test_eqcnet", "kind": "student"}))
+    with pytest.raises(ConfigError, match="has no score calibration"):
+        load_export_source(broken, verify=False)
     tampered = tmp_path / "tampered"
     tampered.mkdir()
     (tampered / "state.json").write_text((checkpoint / "state.json").read_text())
     save_file({"x": torch.zeros(1)}, str(tampered / "model.safetensors"))
-    with pytest.raises(ConfigError, match="sha256 differs from the one in state.json"):
+    with pytest.raises(ConfigError, match="sha256 [0-9a-f]{64} differs from [0-9a-f]{64} recorded in state.json"):
         load_export_source(tampered)
     state = json.loads((checkpoint / "state.json").read_text())
     state["sha256"] = {}
     (tampered / "state.json").write_text(json.dumps(state))
-    with pytest.raises(ConfigError, match="model.safetensors: weights do not fit the model named in state.json"):
+    with pytest.raises(ConfigError, match="differs from None recorded"):  # no digest recorded: fail closed
         load_export_source(tampered)
+    with pytest.raises(ConfigError, match="model.safetensors: weights do not fit the model named in state.json"):
+        load_export_source(tampered, verify=False)
     module_source = load_export_source(TinyScorer())
     assert module_source.score_mapping == {"kind": "identity"} and module_source.name == "tiny_scorer"
 
@@ -98,7 +106,7 @@ def test_manifest_schema(model, val, tmp_path):
     assert data["score_mapping"]["folded"] is True
     assert data["sha256"]["artifact"] == hashlib.sha256(result.artifact.read_bytes()).hexdigest()
     assert {"onnx", "onnxruntime", "torch", "numpy"} <= set(data["versions"])
-    assert data["valid"] is True and data["parity"]["passed"] is True
+    assert data["valid"] is True and data["parity"]["verdict"] == "passed"
     assert data["extra"]["export_seconds"] > 0 and data["extra"]["export"]["fp32"]["opset"] == 17
     assert read_manifest(result.manifest_path) == result.manifest
 
@@ -108,8 +116,8 @@ def test_checkpoint_to_onnx_fp32_and_int8_with_the_real_student(checkpoint, tmp_
     fp32 = export_artifact(checkpoint, "onnx", "fp32", tmp_path / "out", val=images)
     assert fp32.manifest.sha256["checkpoint"] == load_export_source(checkpoint).checkpoint_sha256
     assert fp32.manifest.extra["checkpoint"] == str(checkpoint)
-    assert fp32.parity["passed"] and fp32.parity["max_abs_diff"] < 1e-3
-    assert fp32.parity["delta_srcc_basis"] == "1 - SRCC(artifact, reference)"  # no MOS given
+    assert fp32.parity.passed and fp32.parity.max_abs_diff < 1e-3
+    assert fp32.parity.delta_srcc_basis == "1 - SRCC(artifact, reference)"  # no MOS given
     int8 = export_artifact(checkpoint, "onnx", "int8", tmp_path / "out", calib=images, val=images,
                            raise_on_failure=False)
     assert int8.manifest.extra["export"]["int8"]["calibration"]["images_seen"] == 8
