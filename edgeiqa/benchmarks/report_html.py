@@ -2,7 +2,8 @@
 
 Nothing is fetched when the page opens (no fonts, scripts or images from the network), so it can be
 mailed, attached to a CI run or opened on an air-gapped machine. Every text from a result file is
-HTML-escaped.
+HTML-escaped. It lays out the same :class:`~edgeiqa.benchmarks.report_model.ReportModel` as the
+Markdown page, and imports nothing of :mod:`.report`.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from __future__ import annotations
 import base64
 import html
 import re
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.benchmarks.recommend import DEFAULT_BUDGET, Recommendation
-from edgeiqa.benchmarks.report import (
-    DEVICE_COLUMNS, MergedRuns, run_lines, ablation_rows, device_rows, recommendation_text,
+from edgeiqa.benchmarks.report_format import (
+    ABLATION_COLUMNS, COLUMNS, COMPARISON_COLUMNS, DEVICE_COLUMNS, NUMERIC, Column, formatted, recommendation_text,
+    rule_text,
 )
-from edgeiqa.benchmarks.report_format import ABLATION_COLUMNS, COLUMNS, NUMERIC, Column, formatted
+from edgeiqa.benchmarks.report_model import ReportModel
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; margin: 24px 32px;
@@ -46,9 +46,10 @@ code { background: #f1f3f6; padding: 0 3px; border-radius: 3px; }
 
 
 def _inline(text: str) -> str:
-    """Escape, then turn the Markdown **bold** and `code` of shared sentences into tags."""
+    """Escape, then turn the Markdown **bold**, *emphasis* and `code` of shared sentences into tags."""
     escaped = html.escape(text)
     escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+    escaped = re.sub(r"\*([^*\s][^*]*?)\*", r"<em>\1</em>", escaped)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
 
 
@@ -67,56 +68,55 @@ def _png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _recommendations(recs: list[Recommendation]) -> str:
+def _recommendations(model: ReportModel) -> str:
     cards = []
-    for rec in recs:
+    for rec in model.recommendations:
         cls = "rec" if rec.choice is not None else "rec none"
         cards.append(f'<div class="{cls}">{_inline(recommendation_text(rec))}</div>')
     return f'<div class="recs">{"".join(cards)}</div>'
 
 
-def render_html(merged: MergedRuns, recs: list[Recommendation], rows: list[dict[str, Any]],
-                pareto: Path | None) -> str:
+def render_html(model: ReportModel) -> str:
     """The whole page as a string."""
-    budget = recs[0].budget if recs else DEFAULT_BUDGET
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    timed = next((run.settings.get("timed") for _, run in merged.runs if run.settings.get("timed")), None)
-    chosen = {(r.device, r.choice.label) for r in recs if r.choice is not None}
+    merged, pareto = model.merged, model.pareto
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>edgeiqa benchmark report</title>", f"<style>{_CSS}</style></head><body>",
         "<h1>edgeiqa benchmark report</h1>",
         f'<p class="meta">{len(merged.runs)} run(s) on {len(merged.devices())} device(s), generated '
-        f"{html.escape(created)}.</p>",
+        f"{html.escape(model.created)}.</p>",
         "<h2>Recommendation per device</h2>",
-        f'<p class="meta">Fastest artifact at batch 1 (p50) whose SRCC is within {budget:g} of the device\'s FP32 '
-        "student (the ONNX fp32 artifact, else torch eager fp32). Chosen rows are highlighted below.</p>",
-        _recommendations(recs),
+        f'<p class="meta">{_inline(rule_text(model.budget))} Chosen rows are highlighted below.</p>',
+        _recommendations(model),
     ]
+    if model.comparisons:
+        parts += ["<h3>Accuracy against the FP32 reference</h3>",
+                  '<p class="meta">SRCC with its bootstrap 95 % interval; ΔSRCC = SRCC(artifact) - SRCC(reference) '
+                  "on the same images, with its paired interval.</p>",
+                  html_table(model.comparisons, COMPARISON_COLUMNS, model.chosen)]
     if pareto is not None and pareto.exists():
         parts += ["<h2>SRCC vs latency</h2>",
                   f'<img class="plot" alt="SRCC vs batch-1 latency per device" src="{_png_data_uri(pareto)}">']
     parts += ["<h2>Results</h2>"]
-    if timed:
-        parts.append(f'<p class="meta">Latency and img/s: {html.escape(timed)}. e2e img/s: whole file &rarr; '
+    if model.timed:
+        parts.append(f'<p class="meta">Latency and img/s: {html.escape(model.timed)}. e2e img/s: whole file &rarr; '
                      "score passes over the dataset.</p>")
-    parts.append(html_table(rows, COLUMNS, chosen))
-    abl = ablation_rows(merged)
-    if abl:
+    parts.append(html_table(model.rows, COLUMNS, model.chosen))
+    if model.ablation:
         parts += ["<h2>Distillation ablation</h2>",
                   '<p class="meta">Test-split metrics of the training run: the distilled student, the same student '
-                  "trained on labels alone, and the teacher.</p>", html_table(abl, ABLATION_COLUMNS)]
-    parts += ["<h2>Devices</h2>", html_table(device_rows(merged), DEVICE_COLUMNS), "<h2>Runs</h2>",
-              "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in run_lines(merged)) + "</ul>"]
-    parts.append(_problems(merged))
+                  "trained on labels alone, and the teacher.</p>", html_table(model.ablation, ABLATION_COLUMNS)]
+    parts += ["<h2>Devices</h2>", html_table(model.devices, DEVICE_COLUMNS), "<h2>Runs</h2>",
+              "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in model.runs) + "</ul>"]
+    parts.append(_problems(model))
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p) + "\n"
 
 
-def _problems(merged: MergedRuns) -> str:
-    items = [f"{dev} / {label}: {err}" for dev, label, err in merged.failures()]
-    items += [f"skipped: {reason}" for _, reason in merged.skipped]
+def _problems(model: ReportModel) -> str:
+    items = [f"{dev} / {label}: {err}" for dev, label, err in model.failures]
+    items += [f"skipped: {reason}" for _, reason in model.merged.skipped]
     if not items:
         return ""
     return "<h2>Problems</h2><ul class=\"problems\">" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"

@@ -9,7 +9,12 @@ Layout (every number is per artifact and, for latency, per batch size)::
      "results": [ {"artifact": ..., "label": ..., "format": ..., "precision": ..., "backend": ...,
                    "precision_used": ..., "latency": [{"batch": 1, "n": ..., "p50_ms": ...}, ...],
                    "end_to_end": {...} | null, "accuracy": {"srcc": ...} | null, "gmacs": ..., "params": ...,
-                   "size_bytes": ..., "peak_rss_mb": ..., "worker_pid": ..., "error": null}, ...]}
+                   "size_bytes": ..., "peak_rss_mb": ..., "worker_pid": ..., "error": null,
+                   "scores": [61.2, null, ...] | absent}, ...]}
+
+Optional (newer writers): ``dataset.images`` and ``dataset.mos`` list the scored images and their MOS,
+and each entry's ``scores`` its per-image scores in that order; the report's bootstrap intervals and
+paired comparisons need them, and older files without them still load.
 
 An artifact whose worker failed keeps its place with ``"error": "<one line>"`` and no numbers, so a
 run with one broken artifact still reports the others. :func:`load_result` validates every key a
@@ -119,6 +124,12 @@ def validate_result(data: Any, source: str) -> None:
           bool(data["device"].get("name")), source, "device.name", "must be a non-empty string")
     _need(isinstance(data["settings"], dict), source, "settings", "must be an object")
     _need(data["dataset"] is None or isinstance(data["dataset"], dict), source, "dataset", "must be an object or null")
+    dataset = data["dataset"] or {}
+    for key in ("mos", "images"):  # optional (added later): what per-image scores are paired on
+        value = dataset.get(key)
+        ok = _is_number if key == "mos" else (lambda v: isinstance(v, str))
+        _need(value is None or (isinstance(value, list) and all(ok(v) for v in value)), source, f"dataset.{key}",
+              f"must be a list of {'numbers' if key == 'mos' else 'strings'} or null")
     ablation = data.get("ablation")
     _need(ablation is None or isinstance(ablation, dict), source, "ablation", "must be an object or null")
     _need(isinstance(data["results"], list), source, "results", "must be a list")
@@ -146,6 +157,9 @@ def _validate_entry(entry: Any, source: str, where: str) -> None:
             _need(_is_number(entry["accuracy"].get(key)), source, f"{where}.accuracy.{key}", "must be a number")
     for key in ("gmacs", "params", "size_bytes", "peak_rss_mb"):
         _need(entry[key] is None or _is_number(entry[key]), source, f"{where}.{key}", "must be a number or null")
+    scores = entry.get("scores")  # optional (added later): per-image scores in the dataset's order
+    _need(scores is None or (isinstance(scores, list) and all(s is None or _is_number(s) for s in scores)),
+          source, f"{where}.scores", "must be a list of numbers (null where an image failed) or null")
 
 
 def _validate_latency(lat: Any, source: str, where: str) -> None:

@@ -14,8 +14,10 @@ class ExportError(EdgeIQAError):
 class ParityError(EdgeIQAError):
     """An artifact's scores differ from the torch model's beyond tolerance.
 
-    The artifact and its manifest (``valid: false``, with the parity numbers) are still written, so
-    the failure is recorded; ``result`` is the :class:`~edgeiqa.export.exporter.ExportResult`.
+    The artifact and its manifest (``valid: false``, with the parity record) are still written, so
+    the failure is recorded; ``result`` is the :class:`~edgeiqa.export.exporter.ExportResult`, whose
+    ``parity`` is the :class:`~edgeiqa.runtime.parity_record.ParityRecord`. The message is one short
+    line: the rule that failed, by how much, and ``--allow-invalid`` (which runs the artifact anyway).
     """
 
     def __init__(self, message: str, result: Any = None) -> None:

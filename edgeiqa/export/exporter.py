@@ -6,7 +6,7 @@ where its backend runs on this machine; move the artifact into ``out_dir`` (``os
 the manifest (atomic too). Beyond tolerance the manifest says ``valid: false`` and a
 :class:`~edgeiqa.export.errors.ParityError` is raised after everything is written, so the failure is
 recorded. Formats that cannot run here (Core ML off macOS) are written ``valid: true`` with
-``parity: {"skipped": ..., "verified": false}``.
+``parity: {"verdict": "unverified", ...}``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from edgeiqa.export.images import ImageSet
 from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.parity import run_parity, skipped
 from edgeiqa.export.source import ExportSource, SourceLike, load_export_source
+from edgeiqa.runtime.parity_record import ParityRecord
 from edgeiqa.runtime.manifest import (
     ArtifactManifest,
     library_versions,
@@ -53,14 +54,18 @@ class ExportResult:
         return self.manifest.valid
 
     @property
-    def parity(self) -> dict[str, Any] | None:
-        return self.manifest.parity
+    def parity(self) -> ParityRecord | None:
+        return self.manifest.parity_record
+
+    @property
+    def verdict(self) -> str:
+        """``passed``, ``failed`` or ``unverified`` (``valid`` is also true for unverified artifacts)."""
+        return self.parity.verdict if self.parity is not None else "unverified"
 
     def summary(self) -> str:
         """One line for the CLI: artifact, size, time, parity outcome."""
-        parity = self.parity or {}
-        gate = parity.get("reason") or parity.get("skipped") or "no parity run"
-        state = "valid" if self.valid else "NOT VALID"
+        gate = self.parity.reason if self.parity is not None else "no parity run"
+        state = {"passed": "valid", "failed": "NOT VALID"}.get(self.verdict, "valid, unverified")
         return (f"{self.artifact} ({self.size_bytes / 1e6:.2f} MB, {self.seconds:.1f} s, {state}): "
                 f"{self.manifest.format} {self.manifest.precision}; parity: {gate}")
 
@@ -90,18 +95,18 @@ def export_artifact(
     calib_set, val_set = _as_set(calib, "calibration"), _as_set(val, "validation")
     if fmt.needs_calibration(precision) and calib_set is None:
         raise ConfigError(
-            f"{format} {precision} needs INT8 calibration images (calib=): a train or val split, never test")
+            f"{format} {precision} needs INT8 calibration images (--calib): a train or val split, never test")
     gate_set = val_set or calib_set
     if gate_set is None and fmt.runs_here:
-        raise ConfigError("the parity gate needs images: pass val= (images + MOS) or calib=")
+        raise ConfigError("the parity gate needs images: pass --val (images + MOS) or --calib")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = fmt.artifact_name(src.name, precision)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out) as work:
         exported = fmt.load_exporter()(src, precision, Path(work), name, calib_set, options)
         manifest = _manifest(src, fmt, precision, exported)
-        manifest.parity = _gate(src, exported.artifact, manifest, fmt, gate_set, options)
-        manifest.valid = manifest.parity.get("passed") is not False
+        record = _gate(src, exported.artifact, manifest, fmt, gate_set, options)
+        manifest.parity, manifest.valid = record.to_dict(), record.valid
         manifest.sha256["artifact"] = sha256_file(exported.artifact)
         size = sum(size_of(f) for f in exported.files)
         # The old manifest goes first: while the new artifact lands, no manifest describes the wrong file.
@@ -132,10 +137,10 @@ def verify_artifact(
     manifest = read_manifest(manifest_path)
     src = load_export_source(source)
     digest = sha256_file(path)
-    parity = _gate(src, path, manifest, get_format(manifest.format), _as_set(val, "validation"), options)
+    record = _gate(src, path, manifest, get_format(manifest.format), _as_set(val, "validation"), options)
     if digest != manifest.sha256.get("artifact"):
-        parity["previous_sha256"] = manifest.sha256.get("artifact")
-    manifest.parity, manifest.valid = parity, parity.get("passed") is not False
+        record.extra["previous_sha256"] = manifest.sha256.get("artifact")
+    manifest.parity, manifest.valid = record.to_dict(), record.valid
     manifest.sha256["artifact"] = digest
     size = sum(size_of(p) for p in (path, *companions_of(path)) if p.exists())
     return _finish(ExportResult(path, manifest_path, manifest, time.perf_counter() - start, size), raise_on_failure)
@@ -146,9 +151,10 @@ def _finish(result: ExportResult, raise_on_failure: bool) -> ExportResult:
     write_manifest(result.manifest, result.manifest_path)
     if not result.valid and raise_on_failure:
         m = result.manifest
+        reason = result.parity.reason if result.parity is not None else "no parity record"
         raise ParityError(
-            f"{result.artifact}: parity gate failed for {m.format} {m.precision}: {m.parity.get('reason')}; "
-            f"manifest {result.manifest_path.name} marked valid=false", result,
+            f"{result.artifact.name}: parity gate failed for {m.format} {m.precision}: {reason}; "
+            "written with valid=false (--allow-invalid runs it anyway)", result,
         )
     return result
 
@@ -160,11 +166,11 @@ def _as_set(images: ImagesLike, what: str) -> ImageSet | None:
 
 
 def _gate(src: ExportSource, artifact: Path, manifest: ArtifactManifest, fmt: ExportFormat,
-          images: ImageSet | None, options: ExportOptions) -> dict[str, Any]:
+          images: ImageSet | None, options: ExportOptions) -> ParityRecord:
     if not fmt.runs_here:
         return skipped(fmt.not_here_reason())
     if images is None:
-        raise ConfigError("the parity gate needs images: pass val= (images + MOS) or calib=")
+        raise ConfigError("the parity gate needs images: pass --val (images + MOS) or --calib")
     return run_parity(src, artifact, manifest, fmt, images, options)
 
 

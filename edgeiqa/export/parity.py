@@ -3,11 +3,13 @@
 Both sides get exactly what deployment gets: the runtime's preprocessing (:func:`iter_feeds`) and
 the runtime's runner for the format (:func:`edgeiqa.runtime.runners.runner_for`). The reference is
 the torch model (``reference: "torch"``), or, for a TensorRT engine built on a device without torch,
-the ONNX file it was built from. Measured: max and mean |Δscore| (MOS scale), SRCC(artifact,
-reference), and, when MOS is known, SRCC/PLCC of both against MOS. The rule depends on the precision
-(:class:`~edgeiqa.export.options.Tolerances`): FP32 is held to max |Δscore|; FP16 and INT8 to
-ΔSRCC = SRCC(reference, MOS) - SRCC(artifact, MOS) when MOS is known, else 1 - SRCC(artifact,
-reference). The result is plain JSON for the manifest.
+the ONNX file it was built from. Measured: max and mean |Δscore| (MOS scale), rank agreement
+SRCC(artifact, reference), and, when MOS is known, SRCC/PLCC of both against MOS. The rules depend on
+the precision class (:class:`~edgeiqa.export.options.Tolerances`): every class is held to rank
+agreement with the reference on the same images (fidelity), FP32 also to max |Δscore|, FP16 and
+INT8 also to ΔSRCC = SRCC(reference, MOS) - SRCC(artifact, MOS) when MOS is known, else
+1 - SRCC(artifact, reference). The result is a :class:`~edgeiqa.runtime.parity_record.ParityRecord`,
+stored in the manifest as JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from edgeiqa.export.images import ImageSet, iter_feeds
 from edgeiqa.export.options import ExportOptions, Tolerances
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.manifest import ArtifactManifest
+from edgeiqa.runtime.parity_record import FAILED, PASSED, ParityCheck, ParityRecord
 from edgeiqa.runtime.runners import runner_for
 
 if TYPE_CHECKING:  # source.py imports torch; a device gating an engine against its ONNX has none
@@ -34,7 +37,7 @@ Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
 def run_parity(source: "ExportSource", artifact: Path, manifest: ArtifactManifest, fmt: ExportFormat,
-               images: ImageSet, options: ExportOptions) -> dict[str, Any]:
+               images: ImageSet, options: ExportOptions) -> ParityRecord:
     """Score ``images`` with the torch model and the artifact; the comparison record (see module doc)."""
     runner = runner_for(manifest, artifact, fmt.backend, **runner_options(fmt, options))
     return gate_runner(runner, torch_scorer(source), "torch", images, source.contract, manifest.precision,
@@ -42,7 +45,7 @@ def run_parity(source: "ExportSource", artifact: Path, manifest: ArtifactManifes
 
 
 def gate_runner(runner: Any, reference: Scorer, reference_name: str, images: ImageSet,
-                contract: PreprocessContract, precision: str, options: ExportOptions) -> dict[str, Any]:
+                contract: PreprocessContract, precision: str, options: ExportOptions) -> ParityRecord:
     """Run ``runner`` (inactive) and ``reference`` on the same batches of ``images`` and compare."""
     start = time.perf_counter()
     expected, scores = [], []
@@ -53,10 +56,11 @@ def gate_runner(runner: Any, reference: Scorer, reference_name: str, images: Ima
             scores.append(np.asarray(runner.infer(feed)[output], dtype=np.float64).reshape(-1))
         backend = {k: v for k, v in runner.info().items() if k != "artifact"}
     mos = None if images.mos is None else np.asarray(images.mos, dtype=np.float64)
-    result = compare(np.concatenate(scores), np.concatenate(expected), mos, precision, options.tolerances)
-    result.update(reference=reference_name, images=images.describe(), backend=backend,
-                  seconds=round(time.perf_counter() - start, 3))
-    return result
+    record = compare(np.concatenate(scores), np.concatenate(expected), mos, precision, options.tolerances,
+                     reference_name)
+    record.images, record.backend = images.describe(), backend
+    record.seconds = round(time.perf_counter() - start, 3)
+    return record
 
 
 def score_output(runner: Any) -> str:
@@ -87,53 +91,67 @@ def runner_options(fmt: ExportFormat, options: ExportOptions) -> dict[str, Any]:
     return {}
 
 
-def skipped(reason: str) -> dict[str, Any]:
-    """The parity record of an artifact that cannot run here: valid, but not verified."""
-    return {"skipped": reason, "verified": False, "passed": None}
+def skipped(reason: str) -> ParityRecord:
+    """The parity record of an artifact that cannot run here: usable, but unverified."""
+    return ParityRecord.skipped(reason)
 
 
 def compare(scores: np.ndarray, reference: np.ndarray, mos: np.ndarray | None, precision: str,
-            tolerances: Tolerances) -> dict[str, Any]:
-    """The parity record of ``scores`` (artifact) against ``reference`` (torch or another artifact)."""
+            tolerances: Tolerances, reference_name: str = "reference") -> ParityRecord:
+    """The parity record of ``scores`` (artifact) against ``reference`` (torch or another artifact).
+
+    Every rule of the precision class that is on is checked (fidelity first: max/mean |Δscore|, rank
+    agreement; then ΔSRCC vs MOS); the verdict fails on the first that does not hold.
+    """
     klass = precision_class(precision)
-    metric, limit = tolerances.rule(klass)
+    limits = tolerances.limits(klass)
     n = int(scores.size)
-    result: dict[str, Any] = {"n": n, "rule": {"precision_class": klass, "metric": metric, "limit": limit}}
+    record = ParityRecord(verdict=PASSED, reason="", n=n, rule={"precision_class": klass, **limits.to_dict()},
+                          reference=reference_name)
     if not np.all(np.isfinite(scores)):
         bad = int(np.count_nonzero(~np.isfinite(scores)))
-        return result | _verdict(False, None, f"{bad} of {n} artifact scores are NaN or inf")
+        record.verdict, record.reason = FAILED, f"{bad} of {n} artifact scores are NaN or inf"
+        return record
     diff = np.abs(scores - reference)
-    result.update(max_abs_diff=float(diff.max()), mean_abs_diff=float(diff.mean()))
+    record.max_abs_diff, record.mean_abs_diff = float(diff.max()), float(diff.mean())
     if n >= 2:
-        result["srcc_vs_reference"] = srcc(scores, reference)
-        result.update(_delta_srcc(scores, reference, mos))
-    value = result.get(metric)
-    if value is None:
-        return result | _verdict(False, None, f"{metric} needs at least 2 images, got {n}")
-    passed = bool(value <= limit)
-    reason = f"{metric} = {value:.4g} {'<=' if passed else '>'} {limit:g} on {n} images"
-    if metric == "delta_srcc":
-        reason += f" ({result['delta_srcc_basis']})"
-    guard = tolerances.max_rank_loss
-    if passed and guard is not None and klass != "fp32":
-        result["rule"]["max_rank_loss"] = guard
-        loss = 1.0 - result["srcc_vs_reference"]
-        if loss > guard:
-            passed, reason = False, f"1 - SRCC(artifact, reference) = {loss:.4g} > {guard:g} on {n} images"
-    return result | _verdict(passed, value, reason)
+        record.srcc_vs_reference = rank_agreement(scores, reference)
+        _delta_srcc(record, scores, reference, mos)
+    measured = {"max_abs_diff": record.max_abs_diff, "mean_abs_diff": record.mean_abs_diff,
+                "rank_agreement": record.srcc_vs_reference, "delta_srcc": record.delta_srcc}
+    rules = (("max_abs_diff", limits.max_abs_diff, "<="), ("mean_abs_diff", limits.mean_abs_diff, "<="),
+             ("rank_agreement", limits.min_rank_agreement, ">="), ("delta_srcc", limits.delta_srcc, "<="))
+    for name, limit, op in rules:
+        if limit is None:
+            continue
+        value = measured[name]
+        held = value is not None and (value >= limit if op == ">=" else value <= limit)
+        record.checks.append(ParityCheck(name, value, float(limit), op, bool(held)))
+    failed = record.failed_checks
+    record.verdict = FAILED if failed else PASSED
+    if failed:
+        record.reason = failed[0].describe(reference_name, n)
+    elif record.checks:
+        record.reason = ", ".join(c.short() for c in record.checks) + f" on {n} images"
+    else:
+        record.reason = f"no {klass} rule is on (every tolerance is null); measured on {n} images"
+    return record
 
 
-def _verdict(passed: bool, value: float | None, reason: str) -> dict[str, Any]:
-    return {"passed": passed, "verified": True, "value": value, "reason": reason}
+def rank_agreement(scores: np.ndarray, reference: np.ndarray) -> float:
+    """SRCC(artifact, reference); 1.0 when both are constant (the same, all-tied order), which
+    :func:`srcc`'s no-information convention would call 0.0."""
+    if np.ptp(scores) == 0 and np.ptp(reference) == 0:
+        return 1.0
+    return srcc(scores, reference)
 
 
-def _delta_srcc(scores: np.ndarray, reference: np.ndarray, mos: np.ndarray | None) -> dict[str, Any]:
+def _delta_srcc(record: ParityRecord, scores: np.ndarray, reference: np.ndarray, mos: np.ndarray | None) -> None:
     if mos is None:
-        return {"delta_srcc": 1.0 - srcc(scores, reference), "delta_srcc_basis": "1 - SRCC(artifact, reference)"}
-    reference_side = {"srcc": srcc(reference, mos), "plcc": plcc(reference, mos)}
-    artifact_side = {"srcc": srcc(scores, mos), "plcc": plcc(scores, mos)}
-    return {
-        "reference_vs_mos": reference_side, "artifact_vs_mos": artifact_side,
-        "delta_srcc": reference_side["srcc"] - artifact_side["srcc"],
-        "delta_srcc_basis": "SRCC(reference, MOS) - SRCC(artifact, MOS)",
-    }
+        record.delta_srcc = 1.0 - record.srcc_vs_reference
+        record.delta_srcc_basis = "1 - SRCC(artifact, reference)"
+        return
+    record.reference_vs_mos = {"srcc": srcc(reference, mos), "plcc": plcc(reference, mos)}
+    record.artifact_vs_mos = {"srcc": srcc(scores, mos), "plcc": plcc(scores, mos)}
+    record.delta_srcc = record.reference_vs_mos["srcc"] - record.artifact_vs_mos["srcc"]
+    record.delta_srcc_basis = "SRCC(reference, MOS) - SRCC(artifact, MOS)"

@@ -52,11 +52,13 @@ def test_score_calibration_is_inside_the_graph(model, val, tmp_path):
 
 def test_fp32_gate_numbers(model, val, tmp_path):
     parity = export_artifact(model, "onnx", "fp32", tmp_path, val=val).parity
-    assert parity["passed"] and parity["verified"] and parity["reference"] == "torch"
-    assert parity["rule"] == {"precision_class": "fp32", "metric": "max_abs_diff", "limit": 1e-3}
-    assert parity["max_abs_diff"] < 1e-4 and parity["srcc_vs_reference"] == 1.0
-    assert parity["reference_vs_mos"]["srcc"] == pytest.approx(1.0)  # the tiny scorer ranks by brightness
-    assert parity["n"] == len(val) and parity["images"]["source"] == "val"
+    assert parity.verdict == "passed" and parity.verified and parity.reference == "torch"
+    assert parity.rule == {"precision_class": "fp32", "max_abs_diff": 1e-3, "mean_abs_diff": None,
+                           "min_rank_agreement": 0.9999, "delta_srcc": None}
+    assert [(c.name, c.passed) for c in parity.checks] == [("max_abs_diff", True), ("rank_agreement", True)]
+    assert parity.max_abs_diff < 1e-4 and parity.srcc_vs_reference == 1.0
+    assert parity.reference_vs_mos["srcc"] == pytest.approx(1.0)  # the tiny scorer ranks by brightness
+    assert parity.n == len(val) and parity.images["source"] == "val"
 
 
 def test_fp16_keeps_float32_io_and_the_score_calibration_in_float32(model, val, tmp_path):
@@ -74,8 +76,9 @@ def test_fp16_keeps_float32_io_and_the_score_calibration_in_float32(model, val, 
     details = result.manifest.extra["export"]["fp16"]
     assert details["keep_fp32"] == ["head", "variance", "calibration"] and details["fp32_nodes"] >= 5
     parity = result.parity
-    assert parity["passed"] and parity["rule"]["metric"] == "delta_srcc" and parity["delta_srcc"] <= 0.002
-    assert 0 < parity["max_abs_diff"] < 0.2  # really computed in fp16, yet close on the MOS scale
+    assert parity.passed and parity.rule["delta_srcc"] == 0.002 and parity.delta_srcc <= 0.002
+    assert parity.srcc_vs_reference >= 0.999 and parity.rule["min_rank_agreement"] == 0.999
+    assert 0 < parity.max_abs_diff < 0.2  # really computed in fp16, yet close on the MOS scale
 
 
 def _perturb_initializer(path: Path) -> None:
@@ -94,7 +97,7 @@ def test_a_corrupted_artifact_fails_the_gate_and_is_recorded(model, val, tmp_pat
     with pytest.raises(ParityError, match=r"parity gate failed for onnx fp32: max_abs_diff = .* > 0.001 on 12 images"):
         verify_artifact(result.artifact, model, val)
     manifest = read_manifest(result.manifest_path)
-    assert manifest.valid is False and manifest.parity["passed"] is False
+    assert manifest.valid is False and manifest.parity_record.verdict == "failed"
     assert manifest.parity["previous_sha256"] == before != manifest.sha256["artifact"]
     with pytest.raises(Exception, match="marks this artifact as not valid"):
         Predictor.load(result.artifact)

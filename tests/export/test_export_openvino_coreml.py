@@ -19,11 +19,11 @@ def test_openvino_round_trip_is_gated_in_float32(model, calib, val, tmp_path, pr
     assert result.artifact.suffix == ".xml" and result.artifact.with_suffix(".bin").is_file()
     assert result.size_bytes == result.artifact.stat().st_size + result.artifact.with_suffix(".bin").stat().st_size
     parity = result.parity
-    assert parity["passed"] and parity["backend"]["backend"] == "openvino"
-    # what the CPU really computed in: bf16 unless the hint says f32 (DESIGN.md §5)
-    assert parity["backend"]["requested_precision"] == "f32" and parity["backend"]["precision"] == "f32"
+    assert parity.passed and parity.backend["backend"] == "openvino"
+    # what the CPU really computed in: bf16 unless the hint says f32 (docs/architecture.md, "Deployment facts")
+    assert parity.backend["requested_precision"] == "f32" and parity.backend["precision"] == "f32"
     limits = {"fp32": 1e-3, "fp16": 0.05, "int8": 1.0}
-    assert parity["max_abs_diff"] < limits[precision]
+    assert parity.max_abs_diff < limits[precision]
     details = result.manifest.extra["export"]
     assert details["compress_to_fp16"] == (precision == "fp16")
     if precision == "int8":
@@ -38,8 +38,8 @@ def test_openvino_gate_records_bf16_when_asked_for_the_device_default(model, val
     options = ExportOptions(openvino_inference_precision=None)
     parity = export_artifact(model, "openvino", "fp32", tmp_path, val=val, options=options,
                              raise_on_failure=False).parity
-    assert parity["backend"]["requested_precision"] is None
-    assert parity["backend"]["precision"] in ("f32", "bf16")  # bf16 on CPUs with AMX/AVX512-BF16
+    assert parity.backend["requested_precision"] is None
+    assert parity.backend["precision"] in ("f32", "bf16")  # bf16 on CPUs with AMX/AVX512-BF16
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,9 @@ def test_coreml_package_spec_and_manifest(coreml_results):
     assert details["shapes"]["height_width"] == "fixed 32x32" and "upsample" in details["shapes"]["flexible_hw_refused"]
     assert manifest.inputs[0]["shape"] == ["batch", 3, 32, 32]
     if sys.platform != "darwin":
-        assert manifest.parity == {"skipped": "Core ML prediction needs macOS", "verified": False, "passed": None}
-        assert manifest.valid is True
+        assert manifest.parity == {"verdict": "unverified", "reason": "not verified: Core ML prediction needs macOS",
+                                   "n": 0, "rule": {}, "checks": []}
+        assert manifest.valid is True and manifest.parity_record.verified is False
 
 
 def test_coreml_keeps_the_score_calibration_in_float32(coreml_results):
