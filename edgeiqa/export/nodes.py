@@ -6,6 +6,10 @@ every node whose path has that component (``head`` -> ``.../head/...``), a dotte
 that path (``model.fuse`` -> ``/model/fuse/...``), ``first_conv`` is the first convolution fed by
 each graph input, ``variance`` the nodes computing a standard deviation (from ``x - mean`` to its
 ``Sqrt``), and a name starting with ``/`` must be an exact node name.
+
+``auto`` (or ``auto:0.995``) is not a node selection: it asks INT8 exports for accuracy-controlled
+mixed precision (:mod:`edgeiqa.export.mixed_precision`) with that rank-agreement budget;
+:func:`split_auto` takes it out, :func:`resolve_nodes` ignores it, so FP16 is unaffected.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from edgeiqa.errors import ConfigError
 
 FIRST_CONV = "first_conv"
 VARIANCE = "variance"
+AUTO = "auto"
+# Rank agreement SRCC(int8, fp32) ``keep_fp auto`` aims for when no budget is given (issue 12's target).
+DEFAULT_AUTO_BUDGET = 0.99
 # Ops a standard deviation is computed with, walked up from its Sqrt: Sqrt <- Add(eps) <- ReduceMean
 # <- Pow <- Sub(x - mean). 8-bit deviations and squared deviations lose the small variances that carry
 # noise and blur statistics (EQCNet's std pooling): NNCF quantizes these ops unless told not to.
@@ -32,7 +39,7 @@ def resolve_nodes(model: Any, keep: Sequence[str]) -> list[str]:
     """
     nodes = list(model.graph.node)
     selected: set[str] = set()
-    for name in keep:
+    for name in split_auto(keep)[0]:
         found = _select(nodes, model, name)
         if not found and name not in OPTIONAL_GROUPS:
             examples = ", ".join(n.name for n in nodes[:3])
@@ -42,6 +49,46 @@ def resolve_nodes(model: Any, keep: Sequence[str]) -> list[str]:
             )
         selected.update(found)
     return [n.name for n in nodes if n.name in selected]
+
+
+def split_auto(keep: Sequence[str]) -> tuple[tuple[str, ...], float | None]:
+    """``keep`` without its ``auto[:budget]`` entry, and that budget (None when there is no such entry)."""
+    rest, budget = [], None
+    for name in keep:
+        if name != AUTO and not name.startswith(AUTO + ":"):
+            rest.append(name)
+            continue
+        text = name[len(AUTO) + 1:]
+        try:
+            value = float(text) if text else DEFAULT_AUTO_BUDGET
+        except ValueError:
+            value = float("nan")
+        if not 0.0 < value <= 1.0:  # also refuses nan
+            raise ConfigError(f"keep_fp {name!r}: the budget after 'auto:' must be a rank agreement in (0, 1], "
+                              f"e.g. auto:{DEFAULT_AUTO_BUDGET}")
+        budget = value
+    return tuple(rest), budget
+
+
+def name_unnamed_nodes(model: Any) -> int:
+    """Name every unnamed node after its first output (``/model/x/Mul_output_0`` -> ``/model/x/Mul``).
+
+    ORT's graph optimisations leave some nodes nameless (HardSwish split into HardSigmoid + Mul);
+    ``nodes_to_exclude`` and the per-layer sensitivity address nodes by name. Returns how many were named.
+    """
+    taken = {n.name for n in model.graph.node if n.name}
+    named = 0
+    for index, node in enumerate(model.graph.node):
+        if node.name:
+            continue
+        base = node.output[0].removesuffix("_output_0") if node.output else f"{node.op_type}_{index}"
+        name, k = base, 1
+        while name in taken:
+            name, k = f"{base}__{k}", k + 1
+        node.name = name
+        taken.add(name)
+        named += 1
+    return named
 
 
 def _select(nodes: list[Any], model: Any, name: str) -> set[str]:

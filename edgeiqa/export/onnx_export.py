@@ -1,5 +1,8 @@
 """ONNX artifacts: FP32 (torch.onnx + checker + onnxslim), FP16 (float32 I/O), INT8 (see onnx_int8).
 
+The checker and the ONNX Runtime smoke run live in :mod:`edgeiqa.export.onnx_checks` (shared with
+``onnx_int8``, which must not import this module back).
+
 FP32: ``torch.onnx.export(dynamo=False, opset_version=17)`` (the dynamo exporter needs onnxscript,
 always writes opset 18 and fails to convert down), dynamic batch/height/width on ``image`` and batch
 on ``fragments``/``score``; the score calibration is inside the traced module, so the graph outputs
@@ -16,13 +19,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgeiqa.errors import require
 from edgeiqa.export.artifact import SCORE_OUTPUT, ExportedFiles, dynamic_axes, input_specs, output_specs
 from edgeiqa.export.errors import ExportError
 from edgeiqa.export.images import ImageSet
 from edgeiqa.export.nodes import resolve_nodes, unshare_constants
+from edgeiqa.export.onnx_checks import check_onnx, smoke_run
 from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.source import ExportSource, example_inputs
 
@@ -41,7 +43,9 @@ def export_onnx(source: ExportSource, precision: str, work: Path, name: str, cal
         if calib is None:
             raise ExportError(f"ONNX {precision} needs INT8 calibration images")
         details["int8"] = quantize_int8(fp32, target, precision, calib, source.contract, options, work)
-    return ExportedFiles(target, input_specs(source.contract), output_specs(), details)
+    # keep_fp auto writes its per-layer sensitivity (JSON + plot) beside the artifact.
+    companions = tuple(work / n for n in details.get("int8", {}).get("keep_fp_auto", {}).get("files", ()))
+    return ExportedFiles(target, input_specs(source.contract), output_specs(), details, companions)
 
 
 def export_fp32(source: ExportSource, path: Path, options: ExportOptions) -> dict[str, Any]:
@@ -52,7 +56,7 @@ def export_fp32(source: ExportSource, path: Path, options: ExportOptions) -> dic
     names = list(source.input_names)
     with warnings.catch_warnings(), torch.no_grad():
         # dynamo=False is deprecated in torch >= 2.9 and says so on every call; the TorchScript path is
-        # the one that writes opset 17 (see DESIGN.md §5).
+        # the one that writes opset 17 (see docs/architecture.md, "Deployment facts").
         warnings.simplefilter("ignore")
         torch.onnx.export(
             source.model, example_inputs(source.contract), str(path), dynamo=False, opset_version=options.opset,
@@ -60,7 +64,7 @@ def export_fp32(source: ExportSource, path: Path, options: ExportOptions) -> dic
             do_constant_folding=True,
         )
     model = onnx.load(str(path))
-    _check(model, path)
+    check_onnx(model, path)
     details = {"opset": options.opset, "exporter": "torch.onnx (TorchScript, dynamo=False)",
                "nodes": len(model.graph.node), "slimmed": False}
     if options.slim:
@@ -80,16 +84,6 @@ def graph_dims(model: Any) -> dict[str, list[int | str]]:
     return dims
 
 
-def _check(model: Any, path: Path) -> None:
-    import onnx
-
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ExportError(f"{path.name}: the ONNX checker rejects the graph ({first})") from exc
-
-
 def _slim(model: Any, path: Path) -> Any:
     """onnxslim, refused when it changes the named dynamic axes or the graph's inputs/outputs."""
     onnxslim = require("onnxslim", "onnx", "ONNX slimming")
@@ -103,7 +97,7 @@ def _slim(model: Any, path: Path) -> Any:
             f"{path.name}: onnxslim changed the graph's inputs/outputs from {before} to {after}; "
             "export with slim=False"
         )
-    _check(slimmed, path)
+    check_onnx(slimmed, path)
     return slimmed
 
 
@@ -125,7 +119,7 @@ def convert_fp16(src: Path, dst: Path, keep_fp32: tuple[str, ...]) -> dict[str, 
             op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST),
         )
     fixed_outputs = _float32_outputs(converted)
-    _check(converted, dst)
+    check_onnx(converted, dst)
     onnx.save(converted, str(dst))
     smoke_run(dst)
     casts = sum(1 for n in converted.graph.node if n.op_type == "Cast")
@@ -161,18 +155,3 @@ def _float32_outputs(model: Any) -> list[str]:
         tensor_type.elem_type = TensorProto.FLOAT
         fixed.append(output.name)
     return fixed
-
-
-def smoke_run(path: Path) -> None:
-    """Run ``path`` once in ONNX Runtime on zeros of its declared shapes (dynamic dims -> 1 or 64)."""
-    ort = require("onnxruntime", "onnx", "ONNX checks")
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feed = {}
-        for value in session.get_inputs():
-            shape = [d if isinstance(d, int) else (1 if i == 0 else 64) for i, d in enumerate(value.shape)]
-            feed[value.name] = np.zeros(shape, dtype=np.float32)
-        session.run(None, feed)
-    except Exception as exc:  # ORT raises Fail / InvalidGraph / RuntimeException
-        first = str(exc).strip().splitlines()[0]
-        raise ExportError(f"{path.name}: ONNX Runtime cannot run the converted graph ({first})") from exc

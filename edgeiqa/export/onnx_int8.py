@@ -1,6 +1,6 @@
 """ONNX INT8 (QDQ, per-channel) calibrated on real images with ONNX Runtime's static quantization.
 
-Two flavours, each for its target (DESIGN.md §5):
+Two flavours, each for its target (docs/architecture.md, "Deployment facts"):
 
 * ``int8``: activations QUInt8 (asymmetric), weights QInt8: the U8S8 kernels that are fast in ONNX
   Runtime on x86/ARM CPUs;
@@ -16,6 +16,17 @@ calibrator with :func:`create_calibrator` and the exact keys it reads (:meth:`In
 feeds it chunk by chunk (bounded memory), and hands the resulting ranges to ``quantize_static``
 through its calibration cache (``calibration_cache_path``, onnxruntime >= 1.26), or, on older
 releases, through a calibrator stand-in that returns the same ranges.
+
+INT8 speed in ONNX Runtime 1.32 (timm ``efficientnet_lite0``, 384x384, batch 1, 2 threads; graphs
+read back through ``SessionOptions.optimized_model_filepath``): the U8S8 per-channel QDQ graph
+fuses completely — 49/49 convolutions become ``QLinearConv`` (NHWC, one Transpose pair at the
+ends), ReLU6 (``Clip``) is folded into the activation range, no DQ -> Conv -> Q is left — so the
+slowness is not a missing fusion. Per-tensor weights and QOperator give the same fused graph and
+no faster. Keeping the depthwise convolutions in float is far slower (16 float Conv between 33
+QLinearConv, 34 Transposes). The symmetric S8S8 graph (``int8-trt``) keeps 33 Clip and 14 Conv
+unfused with 30 Transposes (a symmetric range cannot absorb ReLU6): that one is slow for a reason
+of graph shape. On the 2 shared, heavily loaded cores of this machine no setting measured faster
+than U8S8 per-channel QDQ, so it stays the ``int8`` default.
 """
 
 from __future__ import annotations
@@ -30,9 +41,12 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from edgeiqa.errors import require
+from edgeiqa.export.errors import ExportError
 from edgeiqa.export.images import ImageSet, ort_calibration_reader
-from edgeiqa.export.nodes import resolve_nodes
+from edgeiqa.export.nodes import name_unnamed_nodes, resolve_nodes, split_auto
+from edgeiqa.export.onnx_checks import check_onnx, smoke_run
 from edgeiqa.export.options import ExportOptions, Int8Settings
+from edgeiqa.export.qdq_rules import check_trt_qdq_rules
 from edgeiqa.runtime.contract import PreprocessContract
 
 
@@ -44,11 +58,20 @@ class QuantFlavour:
     weight_type: str
     symmetric_activations: bool
     target: str
+    # TensorRT's parser refuses DequantizeLinear of INT32 (ORT's quantized biases): keep biases float.
+    quantize_bias: bool = True
+
+    def extra_options(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"ActivationSymmetric": self.symmetric_activations, "WeightSymmetric": True}
+        if not self.quantize_bias:
+            extra["QuantizeBias"] = False
+        return extra
 
 
 FLAVOURS = {
     "int8": QuantFlavour("QUInt8", "QInt8", False, "ONNX Runtime CPU (U8S8: unsigned activations, signed weights)"),
-    "int8-trt": QuantFlavour("QInt8", "QInt8", True, "TensorRT 10/11 explicit Q/DQ (S8S8, symmetric)"),
+    "int8-trt": QuantFlavour("QInt8", "QInt8", True, "TensorRT 10/11 explicit Q/DQ (S8S8, symmetric)",
+                             quantize_bias=False),
 }
 _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 # What each calibrator class stores of its settings: read back to prove they reached it.
@@ -60,27 +83,111 @@ def quantize_int8(fp32: Path, dst: Path, precision: str, calib: ImageSet, contra
     """Quantize ``fp32`` into ``dst`` (QDQ) with ranges calibrated on ``calib``; returns the details."""
     onnx = require("onnx", "onnx", "INT8 quantization")
     shape_inference = require("onnxruntime.quantization.shape_inference", "onnx", "INT8 quantization")
-    from edgeiqa.export.onnx_export import _check, smoke_run
 
     start = time.perf_counter()
     flavour, settings = FLAVOURS[precision], options.int8
+    keep, budget = split_auto(options.keep_fp_with_calibration())
     pre = work / "_quant_pre.onnx"
     # Shape inference + ORT's graph optimisations: quantization needs every tensor's type and shape.
     shape_inference.quant_pre_process(str(fp32), str(pre))
-    excluded = resolve_nodes(onnx.load(str(pre)), options.keep_fp_with_calibration())
+    pre_model = onnx.load(str(pre))
+    if name_unnamed_nodes(pre_model):  # nodes_to_exclude and the sensitivity address nodes by name
+        onnx.save(pre_model, str(pre))
+    excluded = resolve_nodes(pre_model, keep)
     paths = list(calib.paths[: settings.n_images])
     ranges, calibration = calibrate(pre, paths, contract, settings, flavour.symmetric_activations, work)
-    extra = {"ActivationSymmetric": flavour.symmetric_activations, "WeightSymmetric": True}
+    extra = flavour.extra_options()
     how = quantize_with_ranges(pre, dst, ranges, flavour, settings.per_channel, excluded, extra, work)
-    _check(onnx.load(str(dst)), dst)
-    smoke_run(dst)
-    return {
+    unquantized = float_inputs(dst, pre_model, excluded)
+    details: dict[str, Any] = {
         "flavour": precision, "target": flavour.target, "activation_type": flavour.activation_type,
         "weight_type": flavour.weight_type, "per_channel": settings.per_channel, "format": "QDQ",
         "extra_options": extra, "nodes_to_exclude": excluded, "calibration": calibration,
         "images": calib.describe() | {"used": len(paths)}, "ranges_handed_over_by": how,
-        "seconds": round(time.perf_counter() - start, 3),
+        "kept_fp_inputs_unquantized": unquantized,
     }
+    if budget is not None:
+        from edgeiqa.export.mixed_precision import search_keep_fp
+
+        def requantize(extra_layers: list[str]) -> None:
+            kept = [*excluded, *extra_layers]
+            quantize_with_ranges(pre, dst, ranges, flavour, settings.per_channel, kept, extra, work)
+            float_inputs(dst, pre_model, kept)
+
+        auto = search_keep_fp(pre, dst, requantize, paths, contract, budget)
+        details["keep_fp_auto"] = auto
+        details["nodes_to_exclude"] = [*excluded, *(row["layer"] for row in auto["kept_fp"])]
+    model = onnx.load(str(dst))
+    check_onnx(model, dst)
+    if precision == "int8-trt":
+        problems = check_trt_qdq_rules(model)
+        if problems:
+            raise ExportError(f"{dst.name}: TensorRT would refuse this Q/DQ graph: {problems[0]} "
+                              f"(and {len(problems) - 1} more)")
+        details["tensorrt_qdq_rules"] = "passed (edgeiqa.export.qdq_rules.check_trt_qdq_rules)"
+    smoke_run(dst)
+    details["seconds"] = round(time.perf_counter() - start, 3)
+    return details
+
+
+def float_inputs(path: Path, float_model: Any, kept: Sequence[str]) -> int:
+    """Feed the kept-float nodes of the Q/DQ graph at ``path`` their float inputs; returns how many.
+
+    ``quantize_static`` leaves an excluded node in float but still hands it the *dequantized*
+    tensor whenever another reader (or the producer's own op rule) quantizes that tensor
+    (``replace_input_of_all_nodes``): "kept in float" would compute on 8-bit-rounded inputs. Each
+    such input is rewired to the float tensor the node reads in ``float_model`` (re-adding a Relu /
+    Clip that quantization had folded into the range, when that is what it reads); Q/DQ nodes left
+    without readers are dropped.
+    """
+    onnx = require("onnx", "onnx", "INT8 quantization")
+    model = onnx.load(str(path))
+    graph, kept_set = model.graph, set(kept)
+    produced = {out for n in graph.node for out in n.output} | {i.name for i in graph.input}
+    producer = {out: n for n in graph.node for out in n.output}
+    float_nodes = {n.name: n for n in float_model.graph.node if n.name}
+    float_producer = {out: n for n in float_model.graph.node for out in n.output}
+    rewired, added = 0, []
+    for node in graph.node:
+        if node.name not in kept_set or node.name not in float_nodes:
+            continue
+        wanted = float_nodes[node.name].input
+        for i, tensor in enumerate(node.input):
+            dq = producer.get(tensor)
+            if dq is None or dq.op_type != "DequantizeLinear" or i >= len(wanted) or dq.input[0] not in producer:
+                continue  # not an activation Q/DQ (a weight's DQ reads an initializer)
+            source = wanted[i]
+            if source not in produced:
+                act = float_producer.get(source)
+                if act is None or act.op_type not in ("Relu", "Clip") or act.input[0] not in produced:
+                    continue
+                added.append(act)
+                produced.add(source)
+            node.input[i] = source
+            rewired += 1
+    if rewired:
+        for act in added:  # right after the tensor it reads (graph order stays topological)
+            position = next((k for k, n in enumerate(graph.node) if act.input[0] in n.output), -1) + 1
+            graph.node.insert(position, act)
+        _drop_dead_qdq(graph)
+        onnx.save(model, str(path))
+    return rewired
+
+
+def _drop_dead_qdq(graph: Any) -> None:
+    outputs = {o.name for o in graph.output}
+    while True:
+        read = {i for n in graph.node for i in n.input} | outputs
+        dead = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                and not any(o in read for o in n.output)]
+        if not dead:
+            read = {i for n in graph.node for i in n.input}
+            unused = [i for i in graph.initializer if i.name not in read]
+            for init in unused:  # the dropped pairs' scales and zero points
+                graph.initializer.remove(init)
+            return
+        for node in dead:
+            graph.node.remove(node)
 
 
 def calibrate(model: Path, paths: Sequence[str], contract: PreprocessContract, settings: Int8Settings,

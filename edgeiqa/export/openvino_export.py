@@ -22,11 +22,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 from edgeiqa.errors import require
 from edgeiqa.export.artifact import ExportedFiles, companions_of, input_specs, output_specs
 from edgeiqa.export.errors import ExportError
 from edgeiqa.export.images import ImageSet, iter_feeds
-from edgeiqa.export.nodes import resolve_nodes
+from edgeiqa.export.nodes import resolve_nodes, split_auto
 from edgeiqa.export.onnx_export import export_fp32
 from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.source import ExportSource
@@ -69,16 +71,60 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
     ignored = [f"^{re.escape(name)}(/.*)?$" for name in kept]
     batches = _Feeds(paths, source)
     estimator = RANGE_ESTIMATORS[options.int8.method]
+    scope = nncf.IgnoredScope(patterns=ignored, validate=False)
+    budget = split_auto(options.keep_fp_with_calibration())[1]
+    details: dict[str, Any] = {"tool": f"nncf {nncf.__version__}", "activation_range_estimator": estimator,
+                               "ignored_scope": kept, "subset_size": len(batches),
+                               "images": calib.describe() | {"used": len(paths)}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantized = nncf.quantize(
-            model, nncf.Dataset(batches), subset_size=len(batches),
-            ignored_scope=nncf.IgnoredScope(patterns=ignored, validate=False),
-            advanced_parameters=_advanced(estimator),
-        )
-    details = {"tool": f"nncf {nncf.__version__}", "activation_range_estimator": estimator, "ignored_scope": kept,
-               "subset_size": len(batches), "images": calib.describe() | {"used": len(paths)}}
+        if budget is None:
+            quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches), ignored_scope=scope,
+                                      advanced_parameters=_advanced(estimator))
+        else:
+            quantized, details["keep_fp_auto"] = _with_accuracy_control(nncf, model, batches, scope, estimator, budget)
     return quantized, details
+
+
+def _with_accuracy_control(nncf: Any, model: Any, batches: "_Feeds", scope: Any, estimator: str,
+                           budget: float) -> tuple[Any, dict[str, Any]]:
+    """``nncf.quantize_with_accuracy_control`` with metric = SRCC(scores, FP32 scores) and max_drop = 1 - budget.
+
+    The FP32 model scores 1.0 by construction, so NNCF's absolute drop is exactly 1 - rank agreement.
+    Validation runs on the calibration images (capped like ONNX ``keep_fp auto``).
+    """
+    import openvino as ov
+
+    from edgeiqa.export.mixed_precision import AUTO_IMAGES
+    from edgeiqa.metrics import srcc
+
+    val = _Feeds(batches.paths[:AUTO_IMAGES], _ContractOnly(batches.contract))
+
+    def run(compiled: Any) -> np.ndarray:
+        output = compiled.outputs[0]
+        return np.concatenate([np.asarray(compiled(feed)[output], dtype=np.float64).reshape(-1) for feed in val])
+
+    fp32 = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    reference = run(fp32)
+    measured: list[float] = []
+
+    def validate(compiled: Any, _data: Any) -> tuple[float, None]:
+        value = float(srcc(run(compiled), reference))
+        measured.append(value)
+        return value, None
+
+    quantized = nncf.quantize_with_accuracy_control(
+        model, nncf.Dataset(batches), nncf.Dataset(val), validate, max_drop=1.0 - budget,
+        drop_type=nncf.DropType.ABSOLUTE, subset_size=len(batches), ignored_scope=scope,
+        advanced_quantization_parameters=_advanced(estimator))
+    final = run(ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}))
+    fake = sum(1 for op in quantized.get_ops() if op.get_type_name() == "FakeQuantize")
+    return quantized, {
+        "budget": budget, "metric": "SRCC(int8 scores, fp32 scores)", "tool": "nncf.quantize_with_accuracy_control",
+        "max_drop": round(1.0 - budget, 6), "images": {"source": "INT8 calibration images", "n": len(val)},
+        "rank_agreement": float(srcc(final, reference)), "met": bool(srcc(final, reference) >= budget),
+        "validation_calls": len(measured), "fake_quantize_nodes": fake,
+    }
 
 
 def _advanced(estimator: str) -> Any:
@@ -87,6 +133,13 @@ def _advanced(estimator: str) -> Any:
 
     return AdvancedQuantizationParameters(
         activations_range_estimator_params=getattr(RangeEstimatorParametersSet, estimator))
+
+
+class _ContractOnly:
+    """What :class:`_Feeds` reads of an :class:`ExportSource`: its contract."""
+
+    def __init__(self, contract: Any) -> None:
+        self.contract = contract
 
 
 class _Feeds:

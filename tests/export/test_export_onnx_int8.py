@@ -40,12 +40,15 @@ def test_both_flavours_are_qdq_of_their_type_and_pass_the_gate(model, calib, val
         assert all(np.all(zp == 0) for zp in zps.values())
     details = result.manifest.extra["export"]["int8"]
     assert details["per_channel"] and details["format"] == "QDQ"
-    assert details["extra_options"] == {"ActivationSymmetric": precision == "int8-trt", "WeightSymmetric": True}
+    expected = {"ActivationSymmetric": precision == "int8-trt", "WeightSymmetric": True}
+    if precision == "int8-trt":  # TensorRT refuses INT32 (quantized-bias) DequantizeLinear: biases stay float
+        expected["QuantizeBias"] = False
+    assert details["extra_options"] == expected
     assert details["calibration"]["images_seen"] == len(calib)
     assert details["images"]["used"] == len(calib)
     parity = result.parity
-    assert parity["passed"] and parity["rule"]["limit"] == 0.01 and parity["srcc_vs_reference"] == 1.0
-    assert 0 < parity["max_abs_diff"] < 1.0
+    assert parity.passed and parity.rule["delta_srcc"] == 0.01 and parity.srcc_vs_reference == 1.0
+    assert parity.rule["min_rank_agreement"] == 0.99 and 0 < parity.max_abs_diff < 1.0
 
 
 def test_head_and_score_calibration_stay_float(model, calib, val, tmp_path):

@@ -1,0 +1,81 @@
+"""``keep_fp auto[:budget]``: the fewest most sensitive layers kept in float until SRCC(int8, fp32) >= budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeiqa.errors import ConfigError
+from edgeiqa.export import ExportOptions, export_artifact
+from edgeiqa.export.images import ImageSet
+from edgeiqa.export.nodes import split_auto
+from edgeiqa.export.sensitivity import ranked, read_sensitivity
+
+
+@pytest.fixture(scope="module")
+def close_images(tmp_path_factory) -> ImageSet:
+    """One noisy photo, each copy with a few pixels nudged: scores tied to ~1e-4, which 8-bit rounding reorders."""
+    folder = tmp_path_factory.mktemp("close")
+    rng = np.random.default_rng(7)
+    base = np.clip(128 + 50 * rng.standard_normal((48, 48, 3)), 0, 250).astype(np.uint8)
+    paths = []
+    for i in range(16):
+        pixels = base.copy()
+        rows, cols = rng.integers(0, 48, 300), rng.integers(0, 48, 300)
+        pixels[rows, cols] += np.uint8(4)
+        path = folder / f"c{i:02d}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return ImageSet.from_paths(paths, source="close")
+
+
+def test_split_auto_parses_the_budget():
+    assert split_auto(("head", "auto")) == (("head",), 0.99)
+    assert split_auto(("auto:0.995", "variance")) == (("variance",), 0.995)
+    assert split_auto(("head",)) == (("head",), None)
+    for bad in ("auto:x", "auto:1.5", "auto:0"):
+        with pytest.raises(ConfigError, match="budget after 'auto:' must be a rank agreement in"):
+            split_auto((bad,))
+
+
+def _auto(result) -> dict:
+    return result.manifest.extra["export"]["int8"]["keep_fp_auto"]
+
+
+def test_a_loose_budget_keeps_nothing(model, calib, val, tmp_path):
+    # Images far apart in quality: full INT8 already ranks them as FP32 does, so the default budget is loose.
+    plain = export_artifact(model, "onnx", "int8", tmp_path / "plain", calib=calib, val=val,
+                            options=ExportOptions(keep_fp=("head",)))
+    result = export_artifact(model, "onnx", "int8", tmp_path / "auto", calib=calib, val=val,
+                             options=ExportOptions(keep_fp=("head", "auto")))
+    auto = _auto(result)
+    assert auto["met"] and auto["kept_fp"] == [] and auto["budget"] == 0.99
+    assert auto["steps"] == [{"kept": 0, "rank_agreement": 1.0, "mean_abs_delta": auto["mean_abs_delta"]}]
+    excluded = result.manifest.extra["export"]["int8"]["nodes_to_exclude"]
+    assert excluded == plain.manifest.extra["export"]["int8"]["nodes_to_exclude"]
+    # The sensitivity is written beside the artifact, one row per quantized layer.
+    rows = read_sensitivity(tmp_path / "auto" / "tiny_scorer_int8.onnx.sensitivity.json")
+    assert auto["layers_measured"] == len(rows) >= 3
+    assert (tmp_path / "auto" / "tiny_scorer_int8.onnx.sensitivity.png").exists()
+
+
+def test_a_tight_budget_keeps_the_most_sensitive_layer_first(model, close_images, tmp_path):
+    result = export_artifact(model, "onnx", "int8-trt", tmp_path, calib=close_images, val=close_images,
+                             options=ExportOptions(keep_fp=("head", "auto:1.0")), raise_on_failure=False)
+    auto = _auto(result)
+    first = auto["steps"][0]["rank_agreement"]
+    assert first < 1.0, "the test images must make full INT8 miss the tight budget"
+    rows = ranked(read_sensitivity(tmp_path / "tiny_scorer_int8_trt.onnx.sensitivity.json"))
+    kept = [row["layer"] for row in auto["kept_fp"]]
+    assert kept and kept[0] == rows[0].layer
+    assert auto["kept_fp"][0]["why"].startswith("quantized alone it ranks at SRCC")
+    assert auto["met"] and auto["rank_agreement"] == 1.0
+    assert len(auto["steps"]) == len(kept) + 1 and auto["steps"][-1]["rank_agreement"] == 1.0
+    assert set(kept) <= set(result.manifest.extra["export"]["int8"]["nodes_to_exclude"])
+    assert result.manifest.extra["export"]["int8"]["tensorrt_qdq_rules"].startswith("passed")
+    saved = json.loads(result.manifest_path.read_text())
+    assert saved["extra"]["export"]["int8"]["keep_fp_auto"]["kept_fp"][0]["layer"] == kept[0]
