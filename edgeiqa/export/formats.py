@@ -107,6 +107,16 @@ FORMATS: dict[str, ExportFormat] = {
             exporter="edgeiqa.export.coreml_export:export_coreml",
         ),
         ExportFormat(
+            name="ort", title="ONNX Runtime Mobile", suffix=".ort", precisions=("fp32", "fp16", "int8"),
+            calibrated=("int8",), backend="onnxruntime", module="onnxruntime", platforms=(),
+            exporter="edgeiqa.export.ort_mobile:export_ort",
+        ),
+        ExportFormat(
+            name="litert", title="LiteRT", suffix=".tflite", precisions=("fp32", "fp16", "int8"),
+            calibrated=("int8",), backend="litert", module="ai_edge_litert", platforms=(),
+            exporter="edgeiqa.export.litert_export:export_litert",
+        ),
+        ExportFormat(
             name="tensorrt", title="TensorRT", suffix=".engine", precisions=("fp16", "int8"), calibrated=("int8",),
             backend="tensorrt", module="tensorrt", platforms=("linux", "win32"),
             exporter="edgeiqa.export.tensorrt:export_tensorrt",
