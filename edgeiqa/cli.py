@@ -9,11 +9,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
+from edgeiqa.argtypes import check_output_file, nonneg_int, positive_int, size_wxh
 from edgeiqa.errors import EdgeIQAError
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``edgeiqa: error: <command>: <what>`` line and exit code 2:
+    the same shape as every other user error, so a script can grep for it (``--help`` shows usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog[len("edgeiqa"):].strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"edgeiqa: error: {where}{' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def _csv_list(text: str) -> list[str]:
@@ -42,14 +53,14 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="datasets: generate the embedded default set")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
+    data_sub = data.add_subparsers(dest="data_command", metavar="synth", required=True)
     synth = data_sub.add_parser("synth", help="generate the KADIS-style embedded dataset (offline, seeded)")
     synth.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=nonneg_int, default=0)
     synth.add_argument("--pristine", help="folder of pristine photos (default: photos shipped in scikit-image/learn)")
-    synth.add_argument("--max-side", type=int, default=384, help="long side of each pristine source in px")
+    synth.add_argument("--max-side", type=positive_int, default=384, help="long side of each pristine source in px")
     synth.add_argument("--types", help="comma-separated distortion types (default: all)")
-    synth.add_argument("--max-sources", type=int, default=None)
+    synth.add_argument("--max-sources", type=positive_int, default=None, help="at most this many sources (>= 3)")
     synth.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(handler=_cmd_data_synth)
@@ -59,13 +70,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from edgeiqa.runtime.batch import predict_files, scores_csv_text, write_scores_csv
     from edgeiqa.runtime.predictor import Predictor
 
-    with Predictor.load(args.artifact, backend=args.backend, decoder=args.decoder) as predictor:
+    out = check_output_file(args.out) if args.out else None  # before scoring, not after
+    with Predictor.load(args.artifact, backend=args.backend, decoder=args.decoder, verify=not args.no_verify,
+                        allow_invalid=args.allow_invalid) as predictor:
         result = predict_files(predictor, args.paths, batch_size=args.batch, workers=args.workers,
-                               progress=not args.quiet and sys.stderr.isatty())
+                               progress=not args.quiet)
     for line in result.failure_lines():
         print(f"edgeiqa: {line}", file=sys.stderr)
-    if args.out:
-        write_scores_csv(result, Path(args.out))
+    if out is not None:
+        write_scores_csv(result, out)
         print(f"scored {len(result.scored)} file(s), {len(result.failed)} failed -> {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(scores_csv_text(result))
@@ -77,22 +90,32 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("artifact", help="artifact file (its manifest <artifact>.json must sit beside it)")
     predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     predict.add_argument("--out", help="write path,score,error CSV here (default: stdout)")
-    predict.add_argument("--batch", type=int, default=8)
-    predict.add_argument("--workers", type=int, default=None, help="decode threads (default: CPU count)")
+    predict.add_argument("--batch", type=positive_int, default=8,
+                         help="images per inference call (default: 8); mixed shapes are run one by one")
+    predict.add_argument("--workers", type=positive_int, default=None,
+                         help="decode threads (default: the CPU count, at most 4)")
     predict.add_argument("--backend", default=None, help="override the backend (e.g. openvino for an ONNX file)")
-    predict.add_argument("--decoder", default="auto", choices=["auto", "pillow", "simplejpeg"])
-    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.add_argument("--decoder", default="auto", choices=["auto", "pillow", "simplejpeg"],
+                         help="JPEG decoder: pillow, simplejpeg (libjpeg-turbo, the fast-jpeg extra) or auto "
+                              "(the measured faster one here: pillow)")
+    predict.add_argument("--no-verify", action="store_true",
+                         help="run the artifact even if its sha256 differs from the one its manifest recorded")
+    predict.add_argument("--allow-invalid", action="store_true",
+                         help="run an artifact whose manifest says it failed its parity gate")
+    predict.add_argument("--quiet", action="store_true", help="no progress output")
     predict.set_defaults(handler=_cmd_predict)
 
 
 def _load_experiment(args: argparse.Namespace):
     from edgeiqa.distill.config import ExperimentConfig
+    from edgeiqa.distill.validate import validate_experiment
 
     cfg = ExperimentConfig.load(args.config)
     if args.out:
         cfg.out = args.out
     if args.seed is not None:
         cfg.seed = args.seed
+    validate_experiment(cfg, args.config)  # with the file's name, before any folder or model exists
     return cfg
 
 
@@ -118,11 +141,22 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from edgeiqa.benchmarks.ridge_floor import ridge_floor
+
+    cfg = _load_experiment(args)
+    result = ridge_floor(cfg, backbone=args.backbone, progress=not args.quiet)
+    low, high = result["srcc_ci95"]
+    print(f"ridge floor ({args.backbone}): {result['split']} SRCC {result['srcc']:.4f} [{low:.3f}, {high:.3f}] "
+          f"PLCC {result['plcc']:.4f} (n={result['n']}) -> {cfg.out}/baseline_ridge.json")
+    return 0
+
+
 def _add_training(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", required=True, help="experiment YAML (see configs/)")
     common.add_argument("--out", help="override the config's output folder")
-    common.add_argument("--seed", type=int, help="override the config's seed")
+    common.add_argument("--seed", type=nonneg_int, help="override the config's seed")
     common.add_argument("--restart", action="store_true", help="start the stage(s) over instead of resuming")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
     teacher = sub.add_parser("train-teacher", parents=[common], help="train the EIQANet teacher")
@@ -132,6 +166,10 @@ def _add_training(sub: argparse._SubParsersAction) -> None:
     distill.add_argument("--student-only", action="store_true",
                          help="train the same student on labels alone (the ablation baseline)")
     distill.set_defaults(handler=_cmd_distill)
+    baseline = sub.add_parser("baseline", parents=[common],
+                              help="the frozen-ImageNet-feature + ridge floor on the experiment's own split")
+    baseline.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm backbone (frozen, pretrained)")
+    baseline.set_defaults(handler=_cmd_baseline)
 
 
 def _delegate(sub: argparse._SubParsersAction, name: str, help_text: str,
@@ -177,23 +215,19 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 def _add_quickstart(sub: argparse._SubParsersAction) -> None:
     quick = sub.add_parser("quickstart", help="the main job: data, teacher, student, exports, benchmarks, report")
     quick.add_argument("--out", default="runs/quickstart", help="output folder (re-running resumes)")
-    quick.add_argument("--seed", type=int, default=0)
+    quick.add_argument("--seed", type=nonneg_int, default=0)
     quick.add_argument("--quiet", action="store_true", help="no progress output")
     quick.set_defaults(handler=_cmd_quickstart)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from edgeiqa.errors import ConfigError
     from edgeiqa.models import list_models
     from edgeiqa.models.info import format_info, model_info
 
     if args.model == "list":
         print("\n".join(list_models()))
         return 0
-    try:
-        width, height = (int(v) for v in args.input.lower().split("x"))
-    except ValueError as exc:
-        raise ConfigError(f"--input must be WIDTHxHEIGHT (e.g. 3840x2160), got {args.input!r}") from exc
+    width, height = args.input
     print(format_info(model_info(args.model, (height, width))))
     return 0
 
@@ -201,7 +235,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _add_info(sub: argparse._SubParsersAction) -> None:
     info = sub.add_parser("info", help="params, GMACs and views of a registered model ('list' lists them)")
     info.add_argument("model", help="a registered model name, or 'list'")
-    info.add_argument("--input", default="3840x2160", help="image size WIDTHxHEIGHT the cost is counted for")
+    info.add_argument("--input", type=size_wxh, default="3840x2160",
+                      help="image size WIDTHxHEIGHT the cost is counted for (default: 3840x2160)")
     info.set_defaults(handler=_cmd_info)
 
 
@@ -228,14 +263,14 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("images", nargs="+", help="image files or folders")
     speed.add_argument("--checkpoint", help="calibrated student checkpoint for the naive torch pipeline")
     speed.add_argument("--make-4k", metavar="DIR", help="first upscale the images to 3840x2160 JPEGs (q90) in DIR")
-    speed.add_argument("--workers", type=int, default=2)
-    speed.add_argument("--batch", type=int, default=8)
-    speed.add_argument("--repeats", type=int, default=3)
+    speed.add_argument("--workers", type=positive_int, default=2)
+    speed.add_argument("--batch", type=positive_int, default=8)
+    speed.add_argument("--repeats", type=positive_int, default=3)
     speed.set_defaults(handler=_cmd_speed)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgeiqa", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
     _add_quickstart(sub)
@@ -251,7 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extras = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, its one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    if extras:  # argparse would report these from the top-level parser, without the sub-command's name
+        command = " ".join(c for c in (getattr(args, "command", None), getattr(args, "data_command", None)) if c)
+        print(f"edgeiqa: error: {command + ': ' if command else ''}unrecognized arguments: {' '.join(extras)} "
+              f"(see edgeiqa {command + ' ' if command else ''}--help)", file=sys.stderr)
+        return 2
     if args.version:
         from edgeiqa import __version__
 
@@ -264,8 +307,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except EdgeIQAError as exc:
-        print(f"edgeiqa: error: {exc}", file=sys.stderr)
+        print(f"edgeiqa: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path the user gave cannot be read or written: theirs to fix, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"edgeiqa: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("edgeiqa: interrupted", file=sys.stderr)
         return 130

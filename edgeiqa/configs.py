@@ -94,11 +94,30 @@ def load_yaml(cls: type[T], path: Path | str) -> T:
     """Read a YAML file into ``cls``; errors name the file and the dotted key."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a folder, not a YAML file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+        raise ConfigError(f"{path}:{_yaml_location(exc)} not valid YAML ({_yaml_problem(exc)})") from exc
+    if data is None:  # an empty file silently meaning "all defaults" trains the wrong thing for hours
+        raise ConfigError(f"{path}: the file is empty (or only comments); an experiment needs at least its data "
+                          "and models (see configs/quickstart.yaml)")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
     return from_dict(cls, data, where=str(path))
+
+
+def _yaml_location(exc: yaml.YAMLError) -> str:
+    """``line:column:`` (1-based) of a YAML error, or '' when PyYAML gives no position."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return f"{mark.line + 1}:{mark.column + 1}:" if mark is not None else ""
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    text = ", ".join(p for p in parts if p) or str(exc).splitlines()[0]
+    return " ".join(text.split())

@@ -24,7 +24,7 @@ def test_info_prints_cost_and_names_an_unknown_model(capsys) -> None:
     assert main(["info", "no_such_model"]) == 2
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
     assert main(["info", "test_eqcnet", "--input", "4k"]) == 2
-    assert "--input must be WIDTHxHEIGHT" in capsys.readouterr().err
+    assert "argument --input: expected WIDTHxHEIGHT" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

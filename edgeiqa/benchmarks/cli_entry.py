@@ -11,7 +11,10 @@ import argparse
 import sys
 from typing import Any
 
+from edgeiqa.argtypes import check_output_file, nonneg_float, nonneg_int, positive_float, positive_int, size_wxh
 from edgeiqa.errors import ConfigError
+
+SPLITS = ("train", "val", "test", "all")
 
 
 def _ints(text: str) -> list[int]:
@@ -33,15 +36,9 @@ def _floats2(text: str) -> tuple[float, float]:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
+    if not low < high:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH with LOW < HIGH, got {text!r}")
     return low, high
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
-    return width, height
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,24 +49,28 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="result JSON to write (one per device run)")
     p.add_argument("--data", help="dataset root or CSV for accuracy and end-to-end img/s (default: none)")
     p.add_argument("--dataset", default="csv", help="dataset loader name (default: csv)")
-    p.add_argument("--split", default="test", help="split to score: train, val, test or all (default: test)")
+    p.add_argument("--split", default="test", choices=SPLITS, help="split to score (default: test)")
     p.add_argument("--mos-range", type=_floats2, metavar="LOW,HIGH", help="nominal MOS scale of a csv dataset")
-    p.add_argument("--limit", type=int, help="score at most this many images of the split")
+    p.add_argument("--limit", type=positive_int, help="score at most this many images of the split")
     p.add_argument("--batch", type=_ints, default=[1, 8], metavar="B1,B2", help="batch sizes (default: 1,8)")
     p.add_argument("--device-name", help="label of this device in reports (default: the host name)")
-    p.add_argument("--threads", type=int, help="threads for every runtime (ORT intra-op, OpenVINO, torch)")
-    p.add_argument("--min-seconds", type=float, default=2.0, help="minimum timed seconds per batch size (default: 2)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up calls per batch size (default: 5)")
+    p.add_argument("--threads", type=positive_int, help="threads for every runtime (ORT intra-op, OpenVINO, torch)")
+    p.add_argument("--min-seconds", type=nonneg_float, default=2.0, help="minimum timed seconds per batch size (default: 2)")
+    p.add_argument("--warmup", type=nonneg_int, default=5, help="untimed warm-up calls per batch size (default: 5)")
     p.add_argument("--torch-device", type=_names, default=["cpu"], metavar="DEV[,DEV]",
                    help="devices for checkpoint folders: cpu (fp32), cuda (fp32 and fp16); e.g. cpu,cuda")
     p.add_argument("--providers", type=_names, help="ONNX Runtime execution providers, e.g. cuda,cpu")
     p.add_argument("--decoder", default="auto", choices=("auto", "pillow", "simplejpeg"))
-    p.add_argument("--input-size", type=_size, default=(3840, 2160), metavar="WxH",
+    p.add_argument("--input-size", type=size_wxh, default=(3840, 2160), metavar="WxH",
                    help="synthetic timing image when no dataset is given (default: 3840x2160)")
     p.add_argument("--ablation", help="a training run's summary.json: copy its distilled-vs-alone metrics in")
-    p.add_argument("--timeout", type=float, help="seconds allowed per artifact worker (default: no limit)")
+    p.add_argument("--timeout", type=positive_float, help="seconds allowed per artifact worker (default: no limit)")
     p.add_argument("--in-process", action="store_true",
                    help="debugging: run every artifact in this process (peak RSS and threads then interfere)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="time artifacts even if their sha256 differs from the one their manifest recorded")
+    p.add_argument("--allow-invalid", action="store_true",
+                   help="time artifacts whose manifest says they failed their parity gate")
     p.add_argument("--quiet", action="store_true", help="no per-artifact progress lines")
 
 
@@ -83,25 +84,35 @@ def _progress_line(entry: dict[str, Any]) -> str:
     acc = entry.get("accuracy")
     if acc:
         parts.append(f"SRCC {acc['srcc']:.4f}")
+    e2e = entry.get("end_to_end") or {}
+    if e2e.get("failed"):  # left out of the accuracy: the console must say so, not only the JSON
+        parts.append(f"{e2e['failed']} image(s) failed to decode and are left out of the accuracy "
+                     f"(first: {' '.join(str(e2e.get('first_error')).split())})")
+    elif entry.get("accuracy_note") and not acc:
+        parts.append(f"no accuracy: {entry['accuracy_note']}")
     return f"edgeiqa: {entry['label']} [{entry.get('backend')} {entry.get('precision_used')}]: " + ", ".join(parts)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     """Benchmark, write the result file; 0 when every artifact ran, 1 when some failed."""
     from edgeiqa.benchmarks.ablation import load_ablation
-    from edgeiqa.benchmarks.bench import DatasetSpec, bench_artifacts
+    from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
 
+    check_output_file(args.out)  # before minutes of timing, not after
     data = None
     if args.data:
         options = {"mos_range": args.mos_range} if args.mos_range else {}
         data = DatasetSpec(args.data, args.dataset, args.split, options, args.limit)
     ablation = load_ablation(args.ablation) if args.ablation else None
     report = None if args.quiet else (lambda entry: print(_progress_line(entry), file=sys.stderr, flush=True))
-    result = bench_artifacts(
-        args.artifacts, data, args.batch, args.device_name, args.min_seconds, args.warmup, not args.in_process,
-        threads=args.threads, torch_devices=args.torch_device, providers=args.providers, decoder=args.decoder,
-        input_size=args.input_size, ablation=ablation, timeout=args.timeout, on_result=report,
+    bench = BenchOptions(
+        batches=tuple(args.batch), min_seconds=args.min_seconds, warmup=args.warmup, isolate=not args.in_process,
+        threads=args.threads, torch_devices=tuple(args.torch_device), providers=args.providers,
+        decoder=args.decoder, input_size=tuple(args.input_size), timeout=args.timeout, verify=not args.no_verify,
+        allow_invalid=args.allow_invalid,
     )
+    result = bench_artifacts(args.artifacts, data, bench, device_name=args.device_name, ablation=ablation,
+                             on_result=report)
     path = result.write(args.out)
     failed = len(result.failures)
     print(f"wrote {path}: {len(result.results) - failed} artifact(s) benchmarked on {result.device_name}"

@@ -152,7 +152,7 @@ def synthesize(
     overwrite: bool = False,
 ) -> SynthSummary:
     """Generate the dataset into ``out_dir`` atomically (temp folder beside it, renamed at the end)."""
-    from tqdm.auto import tqdm
+    from edgeiqa.progress import progress_bar
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -168,7 +168,7 @@ def synthesize(
         (tmp / "images").mkdir()
         total = len(sources) * (1 + len(chosen) * len(level_set))
         rows: list[dict[str, str]] = []
-        with single_thread(), tqdm(total=total, desc="synth", unit="img", disable=not progress) as bar:
+        with single_thread(), progress_bar(total, "synth", unit="img", enabled=progress) as bar:
             for src in sources:
                 rows += _source_rows(src, splits[src.name], chosen, level_set, seed, tmp, bar)
         _write_csv(rows, tmp / "mos.csv")

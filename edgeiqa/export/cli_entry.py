@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeiqa.argtypes import nonneg_float, nonneg_int, positive_float, positive_int
 from edgeiqa.errors import ConfigError
 from edgeiqa.export.formats import FORMATS, PRECISION_CLASS
 from edgeiqa.export.options import CALIBRATION_METHODS, ExportOptions, Int8Settings, Tolerances
@@ -21,6 +22,13 @@ from edgeiqa.export.tensorrt_plan import ENGINE_PRECISIONS, ProfileShapes
 
 if TYPE_CHECKING:
     from edgeiqa.export.images import ImageSet
+
+
+def _percentile(text: str) -> float:
+    value = positive_float(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {text!r}")
+    return value
 
 
 def _csv_list(text: str) -> tuple[str, ...]:
@@ -35,7 +43,7 @@ def _add_image_set(parser: argparse.ArgumentParser, flag: str, what: str, split_
                         help="dataset loader for it (livec, koniq10k, uhdiqa, spaq, kadid10k, csv)")
     parser.add_argument(f"--{flag}-split", default=split_default, choices=splits,
                         help=f"split to take (default: {split_default or 'all'})")
-    parser.add_argument(f"--{flag}-n", type=int, default=n_default,
+    parser.add_argument(f"--{flag}-n", type=positive_int, default=n_default,
                         help=f"at most this many images (default: {n_default or 'all'})")
 
 
@@ -48,26 +56,33 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     _add_image_set(parser, "calib", "INT8 calibration images (never the test split)", "train", ["train", "val"], 300)
     parser.add_argument("--calib-method", default="minmax", choices=CALIBRATION_METHODS)
-    parser.add_argument("--calib-bins", type=int, help="histogram bins (entropy: 512, percentile: 2048)")
-    parser.add_argument("--calib-percentile", type=float, default=99.999)
+    parser.add_argument("--calib-bins", type=positive_int, help="histogram bins (entropy: 512, percentile: 2048)")
+    parser.add_argument("--calib-percentile", type=_percentile, default=99.999, help="in (0, 100]")
     _add_image_set(parser, "val", "parity-gate images (+ MOS when the source has it)", None,
                    ["train", "val", "test"], 200)
     parser.add_argument("--keep-fp", default="head,variance",
                         help="comma-separated parts kept in float in FP16/INT8 (head, variance, first_conv, a module "
-                        "path, a node name); '' for none; the score calibration always is")
-    parser.add_argument("--tol-fp32", type=float, default=1e-3, help="max |score difference| for FP32")
-    parser.add_argument("--tol-fp16", type=float, default=0.002, help="max SRCC loss for FP16")
-    parser.add_argument("--tol-int8", type=float, default=0.01, help="max SRCC loss for INT8")
-    parser.add_argument("--opset", type=int, default=17)
+                        "path, a node name); '' for none; the score calibration always is. Add auto[:budget] "
+                        "(e.g. head,variance,auto:0.99) to keep, for INT8, the fewest most sensitive layers in float "
+                        "until SRCC(int8, fp32) >= budget (default 0.99)")
+    parser.add_argument("--tol-fp32", type=nonneg_float, default=1e-3, help="max |score difference| for FP32")
+    parser.add_argument("--tol-fp16", type=nonneg_float, default=0.002, help="max SRCC loss for FP16")
+    parser.add_argument("--tol-int8", type=nonneg_float, default=0.01, help="max SRCC loss for INT8")
+    for klass, default in (("fp32", 0.9999), ("fp16", 0.999), ("int8", 0.99)):
+        parser.add_argument(f"--min-agreement-{klass}", type=float, default=default,
+                            help=f"min rank agreement SRCC(artifact, torch) for {klass.upper()} (default: {default})")
+    parser.add_argument("--opset", type=positive_int, default=17)
     parser.add_argument("--no-slim", action="store_true", help="skip onnxslim")
-    parser.add_argument("--seed", type=int, default=0, help="which images are drawn when a split has more than -n")
+    parser.add_argument("--seed", type=nonneg_int, default=0, help="which images are drawn when a split has more than -n")
 
 
 def export_options(args: argparse.Namespace) -> ExportOptions:
     """:class:`ExportOptions` from parsed ``export`` arguments."""
     int8 = Int8Settings(method=args.calib_method, n_images=args.calib_n or 300, num_bins=args.calib_bins,
                         percentile=args.calib_percentile, seed=args.seed)
-    tolerances = Tolerances(fp32_max_abs=args.tol_fp32, fp16_delta_srcc=args.tol_fp16, int8_delta_srcc=args.tol_int8)
+    tolerances = Tolerances(fp32_max_abs=args.tol_fp32, fp16_delta_srcc=args.tol_fp16, int8_delta_srcc=args.tol_int8,
+                            fp32_min_agreement=args.min_agreement_fp32, fp16_min_agreement=args.min_agreement_fp16,
+                            int8_min_agreement=args.min_agreement_int8)
     return ExportOptions(opset=args.opset, slim=not args.no_slim, keep_fp=_csv_list(args.keep_fp), int8=int8,
                          tolerances=tolerances)
 
@@ -92,7 +107,8 @@ def run_export(args: argparse.Namespace) -> int:
                              options=options, raise_on_failure=False)
     print(result.summary())
     if not result.valid:
-        print(f"edgeiqa: parity gate failed; {result.manifest_path} says valid=false", file=sys.stderr)
+        print(f"edgeiqa: parity gate failed; {result.manifest_path.name} says valid=false "
+              "(--allow-invalid runs it anyway)", file=sys.stderr)
         return 1
     return 0
 
@@ -108,10 +124,12 @@ def add_build_engine_arguments(parser: argparse.ArgumentParser) -> None:
     _add_image_set(parser, "val", "images to compare the engine against the ONNX file", None,
                    ["train", "val", "test"], 64)
     parser.add_argument("--batch", default="1,8,16", help="min,opt,max batch of the optimisation profile")
-    parser.add_argument("--max-side-factor", type=float, default=2.0, help="largest image side, in working sizes")
-    parser.add_argument("--workspace-mb", type=int, default=1024)
+    parser.add_argument("--max-side-factor", type=positive_float, default=2.0, help="largest image side, in working sizes")
+    parser.add_argument("--workspace-mb", type=positive_int, default=1024)
     parser.add_argument("--plan-only", action="store_true", help="print the plan and trtexec line; build nothing")
-    parser.add_argument("--trt-major", type=int, help="TensorRT major version to plan for (default: the installed one)")
+    parser.add_argument("--trt-major", type=positive_int, help="TensorRT major version to plan for (default: the installed one)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="build even if the ONNX file's sha256 differs from its manifest (not recommended)")
 
 
 def _profile(args: argparse.Namespace, onnx: Path) -> ProfileShapes:
@@ -132,9 +150,13 @@ def run_build_engine(args: argparse.Namespace) -> int:
     from edgeiqa.export import tensorrt as trt_export
     from edgeiqa.runtime.manifest import read_manifest
 
+    from edgeiqa.runtime.manifest import manifest_path_for, verify_artifact_sha256
+
     onnx = Path(args.onnx)
     out = Path(args.out) if args.out else onnx.with_suffix(".engine")
-    profile = _profile(args, onnx)
+    profile = _profile(args, onnx)  # reads the manifest: a missing one is reported here
+    if not args.no_verify:  # an engine built from a tampered ONNX would inherit the manifest's good name
+        verify_artifact_sha256(read_manifest(manifest_path_for(onnx)), onnx, manifest_path_for(onnx))
     if args.plan_only:
         major = args.trt_major or trt_export.trt_major_version(trt_export.import_tensorrt())
         plan = trt_export.plan_for_onnx(onnx, args.precision, out, trt_major=major, profile=profile,
@@ -146,5 +168,5 @@ def run_build_engine(args: argparse.Namespace) -> int:
                                    cache=args.cache, profile=profile, workspace_mb=args.workspace_mb)
     manifest_path = trt_export.write_engine_manifest(plan, _image_set(args, "val", False))
     manifest = read_manifest(manifest_path)
-    print(f"manifest: {manifest_path} (parity: {manifest.parity.get('reason') or manifest.parity.get('skipped')})")
+    print(f"manifest: {manifest_path} (parity: {manifest.parity_record.reason})")
     return 0 if manifest.valid else 1

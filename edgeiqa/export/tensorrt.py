@@ -40,6 +40,7 @@ from edgeiqa.export.tensorrt_plan import (
     plan_engine,
 )
 from edgeiqa.runtime.contract import PreprocessContract
+from edgeiqa.runtime.parity_record import ParityRecord
 from edgeiqa.runtime.manifest import (
     ArtifactManifest,
     library_versions,
@@ -252,14 +253,14 @@ def write_engine_manifest(plan: EnginePlan, val: ImageSet | None = None, options
         extra={"plan": plan.to_dict(), "source_onnx": onnx_path.name},
     )
     no_images = "no validation images given when the engine was built; rerun build-engine with --val"
-    manifest.parity = (skipped(no_images) if val is None
-                       else _engine_parity(plan, manifest, val, options or ExportOptions()))
-    manifest.valid = manifest.parity.get("passed") is not False
+    record = (skipped(no_images) if val is None
+              else _engine_parity(plan, manifest, val, options or ExportOptions()))
+    manifest.parity, manifest.valid = record.to_dict(), record.valid
     return write_manifest(manifest, manifest_path_for(engine))
 
 
 def _engine_parity(plan: EnginePlan, manifest: ArtifactManifest, val: ImageSet,
-                   options: ExportOptions) -> dict[str, Any]:
+                   options: ExportOptions) -> ParityRecord:
     # Imported here: the gate needs scipy (SRCC), planning and building an engine do not.
     from edgeiqa.export.parity import gate_runner
     from edgeiqa.runtime.runners import OnnxRuntimeRunner, TensorRTRunner

@@ -12,13 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Union
 
 from edgeiqa.fileio import atomic_write_text
+from edgeiqa.progress import progress_bar
 from edgeiqa.runtime.predictor import Predictor
 
 PathLike = Union[str, os.PathLike]
@@ -62,10 +62,20 @@ class BatchResult:
         return [f"{r.path}: {r.error}" for r in self.failed]
 
 
-def _walk_images(folder: Path, extensions: frozenset[str]) -> list[Path]:
-    """Image files under ``folder``, recursively, in a stable order; hidden files and folders skipped."""
+def _walk_images(folder: Path, extensions: frozenset[str], unreadable: list[tuple[str, str]] | None = None
+                 ) -> list[Path]:
+    """Image files under ``folder``, recursively, in a stable order; hidden files and folders skipped.
+
+    Folders that cannot be listed are appended to ``unreadable`` as ``(folder, reason)``: os.walk
+    would otherwise skip them without a word and the batch would exit 0 with their images unscored.
+    """
     found = []
-    for root, dirs, files in os.walk(folder):
+
+    def failed(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((str(exc.filename or folder), f"cannot read folder ({exc.strerror or exc})"))
+
+    for root, dirs, files in os.walk(folder, onerror=failed):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(
             Path(root) / name for name in sorted(files)
@@ -81,14 +91,30 @@ def expand_paths(paths_or_dirs: Iterable[PathLike], extensions: frozenset[str] =
     path that does not exist: scoring it records "cannot open" for it like any other bad file.
     Duplicates are dropped, keeping the first occurrence.
     """
+    return scan_paths(paths_or_dirs, extensions)[0]
+
+
+def scan_paths(paths_or_dirs: Iterable[PathLike], extensions: frozenset[str] = IMAGE_EXTENSIONS
+               ) -> tuple[list[str], list[tuple[str, str]]]:
+    """:func:`expand_paths`, plus ``(folder, reason)`` for every folder that could not be listed."""
     files: list[str] = []
+    unreadable: list[tuple[str, str]] = []
     for entry in paths_or_dirs:
         path = Path(entry)
-        if path.is_dir():
-            files.extend(str(p) for p in _walk_images(path, extensions))
+        if _is_dir(path):
+            files.extend(str(p) for p in _walk_images(path, extensions, unreadable))
         else:
             files.append(str(path))
-    return list(dict.fromkeys(files))
+    return list(dict.fromkeys(files)), unreadable
+
+
+def _is_dir(path: Path) -> bool:
+    # Path.is_dir raises on ENAMETOOLONG and EACCES; such a path is scored as a file, whose open
+    # then fails with that reason on the file's own line instead of sinking the whole batch.
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _reason(path: str, message: str) -> str:
@@ -108,14 +134,12 @@ def predict_files(
     """Score every image file under ``paths_or_dirs``; bad files become one-line failures, never aborts.
 
     ``workers`` sets the decode threads for this run (default: the predictor's). ``progress`` shows
-    a tqdm bar on stderr.
+    progress on stderr (a bar on a terminal, a few plain lines otherwise: :mod:`edgeiqa.progress`).
     """
-    from tqdm import tqdm  # noqa: PLC0415 - a core dependency, but only this entry point needs it
-
     start = time.perf_counter()
-    files = expand_paths(paths_or_dirs)
-    results = []
-    with tqdm(total=len(files), unit="img", disable=not progress, file=sys.stderr) as bar:
+    files, unreadable = scan_paths(paths_or_dirs)
+    results = [FileResult(folder, None, reason) for folder, reason in unreadable]
+    with progress_bar(len(files), "predict", unit="img", enabled=progress) as bar:
         for item in predictor.iter_predict(files, batch_size=batch_size, workers=workers):
             path = files[item.index]
             error = None if item.error is None else _reason(path, item.error)

@@ -101,7 +101,8 @@ def decode_simplejpeg(source: ImageSource, contract: PreprocessContract) -> Imag
     if width * height > contract.max_pixels:
         raise ImageDecodeError(
             f"{_describe(source)}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
-            f"{contract.max_pixels:,} (decompression bomb guard; raise max_pixels to allow it)"
+            f"{contract.max_pixels:,} (decompression bomb guard: the manifest's "
+            "preprocess.max_pixels; raise it there to allow such images)"
         )
     orientation = _orientation(data) if contract.exif_orientation else 1
     if colorspace not in _FAST_COLORSPACES or orientation is None:

@@ -23,9 +23,10 @@ from typing import Any, Union
 from edgeiqa.errors import ConfigError
 from edgeiqa.fileio import atomic_write_text, read_json_file
 from edgeiqa.runtime.contract import PreprocessContract
+from edgeiqa.runtime.parity_record import ParityRecord
 
 SCHEMA = "edgeiqa.manifest/1"
-FORMATS = ("onnx", "openvino", "coreml", "tensorrt", "torch")
+FORMATS = ("onnx", "ort", "openvino", "coreml", "litert", "tensorrt", "torch")
 PathLike = Union[str, os.PathLike]
 
 # Packages whose versions matter for reproducing an artifact's numbers; absent ones are skipped.
@@ -77,6 +78,11 @@ class ArtifactManifest:
     def contract(self) -> PreprocessContract:
         """The preprocessing contract the artifact was exported with."""
         return PreprocessContract.from_dict(self.preprocess)
+
+    @property
+    def parity_record(self) -> ParityRecord | None:
+        """``parity`` as a typed record with its verdict (records written before verdicts read too)."""
+        return None if self.parity is None else ParityRecord.from_dict(self.parity)
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -193,11 +199,28 @@ def manifest_path_for(artifact_path: PathLike) -> Path:
 def write_manifest(manifest: ArtifactManifest, path: PathLike) -> Path:
     """Validate and write ``manifest`` to ``path`` atomically (a reader never sees half a file)."""
     path = Path(path)
+    _seal(manifest, path)
     data = manifest.to_dict()
     _validate(data, str(path))
     text = json.dumps(data, indent=2, sort_keys=False) + "\n"
     atomic_write_text(path, text)
     return path
+
+
+def contract_sha256(preprocess: dict[str, Any]) -> str:
+    """Digest of a manifest's ``preprocess`` block (canonical JSON), recorded as ``sha256.preprocess``."""
+    canonical = json.dumps(preprocess, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _seal(manifest: ArtifactManifest, path: Path) -> None:
+    """Record what a hand edit could silently break: the contract's digest (an image input with dynamic
+    height/width runs at any working size, so no shape check catches an edited ``working_size``), and
+    the digest of an OpenVINO ``.xml``'s ``.bin`` (the weights live there, not in the hashed ``.xml``)."""
+    manifest.sha256["preprocess"] = contract_sha256(manifest.preprocess)
+    artifact = manifest.artifact_path(path)
+    if artifact.suffix == ".xml" and artifact.with_suffix(".bin").is_file():
+        manifest.sha256["companions"] = companion_sha256((artifact.with_suffix(".bin"),))
 
 
 def read_manifest(path: PathLike) -> ArtifactManifest:
@@ -225,6 +248,58 @@ def sha256_file(path: PathLike, chunk_size: int = 1 << 20) -> str:
     else:
         _update_from_file(digest, path, chunk_size)
     return digest.hexdigest()
+
+
+class IntegrityError(ConfigError):
+    """An artifact's bytes are not the ones its manifest recorded (changed, truncated or appended to)."""
+
+
+def verify_artifact_sha256(manifest: ArtifactManifest, artifact_path: PathLike, manifest_path: PathLike) -> str:
+    """Check the artifact against the manifest's ``sha256.artifact``; return the digest, or fail closed.
+
+    A weight scaled in place still loads and scores, and a byte appended reads as a protobuf error,
+    so the digest is the only thing that tells a user their file is not the exported one. A missing
+    digest is refused too: there is nothing to vouch for the file.
+    """
+    artifact_path = Path(artifact_path)
+    sealed = manifest.sha256.get("preprocess")
+    if sealed and sealed != contract_sha256(manifest.preprocess):
+        raise IntegrityError(
+            f"{manifest_path}: key 'preprocess' was edited after export (sha256 {contract_sha256(manifest.preprocess)} "
+            f"does not match {sealed} recorded in sha256.preprocess); the artifact was trained and exported for "
+            "the recorded contract: re-export it, or pass --no-verify (verify=False) to run it anyway"
+        )
+    recorded = manifest.sha256.get("artifact")
+    if not artifact_path.exists():
+        return ""  # the runner reports "artifact not found" with the path
+    actual = sha256_file(artifact_path)
+    if not recorded:
+        raise IntegrityError(
+            f"{artifact_path}: {manifest_path} records no sha256 for the artifact (actual sha256 {actual}); "
+            "re-export it, or pass --no-verify (verify=False) to run it unchecked"
+        )
+    _check_digest(artifact_path, actual, recorded, manifest_path)
+    # Companion files (an OpenVINO .xml's .bin holds the weights) are recorded by file name.
+    companions = manifest.sha256.get("companions") or {}
+    for name, digest in sorted(companions.items() if isinstance(companions, dict) else ()):
+        companion = artifact_path.parent / name
+        if companion.exists():  # a missing one is the runner's to report, with the backend's words
+            _check_digest(companion, sha256_file(companion), digest, manifest_path)
+    return actual
+
+
+def _check_digest(path: Path, actual: str, recorded: str, manifest_path: PathLike) -> None:
+    if actual != recorded:
+        raise IntegrityError(
+            f"{path}: sha256 {actual} does not match {recorded} recorded in {manifest_path} "
+            "(the file was changed or corrupted after export); re-export it, or pass --no-verify "
+            "(verify=False) to run it anyway"
+        )
+
+
+def companion_sha256(companions: "tuple[PathLike, ...]") -> dict[str, str]:
+    """``{file name: sha256}`` of an artifact's companion files, for ``manifest.sha256["companions"]``."""
+    return {Path(c).name: sha256_file(c) for c in companions if Path(c).exists()}
 
 
 def _update_from_file(digest: "hashlib._Hash", path: Path, chunk_size: int) -> None:

@@ -21,9 +21,10 @@ from PIL import Image
 from edgeiqa.errors import ConfigError, ImageDecodeError
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.decode import DecoderName, get_decoder
-from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, read_manifest
+from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS, FrameBudget, peek_pixels
+from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, read_manifest, verify_artifact_sha256
 from edgeiqa.runtime.preprocess import to_rgb, preprocess_image
-from edgeiqa.runtime.runners import Runner, RunnerError, runner_for
+from edgeiqa.runtime.runners import Runner, RunnerError, create_runner, runner_for
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 Prepared = Union[dict, ImageDecodeError]
@@ -54,6 +55,8 @@ class Predictor:
         decoder: ``auto``, ``pillow`` or ``simplejpeg`` (see :mod:`edgeiqa.runtime.decode`).
         workers: decode threads (default: up to 4, never more than the cores).
         output_name: the score output; default: the manifest's first output.
+        max_decoded_pixels: decoded pixels allowed in flight across decode threads (default: one 4K
+            frame; None: no bound). See :mod:`edgeiqa.runtime.frames`.
     """
 
     def __init__(
@@ -65,15 +68,18 @@ class Predictor:
         decoder: DecoderName = "auto",
         workers: int | None = None,
         output_name: str | None = None,
+        max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
     ) -> None:
         self.runner = runner
+        self.frames = FrameBudget(max_decoded_pixels)
         self.contract = contract
         self.manifest = manifest
         self.workers = workers or default_workers()
         self._decode = get_decoder(decoder)
         self.decoder = decoder
         runner.activate()
-        _check_inputs(runner, contract)
+        if not getattr(runner, "own_views", False):  # a runner with its own views has its own input names
+            _check_inputs(runner, contract)
         self.output_name = _pick_output(runner, manifest, output_name)
         # Backends that are not thread-safe get one call at a time; ORT/OpenVINO/TensorRT need no lock.
         self._infer_lock = None if runner.thread_safe else threading.Lock()
@@ -89,14 +95,19 @@ class Predictor:
         decoder: DecoderName = "auto",
         workers: int | None = None,
         allow_invalid: bool = False,
+        verify: bool = True,
         **runner_opts: Any,
     ) -> "Predictor":
         """Load an artifact (or its ``.json`` manifest) with the runner its manifest's format needs.
 
         ``backend`` overrides the runner (``openvino`` can run an ONNX file); ``runner_opts`` go to
         the runner (``providers=``, ``intra_op_threads=``, ``inference_precision=``, ...).
+        ``verify`` checks the artifact's sha256 against its manifest first and refuses a mismatch
+        (:class:`~edgeiqa.runtime.manifest.IntegrityError`); ``verify=False`` is ``--no-verify``.
         """
         path = Path(path)
+        if is_checkpoint_folder(path):
+            return cls._load_checkpoint(path, backend, decoder=decoder, workers=workers, verify=verify, **runner_opts)
         if path.suffix == ".json" and path.is_file():
             manifest_file = path
             manifest = read_manifest(manifest_file)
@@ -105,13 +116,29 @@ class Predictor:
             manifest_file = manifest_path_for(path)
             manifest = read_manifest(manifest_file)
         if not manifest.valid and not allow_invalid:
-            raise ConfigError(
-                f"{manifest_file}: the manifest marks this artifact as not valid (parity: {manifest.parity}); "
-                "pass allow_invalid=True to run it anyway"
-            )
+            record = manifest.parity_record
+            reason = record.reason if record is not None else "no parity record"
+            raise ConfigError(f"{manifest_file.name}: the manifest marks this artifact as not valid "
+                              f"({manifest.precision} parity gate: {reason}); pass --allow-invalid to run it anyway")
+        if verify:
+            verify_artifact_sha256(manifest, path, manifest_file)
         runner = runner_for(manifest, path, backend, **runner_opts)
         try:
             return cls(runner, manifest.contract, manifest=manifest, decoder=decoder, workers=workers)
+        except BaseException:
+            runner.deactivate()
+            raise
+
+    @classmethod
+    def _load_checkpoint(cls, path: Path, backend: str | None, *, decoder: DecoderName, workers: int | None,
+                         verify: bool, **runner_opts: Any) -> "Predictor":
+        """A teacher or student checkpoint folder, run by the torch backend with the checkpoint's own contract."""
+        if backend not in (None, "torch"):
+            raise ConfigError(f"{path}: a checkpoint folder runs on the torch backend, not {backend!r}")
+        runner = create_runner("torch", path, verify=verify, **runner_opts)
+        try:
+            runner.activate()  # the contract lives in the checkpoint: known only once it is loaded
+            return cls(runner, runner.contract, decoder=decoder, workers=workers)
         except BaseException:
             runner.deactivate()
             raise
@@ -175,6 +202,8 @@ class Predictor:
             img = to_rgb(item)  # images given in memory are taken as upright
         else:
             img = self._decode(item, self.contract)
+        if getattr(self.runner, "own_views", False):  # a teacher checkpoint: global view + native patches
+            return self.runner.prepare_image(img)
         return preprocess_image(img, self.contract)
 
     def iter_predict(
@@ -218,7 +247,9 @@ class Predictor:
 
     def _prepare(self, item: ImageInput) -> Prepared:
         try:
-            return self.preprocess(item)
+            # The frame is freed when preprocess returns (only its views survive): hold its pixels until then.
+            with self.frames.hold(peek_pixels(item)):
+                return self.preprocess(item)
         except ImageDecodeError as exc:  # one bad file must not sink its batch
             return exc
 
@@ -239,6 +270,11 @@ class Predictor:
         return np.concatenate([self.predict_arrays({n: f[n][None] for n in names}) for f in feeds])
 
 
+def is_checkpoint_folder(path: Path) -> bool:
+    """A training checkpoint (or its stage / run folder), as opposed to an artifact (a .mlpackage is a folder too)."""
+    return path.is_dir() and any((path / name).exists() for name in ("state.json", "best.json", "last.json", "final"))
+
+
 def _as_list(items: ImageInput | Iterable[ImageInput]) -> list:
     if isinstance(items, (str, os.PathLike, bytes, Image.Image)):
         return [items]
@@ -253,6 +289,43 @@ def _check_inputs(runner: Runner, contract: PreprocessContract) -> None:
             f"{runner.path}: the model takes inputs {list(runner.input_names)} but its preprocessing contract "
             f"produces {list(contract.input_names)}; the manifest does not describe this artifact"
         )
+    declared = runner.input_shapes
+    for name, (expected, key) in contract_shapes(contract).items():
+        graph = declared.get(name)
+        if not graph:  # the backend does not say (TensorRT, Core ML, torch): names are all we can check
+            continue
+        if not _compatible(graph, expected):
+            raise ConfigError(
+                f"{runner.path}: the graph's input {name!r} has shape {_fmt(graph)} but the manifest's "
+                f"preprocessing contract produces {_fmt(expected)} ({key}); the manifest does not describe "
+                "this artifact"
+            )
+
+
+def contract_shapes(contract: PreprocessContract) -> dict[str, tuple[tuple[int | None, ...], str]]:
+    """Per input, the (batch-free: None) shape the contract produces and the contract keys that set it."""
+    side = contract.working_size if contract.size_policy == "square" else None
+    shapes = {"image": ((None, 3, side, side), f"size_policy {contract.size_policy}, working_size "
+                                                 f"{contract.working_size}")}
+    if contract.fragments is not None:
+        spec, mosaic = contract.fragments, contract.fragments.mosaic_size
+        shapes["fragments"] = ((None, 3, mosaic, mosaic), f"fragments grid {spec.grid} x patch {spec.patch}")
+    return shapes
+
+
+def _compatible(graph: tuple[int | None, ...], expected: tuple[int | None, ...]) -> bool:
+    """Fixed dims must agree; a varying contract dim (aspect-preserving H/W) needs a dynamic graph dim.
+    The batch dim (index 0) is free: a static batch-1 engine is the batch code's business."""
+    if len(graph) != len(expected):
+        return False
+    for g, e in zip(graph[1:], expected[1:]):
+        if (e is None and g is not None) or (e is not None and g is not None and g != e):
+            return False
+    return True
+
+
+def _fmt(shape: tuple[int | None, ...]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _pick_output(runner: Runner, manifest: ArtifactManifest | None, requested: str | None) -> str:

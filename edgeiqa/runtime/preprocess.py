@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from typing import Union
 
 import numpy as np
@@ -53,8 +54,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
         bits = 16 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 8
         img = Image.fromarray((arr >> (bits - 8)).clip(0, 255).astype(np.uint8), mode="L")
     elif img.mode == "F":
-        arr = np.asarray(img, dtype=np.float32)
-        img = Image.fromarray((arr.clip(0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), mode="L")
+        img = Image.fromarray(_float_to_uint8(np.asarray(img, dtype=np.float32)), mode="L")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -63,6 +63,44 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def _bomb_message(name: str, pillow_text: str, contract: PreprocessContract) -> str:
+    """Pillow refuses > 2x its MAX_IMAGE_PIXELS before the contract's guard sees the size: say it in the
+    contract's terms (the user can change the manifest, not Pillow's module global)."""
+    match = re.search(r"\((\d+) pixels\)", pillow_text)
+    pixels = int(match.group(1)) if match else None
+    if pixels is not None and pixels > contract.max_pixels:
+        return (f"{name}: {pixels:,} pixels exceeds the limit of {contract.max_pixels:,} (decompression "
+                "bomb guard: the manifest's preprocess.max_pixels; raise it there to allow such images)")
+    hard = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    return (f"{name}: {pixels:,} pixels is within the manifest's preprocess.max_pixels of "
+            f"{contract.max_pixels:,} but above Pillow's hard limit of {hard:,} (PIL.Image.MAX_IMAGE_PIXELS x 2)"
+            if pixels is not None else f"{name}: refused by Pillow's decompression bomb guard ({pillow_text})")
+
+
+class UnsupportedPixels(ValueError):
+    """Pixel values no rule maps to 8 bits without guessing (a float image on neither usual scale)."""
+
+
+def _float_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Float pixels to uint8, the scale decided by their range: 0-1 (scaled by 255) or 0-255 (kept).
+
+    Float TIFFs come both ways (a 0-255 one clipped as 0-1 turns nearly white); anything else
+    (negative, HDR, 16-bit-valued, NaN) is refused rather than mapped by a guess.
+    """
+    if arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise UnsupportedPixels("float image with NaN or infinite pixels")
+    low, high = float(arr.min()), float(arr.max())
+    if low >= -1e-3 and high <= 1.0 + 1e-3:
+        scale = 255.0
+    elif low >= -0.5 and high <= 255.5:
+        scale = 1.0
+    else:
+        raise UnsupportedPixels(
+            f"float pixels span [{low:.4g}, {high:.4g}]: neither the 0-1 nor the 0-255 scale; "
+            "convert it to 8 or 16 bits first")
+    return (arr * scale + 0.5).clip(0, 255).astype(np.uint8)
 
 
 def decode_image(source: ImageSource, contract: PreprocessContract) -> Image.Image:
@@ -79,7 +117,8 @@ def decode_image(source: ImageSource, contract: PreprocessContract) -> Image.Ima
             if width * height > contract.max_pixels:
                 raise ImageDecodeError(
                     f"{name}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
-                    f"{contract.max_pixels:,} (decompression bomb guard; raise max_pixels to allow it)"
+                    f"{contract.max_pixels:,} (decompression bomb guard: the manifest's "
+                    "preprocess.max_pixels; raise it there to allow such images)"
                 )
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1) if contract.exif_orientation else 1
             if contract.jpeg_draft and img.format == "JPEG":
@@ -90,8 +129,8 @@ def decode_image(source: ImageSource, contract: PreprocessContract) -> Image.Ima
             img.load()
         except ImageDecodeError:
             raise
-        except Image.DecompressionBombError as exc:
-            raise ImageDecodeError(f"{name}: refused as a decompression bomb ({exc})") from exc
+        except Image.DecompressionBombError as exc:  # Pillow's own guard fired inside Image.open
+            raise ImageDecodeError(_bomb_message(name, str(exc), contract)) from exc
         except UnidentifiedImageError as exc:
             empty = " (empty file)" if not isinstance(source, bytes) and os.path.getsize(source) == 0 else ""
             raise ImageDecodeError(f"{name}: not a recognised image{empty}") from exc
@@ -99,7 +138,10 @@ def decode_image(source: ImageSource, contract: PreprocessContract) -> Image.Ima
             raise ImageDecodeError(f"{name}: corrupt or truncated image ({exc})") from exc
     if orientation != 1:
         img = ImageOps.exif_transpose(img)
-    return to_rgb(img)
+    try:
+        return to_rgb(img)
+    except UnsupportedPixels as exc:
+        raise ImageDecodeError(f"{name}: {exc}") from exc
 
 
 def normalise(pixels: np.ndarray, contract: PreprocessContract) -> np.ndarray:

@@ -198,7 +198,8 @@ def test_tensorrt11_build_is_strongly_typed_with_no_precision_flags(onnx_files, 
     assert (manifest.format, manifest.precision, manifest.model, manifest.valid) == (
         "tensorrt", "fp16", "tiny_scorer", True)
     assert manifest.contract == tiny_contract() and manifest.extra["plan"]["trtexec"] == plan.trtexec
-    assert manifest.parity["skipped"].startswith("no validation images given")
+    assert manifest.parity_record.verdict == "unverified"
+    assert manifest.parity_record.reason.startswith("not verified: no validation images given")
     onnx_manifest = read_manifest(onnx_files["fp16"].with_name(onnx_files["fp16"].name + ".json"))
     assert manifest.sha256["onnx"] == onnx_manifest.sha256["artifact"]
 
@@ -230,6 +231,26 @@ def test_build_engine_cli_plan_only(onnx_files, capsys):
     plan = json.loads(capsys.readouterr().out)
     assert plan["path"] == "strongly-typed" and plan["profile"]["max"]["image"] == [4, 3, 32, 32]
     assert plan["engine"].endswith("tiny_scorer_int8_trt.engine") and plan["trtexec"].startswith("trtexec --onnx=")
+
+
+def test_build_engine_refuses_a_tampered_onnx(onnx_files, tmp_path):
+    import argparse
+    import shutil
+
+    from edgeiqa.runtime.manifest import IntegrityError, manifest_path_for
+
+    onnx = tmp_path / onnx_files["fp16"].name
+    shutil.copy(onnx_files["fp16"], onnx)
+    shutil.copy(manifest_path_for(onnx_files["fp16"]), manifest_path_for(onnx))
+    onnx.write_bytes(onnx.read_bytes() + b"\x00")
+    parser = argparse.ArgumentParser()
+    add_build_engine_arguments(parser)
+    argv = [str(onnx), "--precision", "fp16", "--plan-only", "--trt-major", "11"]
+    with pytest.raises(IntegrityError, match="--no-verify"):
+        run_build_engine(parser.parse_args(argv))
+    with pytest.raises(Exception) as skipped:  # unchecked, the broken file reaches the ONNX parser
+        run_build_engine(parser.parse_args(argv + ["--no-verify"]))
+    assert not isinstance(skipped.value, IntegrityError)
 
 
 def test_plan_engine_is_pure(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
-from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, tensor_spec, write_manifest
+from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, sha256_file, tensor_spec, write_manifest
 
 W_IMAGE = np.array([0.5, -0.25, 0.125], dtype=np.float32)
 W_FRAG = np.array([0.3, 0.2, -0.1], dtype=np.float32)
@@ -88,7 +88,8 @@ def write_tiny_manifest(artifact: Path, contract: PreprocessContract, fmt: str =
         format=fmt, precision="fp32", artifact=artifact.name, model="tiny_iqa",
         inputs=inputs, outputs=[tensor_spec("score", ["batch"])], preprocess=contract.to_dict(),
         score_mapping={"kind": "logistic4", "params": [0.0, 1.0, 0.0, 1.0], "folded": True, "mos_range": [0, 1]},
-        sha256={"artifact": "0" * 64, "checkpoint": None},
+        # The real digest: the runtime verifies it on load (a file the manifest does not vouch for is refused).
+        sha256={"artifact": sha256_file(artifact) if artifact.exists() else "0" * 64, "checkpoint": None},
     )
     values.update(overrides)
     return write_manifest(ArtifactManifest(**values), manifest_path_for(artifact))

@@ -74,7 +74,8 @@ def test_write_refuses_an_invalid_manifest_and_keeps_the_old_file(tmp_path: Path
     ("change", "message"),
     [
         ({"schema": "edgeiqa.manifest/2"}, r"x\.json: key 'schema' is 'edgeiqa.manifest/2'; this runtime reads 'edgeiqa.manifest/1'"),
-        ({"format": "tflite"}, r"x\.json: key 'format' is 'tflite'; expected one of onnx, openvino, coreml, tensorrt, torch"),
+        ({"format": "tflite"}, r"x\.json: key 'format' is 'tflite'; expected one of onnx, ort, openvino, coreml, "
+                               r"litert, tensorrt, torch"),
         ({"precision": ""}, r"x\.json: key 'precision' must be a non-empty string"),
         ({"artifact": "/abs/model.onnx"}, r"x\.json: key 'artifact' must be relative to the manifest"),
         ({"inputs": []}, r"x\.json: key 'inputs' must be a non-empty list"),

@@ -115,8 +115,9 @@ def test_openvino_ir_artifact(tmp_path: Path, tiny_onnx: Path, contract, image_f
 def test_load_errors(tmp_path: Path, tiny_onnx: Path, contract) -> None:
     with pytest.raises(ConfigError, match=r"ghost\.onnx\.json: manifest not found"):
         Predictor.load(tmp_path / "ghost.onnx")
-    write_tiny_manifest(tiny_onnx, contract, valid=False, parity={"max_abs": 0.3})
-    with pytest.raises(ConfigError, match=r"marks this artifact as not valid \(parity: \{'max_abs': 0\.3\}\)"):
+    write_tiny_manifest(tiny_onnx, contract, valid=False, parity={"passed": False, "reason": "max_abs_diff = 0.3 > 0.001"})
+    with pytest.raises(ConfigError, match=r"^tiny\.onnx\.json: the manifest marks this artifact as not valid \(fp32 parity "
+                       r"gate: max_abs_diff = 0\.3 > 0\.001\); pass --allow-invalid to run it anyway$"):
         Predictor.load(tiny_onnx)
     Predictor.load(tiny_onnx, allow_invalid=True).close()
     write_tiny_manifest(tiny_onnx, tiny_contract(fragments=None))

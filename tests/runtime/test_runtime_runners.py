@@ -144,11 +144,30 @@ def test_runner_for_picks_by_format_and_honours_backend(tiny_onnx: Path, contrac
     assert runner.providers == ["cpu"] and runner.intra_op_threads == 1
 
 
-def test_torch_format_is_a_hook_outside_the_runtime(tmp_path: Path, contract) -> None:
+def test_torch_backend_is_a_plugin_found_through_its_entry_point(tmp_path: Path, contract, monkeypatch) -> None:
+    from importlib.metadata import entry_points
+
+    from edgeiqa.runtime import runners
+
+    (plugin,) = [e for e in entry_points(group=runners.PLUGIN_GROUP) if e.name == "torch"]
+    assert plugin.value == "edgeiqa.benchmarks.torch_runner:register_torch_backend"
+    monkeypatch.setattr(runners, "_FACTORIES", {k: v for k, v in runners._FACTORIES.items() if k != "torch"})
     checkpoint = tmp_path / "student.pt"
     checkpoint.write_bytes(b"x")
     manifest = read_manifest(write_tiny_manifest(checkpoint, contract, fmt="torch"))
-    with pytest.raises(EdgeIQAError, match=r"student\.pt: torch checkpoints are not available in the torch-free runtime; use edgeiqa\.models"):
+    runner = runner_for(manifest, checkpoint)  # registered on demand, inactive until activated
+    assert type(runner).__name__ == "TorchEagerRunner" and runner.backend == "torch"
+
+
+def test_a_backend_nobody_provides_is_a_one_line_error(tmp_path: Path, contract, monkeypatch) -> None:
+    from edgeiqa.runtime import runners
+
+    monkeypatch.setattr(runners, "_FACTORIES", {k: v for k, v in runners._FACTORIES.items() if k != "torch"})
+    monkeypatch.setattr(runners, "PLUGIN_GROUP", "edgeiqa.no-such-group")
+    checkpoint = tmp_path / "student.pt"
+    checkpoint.write_bytes(b"x")
+    manifest = read_manifest(write_tiny_manifest(checkpoint, contract, fmt="torch"))
+    with pytest.raises(EdgeIQAError, match=r"student\.pt: torch checkpoints are not available in the torch-free runtime"):
         runner_for(manifest, checkpoint)
 
 

@@ -44,6 +44,9 @@ class Runner(abc.ABC):
         self._active = False
         self._input_names: tuple[str, ...] = ()
         self._output_names: tuple[str, ...] = ()
+        # Each input's dims as the graph declares them: an int when fixed, None when dynamic.
+        # Left empty by backends that cannot say (the predictor then checks names only).
+        self._input_shapes: dict[str, tuple[int | None, ...]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def __enter__(self) -> "Runner":
@@ -86,6 +89,12 @@ class Runner(abc.ABC):
     def output_names(self) -> tuple[str, ...]:
         self._require_active()
         return self._output_names
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        """Declared input dims (None = dynamic); empty when the backend does not expose them."""
+        self._require_active()
+        return dict(self._input_shapes)
 
     def info(self) -> dict[str, Any]:
         """JSON-serialisable description of what actually runs (providers, precision, device)."""

@@ -101,6 +101,9 @@ class OnnxRuntimeRunner(Runner):
         inputs = self._session.get_inputs()
         self._input_names = tuple(i.name for i in inputs)
         self._input_types = {i.name: _ORT_TYPES.get(i.type) for i in inputs}
+        # ORT reports a dynamic dim as its symbolic name (str) or None; fixed dims as ints.
+        self._input_shapes = {i.name: tuple(d if isinstance(d, int) and d > 0 else None for d in (i.shape or ()))
+                              for i in inputs}
         self._output_names = tuple(o.name for o in self._session.get_outputs())
 
     def _deactivate(self) -> None:

@@ -13,13 +13,14 @@ request from a small pool, so one runner can serve many threads.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
 import numpy as np
 
 from edgeiqa.errors import require
-from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError, first_line
+from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError
 
 PRECISIONS = ("f32", "bf16", "f16")
 
@@ -72,16 +73,21 @@ class OpenVINORunner(Runner):
 
     def _activate(self) -> None:
         ov = _import_openvino()
+        weights = self.path.with_suffix(".bin")
+        if self.path.suffix == ".xml" and not weights.is_file():
+            raise RunnerError(f"{self.path}: its weights file {weights.name} is not beside it (an OpenVINO IR "
+                              "is the .xml and its .bin; copy both)")
         core = ov.Core()
         try:
             model = core.read_model(str(self.path))
             self._compiled = core.compile_model(model, self.device, self._config())
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long texts
             raise RunnerError(
-                f"{self.path}: OpenVINO cannot compile this model for {self.device} ({first_line(exc)})"
+                f"{self.path}: OpenVINO cannot compile this model for {self.device} ({openvino_reason(exc)})"
             ) from exc
         self.precision = _read_precision(self._compiled)
         self._input_names = tuple(port.get_any_name() for port in self._compiled.inputs)
+        self._input_shapes = {port.get_any_name(): _dims(port) for port in self._compiled.inputs}
         self._ports = [(_port_name(port, i), port) for i, port in enumerate(self._compiled.outputs)]
         self._output_names = tuple(name for name, _ in self._ports)
 
@@ -106,6 +112,22 @@ class OpenVINORunner(Runner):
         data = super().info()
         data.update(device=self.device, requested_precision=self.inference_precision, precision=self.precision)
         return data
+
+
+def openvino_reason(exc: BaseException) -> str:
+    """OpenVINO's message on one line without its source locations: its first line is only
+    ``Exception from src/inference/src/cpp/core.cpp:84:``; the cause ("bin file cannot be found") is last."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    kept = [line for line in lines if not re.match(r"^(Exception from|Check '.*' failed at) \S+:\d+:?$", line)]
+    return "; ".join(kept or lines) or type(exc).__name__
+
+
+def _dims(port: Any) -> tuple[int | None, ...]:
+    """A port's partial shape as ints (static dims) and None (dynamic ones); () when it has no rank."""
+    shape = port.get_partial_shape()
+    if shape.rank.is_dynamic:
+        return ()
+    return tuple(dim.get_length() if dim.is_static else None for dim in shape)
 
 
 def _read_precision(compiled: Any) -> str | None:
