@@ -84,20 +84,20 @@ def _export_all(final: Path, out: Path, splits, quiet: bool) -> list[Path]:
                                  raise_on_failure=False)
         if not quiet:
             print(f"    {result.summary()}", file=sys.stderr)
-        if result.valid and (result.parity or {}).get("skipped") is None:
+        if result.verdict == "passed":
             valid.append(result.artifact)
     return valid
 
 
 def _bench_and_report(out: Path, artifacts: list[Path], final: Path, quiet: bool) -> Path:
     from edgeiqa.benchmarks.ablation import load_ablation
-    from edgeiqa.benchmarks.bench import DatasetSpec, bench_artifacts
+    from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
     from edgeiqa.benchmarks.report import write_report
 
     device = f"{platform.node() or 'this-machine'}-cpu"
     data = DatasetSpec(str(out / "data"), split="test", options={"mos_range": (0, 100)})
-    result = bench_artifacts([*map(str, artifacts), str(final)], data=data, batches=(1, 8), device_name=device,
-                             min_seconds=1.0, warmup=3, ablation=load_ablation(out / "run" / "summary.json"))
+    result = bench_artifacts([*map(str, artifacts), str(final)], data, BenchOptions(batches=(1, 8), min_seconds=1.0, warmup=3),
+                             device_name=device, ablation=load_ablation(out / "run" / "summary.json"))
     results_file = out / "results" / f"{device}.json"
     results_file.parent.mkdir(parents=True, exist_ok=True)
     result.write(results_file)

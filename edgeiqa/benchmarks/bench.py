@@ -1,7 +1,8 @@
 """The benchmark harness: every target timed in its own worker process, one result file per device run.
 
     result = bench_artifacts(["exports/student_fp32.onnx", "exports/student_int8.onnx"],
-                             data=DatasetSpec("runs/quickstart/data", split="test"), device_name="xeon-2c")
+                             DatasetSpec("runs/quickstart/data", split="test"),
+                             BenchOptions(batches=(1, 8), min_seconds=1.0), device_name="xeon-2c")
     result.write("results/xeon-2c.json")
 
 The parent loads the dataset once (so a bad CSV fails before any worker starts), then runs the
@@ -23,6 +24,7 @@ from typing import Any, Callable, Sequence
 from edgeiqa.benchmarks.compute import artifact_size_bytes, compute_info
 from edgeiqa.benchmarks.device_info import collect_device_info
 from edgeiqa.benchmarks.schema import BenchResult
+from edgeiqa.benchmarks.spec import BenchOptions, BenchSpec
 from edgeiqa.benchmarks.targets import Target, parse_targets
 from edgeiqa.errors import ConfigError, DataError, EdgeIQAError
 from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
@@ -30,7 +32,8 @@ from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
 TIMED = ("model inference on preprocessed, batched inputs (Predictor.predict_arrays: runner infer + score copy); "
          "excludes decoding and preprocessing; warm-up calls untimed; time.perf_counter per call; GC paused")
 END_TO_END = "file -> score over the dataset's files (decode in the predictor's thread pool, preprocess, batch, infer)"
-PEAK_RSS = "peak resident set (ru_maxrss) of the worker process that loaded this one runtime and scored"
+PEAK_RSS = ("peak resident set (VmHWM of /proc/self/status; ru_maxrss where there is no /proc) of the worker "
+            "process that loaded this one runtime and scored")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class DatasetSpec:
         if not records:
             raise DataError(f"{self.root}: split {self.split!r} of dataset {self.name!r} has no images")
         block = {**asdict(self), "split_used": used, "n": len(records), "mos_range": list(table.mos_range),
+                 "images": [str(r.path) for r in records], "mos": [float(r.mos) for r in records],
                  "note": note}
         return [[str(r.path), float(r.mos)] for r in records], block
 
@@ -76,12 +80,12 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def run_isolated(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+def run_isolated(spec: BenchSpec) -> dict[str, Any]:
     """Run :func:`edgeiqa.benchmarks.worker.safe_run` on ``spec`` in a fresh Python process."""
-    target = spec["target"]
+    target, timeout = spec.target.to_dict(), spec.options.timeout
     with tempfile.TemporaryDirectory(prefix="edgeiqa-bench-") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
-        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        spec_path.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
         argv = [sys.executable, "-m", "edgeiqa.benchmarks.worker", str(spec_path), str(out_path)]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_worker_env())
@@ -98,9 +102,15 @@ def finish_entry(entry: dict[str, Any], records: list[list[Any]] | None) -> dict
     the worker, whose peak memory is reported), and an artifact's GMACs/params/size from its file."""
     if entry.get("error"):
         return entry
-    scores = entry.pop("scores", None)
+    latency = entry.get("latency") or []
+    if latency and all(lat.get("error") for lat in latency):  # nothing was timed: a failure, not a result
+        entry["error"] = "every batch size failed: " + "; ".join(f"b{lat['batch']}: {lat['error']}" for lat in latency)
+        return entry
+    # Per-image scores stay in the entry (in the dataset's order, None where a file failed): the
+    # report's bootstrap intervals and paired comparisons between artifacts need them.
+    scores = entry.get("scores")
     entry["accuracy"], entry["accuracy_note"] = _accuracy(scores, records)
-    if entry.get("kind") == "artifact":
+    if "compute_source" not in entry:  # the worker counted nothing (no live model): count the file
         entry.update(_artifact_compute(Path(entry["artifact"]), entry.get("input_shapes", {})))
     return entry
 
@@ -115,7 +125,9 @@ def _accuracy(scores: list[float | None] | None, records: list[list[Any]] | None
     pairs = [(s, r[1]) for s, r in zip(scores, records) if s is not None]
     if len(pairs) < 4:
         return None, f"only {len(pairs)} image(s) scored (accuracy needs >= 4)"
-    return iqa_metrics([p for p, _ in pairs], [m for _, m in pairs]), None
+    left_out = len(records) - len(pairs)
+    note = f"{left_out} of {len(records)} image(s) could not be decoded and are left out" if left_out else None
+    return iqa_metrics([p for p, _ in pairs], [m for _, m in pairs]), note
 
 
 def _artifact_compute(path: Path, input_shapes: dict[str, list[int]]) -> dict[str, Any]:
@@ -132,68 +144,45 @@ def _failed(target: dict[str, Any], message: str) -> dict[str, Any]:
     return {"artifact": target["path"], "label": target["label"], "kind": target["kind"], "error": message}
 
 
-def _settings(batches: Sequence[int], min_seconds: float, warmup: int, threads: int | None, isolate: bool,
-              extra: dict[str, Any]) -> dict[str, Any]:
-    return {"batches": list(batches), "min_seconds": min_seconds, "warmup": warmup, "threads": threads,
-            "isolate": isolate, **extra, "timed": TIMED, "end_to_end": END_TO_END, "peak_rss": PEAK_RSS}
-
-
-def _check_args(targets: Sequence[Any], batches: Sequence[int], min_seconds: float, warmup: int) -> None:
-    if not targets:
-        raise ConfigError("nothing to benchmark: give at least one artifact or checkpoint folder")
-    if not batches or any(int(b) < 1 for b in batches):
-        raise ConfigError(f"batch sizes must be integers >= 1, got {list(batches)}")
-    if min_seconds < 0 or warmup < 0:
-        raise ConfigError(f"min_seconds and warmup must be >= 0, got {min_seconds} and {warmup}")
+def _settings(options: BenchOptions) -> dict[str, Any]:
+    # The options as run, plus what each measurement means, so a result file explains itself.
+    return {**options.to_dict(), "timed": TIMED, "end_to_end": END_TO_END, "peak_rss": PEAK_RSS}
 
 
 def bench_artifacts(
     artifacts: Sequence[str | os.PathLike | Target],
     data: DatasetSpec | None = None,
-    batches: Sequence[int] = (1, 8),
-    device_name: str | None = None,
-    min_seconds: float = 2.0,
-    warmup: int = 5,
-    isolate: bool = True,
+    options: BenchOptions | None = None,
     *,
-    threads: int | None = None,
-    torch_devices: Sequence[str] = ("cpu",),
-    providers: Sequence[str] | None = None,
-    decoder: str = "auto",
-    workers: int | None = None,
-    input_size: tuple[int, int] = (3840, 2160),
+    device_name: str | None = None,
     ablation: dict[str, Any] | None = None,
-    timeout: float | None = None,
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> BenchResult:
     """Benchmark each artifact (``path``, ``path@backend`` or a torch checkpoint folder), one process each.
 
-    ``threads`` goes to every runtime's thread knob (ORT intra-op, OpenVINO, torch); ``input_size``
-    (width, height) is the synthetic timing image when no dataset is given; ``on_result`` is called
-    with each entry as it completes (progress output). ``isolate=False`` runs in this process (for
-    debugging: peak RSS then includes whatever this process held before).
+    ``options`` says how (batch sizes, durations, threads, ...; see :class:`BenchOptions`, whose
+    defaults are the only ones); ``device_name`` labels the run in reports; ``ablation`` is the
+    student-alone comparison carried into the result; ``on_result`` is called with each entry as it
+    completes (progress output).
     """
-    _check_args(artifacts, batches, min_seconds, warmup)
-    targets = parse_targets(artifacts, torch_devices=torch_devices, providers=providers)
+    options = options or BenchOptions()
+    if not artifacts:
+        raise ConfigError("nothing to benchmark: give at least one artifact or checkpoint folder")
+    targets = parse_targets(artifacts, torch_devices=options.torch_devices, providers=options.providers)
     records, dataset = data.load() if data is not None else (None, None)
-    base = {"batches": [int(b) for b in batches], "min_seconds": float(min_seconds), "warmup": int(warmup),
-            "threads": threads, "decoder": decoder, "workers": workers, "input_size": list(input_size),
-            "records": records, "isolated": isolate}
     entries = []
     for target in targets:
-        spec = {**base, "target": target.to_dict()}
-        entry = finish_entry(run_isolated(spec, timeout) if isolate else _run_here(spec), records)
+        spec = BenchSpec(target, options, records)
+        entry = finish_entry(run_isolated(spec) if options.isolate else _run_here(spec), records)
         entries.append(entry)
         if on_result is not None:
             on_result(entry)
-    extra = {"decoder": decoder, "workers": workers, "input_size": list(input_size),
-             "torch_devices": list(torch_devices), "providers": list(providers) if providers else None}
-    return BenchResult(device=collect_device_info(device_name),
-                       settings=_settings(base["batches"], min_seconds, warmup, threads, isolate, extra),
+    return BenchResult(device=collect_device_info(device_name), settings=_settings(options),
                        results=entries, dataset=dataset, ablation=ablation)
 
 
-def _run_here(spec: dict[str, Any]) -> dict[str, Any]:
+def _run_here(spec: BenchSpec) -> dict[str, Any]:
     from edgeiqa.benchmarks.worker import safe_run
 
-    return safe_run(spec)
+    # Through JSON, as an isolated worker would receive it: the in-process path tests the same contract.
+    return safe_run(json.loads(json.dumps(spec.to_dict())))

@@ -18,7 +18,8 @@ from edgeiqa.runtime.runners import BACKENDS_BY_FORMAT
 
 KNOWN_BACKENDS = tuple(sorted({b for backends in BACKENDS_BY_FORMAT.values() for b in backends}))
 # How each backend spells "use N threads"; backends without such a knob ignore --threads.
-_THREAD_OPTION = {"onnxruntime": "intra_op_threads", "openvino": "num_threads", "torch": "num_threads"}
+_THREAD_OPTION = {"onnxruntime": "intra_op_threads", "openvino": "num_threads", "litert": "num_threads",
+                  "torch": "num_threads"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Target:
             opts[_THREAD_OPTION[backend]] = int(threads)
         if self.providers is not None and backend == "onnxruntime":
             opts["providers"] = list(self.providers)
+        if backend == "torch":
+            opts.update(device=self.torch_device, precision=self.torch_precision)
         return opts
 
 

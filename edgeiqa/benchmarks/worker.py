@@ -3,12 +3,16 @@
 Run as ``python -m edgeiqa.benchmarks.worker SPEC.json OUT.json``; the harness (:mod:`.bench`) starts
 one per target so the thread pools of different runtimes (ONNX Runtime's spinning intra-op threads,
 OpenVINO's streams, torch's OpenMP pool) never share a process, and so the process's peak resident
-memory (``ru_maxrss``) belongs to that runtime alone.
+memory (``VmHWM``, see :mod:`.memory`) belongs to that runtime alone.
 
 What is timed (the ``latency`` block): model inference on already-preprocessed inputs, batched, through
 ``Predictor.predict_arrays`` (the runner's ``infer`` plus the copy of the scores into numpy); decoding
 and preprocessing are excluded. The ``end_to_end`` block times whole file -> score passes over the
 dataset's files (decode, preprocess, batch, infer; decoding runs in the predictor's thread pool).
+
+Every runner, torch eager included, comes from the runtime's backend registry
+(:func:`edgeiqa.runtime.runners.create_runner`); what differs between backends is asked of the runner
+(``precision_used``, ``model_compute``, ``peak_gpu_mb``), never decided by the target's kind.
 """
 
 from __future__ import annotations
@@ -25,30 +29,28 @@ import numpy as np
 
 from edgeiqa.benchmarks.compute import artifact_size_bytes
 from edgeiqa.benchmarks.memory import current_rss_mb, peak_rss_mb
+from edgeiqa.benchmarks.spec import BenchOptions, BenchSpec
 from edgeiqa.benchmarks.targets import Target
 from edgeiqa.benchmarks.timing import measure_latency
+from edgeiqa.benchmarks.torch_runner import register_torch_backend
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.runtime.runners.base import first_line
 
 _MAX_E2E_PASSES = 1000
 
 
-def open_predictor(target: Target, threads: int | None, decoder: str, workers: int | None) -> Any:
-    """A :class:`Predictor` for the target (torch checkpoints through :class:`TorchEagerRunner`)."""
-    from edgeiqa.runtime.predictor import Predictor
-
-    if target.kind == "torch":
-        from edgeiqa.benchmarks.torch_runner import TorchEagerRunner
-
-        runner = TorchEagerRunner(target.path, target.torch_device, target.torch_precision, threads)
-        runner.activate()
-        return Predictor(runner, runner.contract, decoder=decoder, workers=workers)
+def open_predictor(target: Target, options: BenchOptions) -> Any:
+    """A :class:`Predictor` for the target: an artifact or a checkpoint folder, its runner taken from the
+    runtime's backend registry (``Predictor.load`` does both)."""
     from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
+    from edgeiqa.runtime.predictor import Predictor
     from edgeiqa.runtime.runners import BACKENDS_BY_FORMAT
 
+    register_torch_backend()  # torch itself is imported only when a torch runner activates
+    # Checkpoint targets always name their backend (torch); an artifact's default comes from its format.
     backend = target.backend or BACKENDS_BY_FORMAT[read_manifest(manifest_path_for(target.path)).format][0]
-    return Predictor.load(target.path, backend, decoder=decoder, workers=workers,
-                          **target.runner_options(backend, threads))
+    return Predictor.load(target.path, backend, decoder=options.decoder, workers=options.workers,
+                          verify=options.verify, **target.runner_options(backend, options.threads))
 
 
 def timing_image(records: Sequence[Sequence[Any]] | None, size: Sequence[int]) -> Any:
@@ -63,32 +65,31 @@ def timing_image(records: Sequence[Sequence[Any]] | None, size: Sequence[int]) -
     return rgb.clip(0, 255).astype(np.uint8)
 
 
-def describe_runtime(predictor: Any, target: Target) -> dict[str, Any]:
+def describe_runtime(predictor: Any) -> dict[str, Any]:
     """Backend, the precision actually used and the runner's own description."""
     runner = predictor.runner
     info = runner.info()
     manifest = predictor.manifest
-    if target.kind == "torch":
-        fmt, precision = "torch", target.torch_precision
-        used = "fp16-autocast" if target.torch_precision == "fp16" else "fp32"
-    else:
-        fmt, precision = manifest.format, manifest.precision
-        # OpenVINO reports the precision the compiled model computes in (f32 vs bf16); others run the graph as stored.
-        used = getattr(runner, "precision", None) or precision
+    # A checkpoint folder has no manifest: its format is its backend's (torch) and its runner knows the precision.
+    fmt = manifest.format if manifest is not None else runner.backend
+    precision = manifest.precision if manifest is not None else runner.precision
+    # What the kernels compute in: OpenVINO's compiled precision (f32 vs bf16), torch's autocast;
+    # the other backends run the graph as stored.
+    used = getattr(runner, "precision_used", None) or getattr(runner, "precision", None) or precision
     return {"format": fmt, "precision": precision, "backend": runner.backend, "precision_used": used,
             "providers": info.get("providers"), "runtime": info,
             "model": manifest.model if manifest is not None else None}
 
 
-def time_batches(predictor: Any, feed: dict[str, np.ndarray], spec: dict[str, Any]) -> list[dict[str, Any]]:
+def time_batches(predictor: Any, feed: dict[str, np.ndarray], options: BenchOptions) -> list[dict[str, Any]]:
     """Latency statistics per batch size; a batch size the artifact refuses is recorded, not fatal."""
     out = []
-    for batch in spec["batches"]:
+    for batch in options.batches:
         batched = {name: np.ascontiguousarray(np.repeat(arr[None], batch, axis=0)) for name, arr in feed.items()}
         try:
             stats = measure_latency(lambda: predictor.predict_arrays(batched), batch,
-                                    min_seconds=spec["min_seconds"], warmup=spec["warmup"],
-                                    min_iters=spec.get("min_iters", 5))
+                                    min_seconds=options.min_seconds, warmup=options.warmup,
+                                    min_iters=options.min_iters)
             out.append(stats.to_dict())
         except Exception as exc:  # noqa: BLE001 - e.g. a static batch-1 engine refusing batch 8: keep batch 1
             message = first_line(exc) if isinstance(exc, EdgeIQAError) else f"{type(exc).__name__}: {first_line(exc)}"
@@ -96,17 +97,16 @@ def time_batches(predictor: Any, feed: dict[str, np.ndarray], spec: dict[str, An
     return out
 
 
-def score_dataset(predictor: Any, paths: Sequence[str], spec: dict[str, Any]) -> dict[str, Any]:
-    """Scores of the dataset's files at batch ``spec["e2e_batch"]`` (first pass; None where a file failed
+def score_dataset(predictor: Any, paths: Sequence[str], batch: int, min_seconds: float) -> dict[str, Any]:
+    """Scores of the dataset's files at ``batch`` (first pass; None where a file failed
     to decode) and the end-to-end (file -> score) rate over whole passes, repeated until ``min_seconds``
     have accumulated so a small test split still gives a stable rate (the first pass may read the files
     from disk, later ones from the page cache). Metrics are computed by the harness, so scipy never
     inflates this process's memory."""
-    batch = spec["e2e_batch"]
     scores: list[float | None] = []
     errors: list[str] = []
     seconds, passes = 0.0, 0
-    while passes == 0 or (seconds < spec["min_seconds"] and passes < _MAX_E2E_PASSES):
+    while passes == 0 or (seconds < min_seconds and passes < _MAX_E2E_PASSES):
         t0 = time.perf_counter()
         results = list(predictor.iter_predict(paths, batch_size=batch))
         seconds += time.perf_counter() - t0
@@ -121,40 +121,46 @@ def score_dataset(predictor: Any, paths: Sequence[str], spec: dict[str, Any]) ->
     return {"scores": scores, "end_to_end": e2e}
 
 
-def _torch_compute_and_size(predictor: Any, image_hw: tuple[int, int]) -> dict[str, Any]:
-    # Exported artifacts are counted by the harness from their file; a torch model only here, where it lives.
-    runner = predictor.runner
+def _runner_compute_and_size(runner: Any, image_hw: tuple[int, int]) -> dict[str, Any]:
+    # Exported artifacts are counted by the harness from their file; a runner that holds a live model
+    # (torch) counts it here, where the model lives, and says so with ``compute_source``.
+    if not callable(getattr(runner, "model_compute", None)):
+        return {}
     info = runner.model_compute(image_hw)
-    info["size_bytes"] = artifact_size_bytes(runner.weights_path) if runner.weights_path is not None else None
+    weights = getattr(runner, "weights_path", None)
+    info["size_bytes"] = artifact_size_bytes(weights) if weights is not None else None
     return info
 
 
-def run_target(spec: dict[str, Any]) -> dict[str, Any]:
+def _peak_gpu_mb(runner: Any) -> float | None:
+    peak = getattr(runner, "peak_gpu_mb", None)
+    return peak() if callable(peak) else None
+
+
+def run_target(spec: BenchSpec) -> dict[str, Any]:
     """Everything measured in the worker for one target; :func:`edgeiqa.benchmarks.bench.finish_entry`
     turns ``scores`` into the accuracy block and counts an artifact's GMACs/params/size."""
-    target = Target.from_dict(spec["target"])
+    target, options, records = spec.target, spec.options, spec.records
     entry: dict[str, Any] = {"artifact": target.path, "label": target.label, "kind": target.kind,
-                             "worker_pid": os.getpid(), "isolated": bool(spec.get("isolated", True)),
+                             "worker_pid": os.getpid(), "isolated": options.isolate,
                              "rss_before_load_mb": current_rss_mb(), "error": None}
-    records = spec.get("records")
-    with open_predictor(target, spec.get("threads"), spec.get("decoder", "auto"), spec.get("workers")) as predictor:
-        entry.update(describe_runtime(predictor, target))
+    with open_predictor(target, options) as predictor:
+        entry.update(describe_runtime(predictor))
         entry["rss_after_load_mb"] = current_rss_mb()
-        image = timing_image(records, spec.get("input_size", (3840, 2160)))
+        image = timing_image(records, options.input_size)
         feed = predictor.preprocess(image)
         entry["input_shapes"] = {k: [1, *v.shape] for k, v in feed.items()}
         entry["timing_input"] = str(image) if isinstance(image, str) else f"synthetic {image.shape[1]}x{image.shape[0]}"
-        if target.kind == "torch":
-            entry.update(_torch_compute_and_size(predictor, _image_hw(image)))
-        entry["latency"] = time_batches(predictor, feed, spec)
+        entry.update(_runner_compute_and_size(predictor.runner, _image_hw(image)))
+        entry["latency"] = time_batches(predictor, feed, options)
         # Score the dataset at the largest batch size the artifact accepted (a static engine may take only 1).
         ok = [lat["batch"] for lat in entry["latency"] if not lat.get("error")]
         if records and ok:
-            entry.update(score_dataset(predictor, [r[0] for r in records], {**spec, "e2e_batch": max(ok)}))
+            entry.update(score_dataset(predictor, [r[0] for r in records], max(ok), options.min_seconds))
         else:
             entry.update(scores=None, end_to_end=None)
         entry["peak_rss_mb"] = peak_rss_mb()
-        entry["peak_gpu_mb"] = _torch_gpu_peak(target)
+        entry["peak_gpu_mb"] = _peak_gpu_mb(predictor.runner)
     return entry
 
 
@@ -167,19 +173,12 @@ def _image_hw(image: Any) -> tuple[int, int]:
         return img.height, img.width
 
 
-def _torch_gpu_peak(target: Target) -> float | None:
-    if target.kind != "torch" or not target.torch_device.startswith("cuda"):
-        return None
-    import torch
-
-    return torch.cuda.max_memory_allocated(target.torch_device) / 2**20
-
-
 def safe_run(spec: dict[str, Any]) -> dict[str, Any]:
-    """:func:`run_target`, with any failure turned into an entry carrying a one-line ``error``."""
+    """:func:`run_target` on a spec's JSON (:meth:`BenchSpec.to_dict`), with any failure turned into an
+    entry carrying a one-line ``error``."""
     target = spec["target"]
     try:
-        return run_target(spec)
+        return run_target(BenchSpec.from_dict(spec))
     except EdgeIQAError as exc:
         message = first_line(exc)
     except Exception as exc:  # noqa: BLE001 - the harness must get a result line, not a dead pipe

@@ -2,7 +2,7 @@
 
 TensorRT engines are specific to the GPU and TensorRT version: they are built on the target from the
 ONNX files the export layer writes. What the builder does depends on the TensorRT major version and
-on what the ONNX graph already holds (DESIGN.md §5):
+on what the ONNX graph already holds (docs/architecture.md, "Deployment facts"):
 
 ================  =======================================  ==========================================
 ONNX holds        TensorRT 10 (JetPack 6)                  TensorRT 11

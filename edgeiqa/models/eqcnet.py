@@ -10,9 +10,10 @@ Views (built by :func:`edgeiqa.runtime.preprocess.preprocess_image` from ``model
 Named submodules, for forward hooks (e.g. feature distillation):
 
 * ``backbone``: timm ``features_only`` model over ``image`` -> list of maps (shallow -> deep);
-* ``fragment_backbone``: the same architecture over ``fragments``. With ``shared_backbone=True``
-  (default) it shares every convolution/linear weight with ``backbone`` and keeps only its own
-  BatchNorm layers (see :func:`edgeiqa.models.layers.tie_weights_except_batchnorm`);
+* ``fragment_backbone``: the same architecture over ``fragments``, with its own weights by default
+  (``shared_backbone=False``). With ``shared_backbone=True`` it shares every convolution/linear weight
+  with ``backbone`` and keeps only its own BatchNorm layers (see
+  :func:`edgeiqa.models.layers.tie_weights_except_batchnorm`);
 * ``fuse`` / ``fragment_fuse``: :class:`TopDownFuse` per view -> one map at the shallowest level;
 * ``embed``: MLP over the concatenated mean+std pooled views -> embedding [N, embed_dim];
 * ``head``: :class:`ComparisonHead` -> raw score [N].

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
-from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, tensor_spec, write_manifest
+from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, sha256_file, tensor_spec, write_manifest
 
 CONV_MACS = 32 * 32 * 8 * 27 + 8 + 3
 LINEAR_MACS = 6
@@ -72,7 +72,7 @@ def write_manifest_for(artifact: Path, precision: str = "fp32", **extra: Any) ->
         inputs=[tensor_spec("image", ["batch", 3, "height", "width"]),
                 tensor_spec("fragments", ["batch", 3, "fsize", "fsize"])],
         outputs=[tensor_spec("score", ["batch"])], preprocess=contract.to_dict(),
-        sha256={"artifact": "0" * 64}, extra=dict(extra),
+        sha256={"artifact": sha256_file(artifact)}, extra=dict(extra),  # the runtime verifies it on load
     )
     return write_manifest(manifest, manifest_path_for(artifact))
 

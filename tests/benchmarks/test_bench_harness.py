@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench_helpers import CONV_MACS, LINEAR_MACS, tiny_artifact, tiny_dataset
-from edgeiqa.benchmarks.bench import DatasetSpec, bench_artifacts
+from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
 from edgeiqa.benchmarks.cli_entry import add_bench_arguments, add_report_arguments, run_bench, run_report
 from edgeiqa.benchmarks.schema import SCHEMA, load_result
 
@@ -29,8 +29,9 @@ def runs(tmp_path_factory) -> dict:
     lin = tiny_artifact(root, "lin.onnx", "linear")
     conv = tiny_artifact(root, "conv.onnx", "conv")
     csv_path = tiny_dataset(root / "data")
-    one = bench_artifacts([lin, conv], DatasetSpec(str(csv_path), options={"mos_range": (0, 100)}), batches=(1, 4),
-                          device_name="cpu, 1 ORT thread", min_seconds=MIN_SECONDS, warmup=2, threads=1)
+    one = bench_artifacts([lin, conv], DatasetSpec(str(csv_path), options={"mos_range": (0, 100)}),
+                          BenchOptions(batches=(1, 4), min_seconds=MIN_SECONDS, warmup=2, threads=1),
+                          device_name="cpu, 1 ORT thread")
     one_path = one.write(root / "results" / "t1.json")
     # The second run goes through the CLI entry point, as a user would type it.
     parser = argparse.ArgumentParser()

@@ -13,7 +13,7 @@ import pytest
 
 from bench_helpers import CONV_MACS, build_onnx, entry, result_dict, tiny_artifact, tiny_dataset
 from edgeiqa.benchmarks import device_info
-from edgeiqa.benchmarks.bench import DatasetSpec, bench_artifacts
+from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
 from edgeiqa.benchmarks.compute import artifact_size_bytes, compute_info, onnx_macs_params
 from edgeiqa.benchmarks.schema import BenchResult, ResultError, load_result
 from edgeiqa.benchmarks.targets import Target, parse_targets
@@ -137,7 +137,7 @@ def test_targets_from_command_line_specs(tmp_path: Path) -> None:
 def test_bad_arguments_fail_before_any_worker_starts(tmp_path: Path) -> None:
     art = tiny_artifact(tmp_path, "s.onnx", "linear")
     with pytest.raises(ConfigError, match="batch sizes must be integers >= 1"):
-        bench_artifacts([art], batches=(0,))
+        bench_artifacts([art], options=BenchOptions(batches=(0,)))
     with pytest.raises(ConfigError, match="nothing to benchmark"):
         bench_artifacts([])
     with pytest.raises(DataError, match="dataset path does not exist"):
@@ -148,7 +148,9 @@ def test_a_failing_artifact_is_recorded_and_the_others_still_run(tmp_path: Path)
     good = tiny_artifact(tmp_path, "good.onnx", "linear")
     broken = tiny_artifact(tmp_path, "broken.onnx", "linear")
     broken.write_bytes(b"not an onnx file")
-    result = bench_artifacts([broken, good], min_seconds=0.01, warmup=1, isolate=False, input_size=(64, 48))
+    # verify=False: past the sha256 check, so the backend itself meets the broken file
+    result = bench_artifacts([broken, good], options=BenchOptions(min_seconds=0.01, warmup=1, isolate=False,
+                                                                  input_size=(64, 48), verify=False))
     bad, ok = result.results
     assert "broken.onnx: ONNX Runtime cannot load this model" in bad["error"]
     assert ok["error"] is None and ok["timing_input"] == "synthetic 64x48" and ok["accuracy"] is None
@@ -159,7 +161,7 @@ def test_a_failing_artifact_is_recorded_and_the_others_still_run(tmp_path: Path)
 def test_a_batch_size_the_artifact_refuses_keeps_the_others(tmp_path: Path) -> None:
     static = tiny_artifact(tmp_path, "static1.onnx", "linear", batch=1)  # like a batch-1 engine
     data = DatasetSpec(str(tiny_dataset(tmp_path / "data")), options={"mos_range": (0, 100)})
-    result = bench_artifacts([static], data, batches=(1, 4), min_seconds=0.01, warmup=1, isolate=False)
+    result = bench_artifacts([static], data, BenchOptions(batches=(1, 4), min_seconds=0.01, warmup=1, isolate=False))
     (only,) = result.results
     assert only["error"] is None and only["latency"][0]["n"] >= 5
     assert only["latency"][1]["batch"] == 4 and "InvalidArgument" in only["latency"][1]["error"]
@@ -170,7 +172,7 @@ def test_a_batch_size_the_artifact_refuses_keeps_the_others(tmp_path: Path) -> N
 
 def test_a_worker_that_overruns_its_timeout_is_a_recorded_failure(tmp_path: Path) -> None:
     art = tiny_artifact(tmp_path, "s.onnx", "linear")
-    result = bench_artifacts([art], min_seconds=30.0, timeout=0.5)
+    result = bench_artifacts([art], options=BenchOptions(min_seconds=30.0, timeout=0.5))
     assert result.results[0]["error"] == "worker timed out after 0.5 s"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench_helpers import tiny_artifact, tiny_dataset
-from edgeiqa.benchmarks.bench import DatasetSpec, bench_artifacts
+from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
 
 torch = pytest.importorskip("torch")
 
@@ -23,8 +23,10 @@ def checkpoint(tmp_path_factory) -> Path:
     # Independent backbones: safetensors refuses to save the tied (shared) weights of the default student.
     kwargs = {"shared_backbone": False}
     student = create_model("test_eqcnet", **kwargs)
+    # The map ScoreCalibration() starts from, recorded the way the calibrate stage records its fit.
+    mapping = {"kind": "logistic4", "params": [200.0, -200.0, 0.5, 100.0], "folded": True, "mos_range": [0, 100]}
     state = {"kind": "student", "model": "test_eqcnet", "model_kwargs": kwargs, "contract": student.contract.to_dict(),
-             "stage": "final"}
+             "stage": "final", "score_mapping": mapping}
     folder = tmp_path_factory.mktemp("run") / "student" / "final"
     save_checkpoint(folder, 0, CalibratedModel(student, ScoreCalibration()), state, is_best=True)
     return folder
@@ -36,7 +38,7 @@ def test_torch_eager_fp32_on_cpu_is_benchmarked_beside_an_artifact(checkpoint, t
 
     art = tiny_artifact(tmp_path, "fp32.onnx", "linear")
     data = DatasetSpec(str(tiny_dataset(tmp_path / "data")), options={"mos_range": (0, 100)})
-    result = bench_artifacts([art, checkpoint], data, batches=(1, 2), min_seconds=0.02, warmup=1, threads=1)
+    result = bench_artifacts([art, checkpoint], data, BenchOptions(batches=(1, 2), min_seconds=0.02, warmup=1, threads=1))
     onnx_entry, torch_entry = result.results
     assert torch_entry["error"] is None and torch_entry["label"] == "torch fp32 cpu"
     assert (torch_entry["format"], torch_entry["precision"], torch_entry["backend"]) == ("torch", "fp32", "torch")
@@ -53,7 +55,7 @@ def test_torch_eager_fp32_on_cpu_is_benchmarked_beside_an_artifact(checkpoint, t
 def test_cuda_without_cuda_is_a_recorded_failure(checkpoint) -> None:
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    result = bench_artifacts([checkpoint], batches=(1,), min_seconds=0.01, warmup=0, isolate=False,
-                             torch_devices=["cuda"], input_size=(64, 64))
+    result = bench_artifacts([checkpoint], options=BenchOptions(batches=(1,), min_seconds=0.01, warmup=0, isolate=False,
+                                                                torch_devices=("cuda",), input_size=(64, 64)))
     assert [e["label"] for e in result.results] == ["torch fp32 cuda", "torch fp16 cuda"]
     assert all("CUDA is not available" in e["error"] for e in result.results)

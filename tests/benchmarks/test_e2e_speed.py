@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from PIL import Image
 
 from bench_helpers import tiny_artifact, tiny_dataset
-from edgeiqa.benchmarks.e2e_speed import UHD, make_uhd_jpegs, measure_speed
+from edgeiqa.benchmarks.e2e_speed import UHD, SpeedResult, make_uhd_jpegs, measure_speed
 
 
 def test_uhd_jpegs_are_4k_and_bad_sources_are_skipped(tmp_path, capsys) -> None:
@@ -18,10 +21,24 @@ def test_uhd_jpegs_are_4k_and_bad_sources_are_skipped(tmp_path, capsys) -> None:
     assert "skipped" in capsys.readouterr().err
 
 
-def test_speed_figures_are_consistent(tmp_path) -> None:
+def test_speed_is_measured_on_every_file_with_the_artifact(tmp_path) -> None:
     image_files = sorted(tiny_dataset(tmp_path / "data").parent.glob("*.png"))
     artifact = tiny_artifact(tmp_path, "lin.onnx", "linear")
     result = measure_speed(artifact, image_files, workers=2, batch_size=2, repeats=1)
-    assert result.n_images == len(image_files) and result.naive_ips is None
+    assert result.n_images == len(image_files) and result.workers == 2
+    assert result.naive_ips is None and result.runtime_speed_vs_naive is None  # no checkpoint: no naive run
     assert result.decode_ips > 0 and result.runtime_ips > 0
-    assert result.runtime_vs_decode == result.decode_ips / result.runtime_ips
+    data = json.loads(json.dumps(result.to_dict()))  # what `edgeiqa speed` prints
+    assert set(data) >= {"decode_ips", "runtime_ips", "naive_ips", "runtime_speed_vs_naive", "runtime_speed_vs_decode"}
+
+
+@pytest.mark.parametrize(("runtime", "decode", "naive", "vs_decode", "vs_naive"), [
+    (20.0, 40.0, 5.0, 0.5, 4.0),   # runtime 4x faster than naive torch, at half the decode-only rate
+    (10.0, 10.0, 20.0, 1.0, 0.5),  # inference free on top of decode; naive twice as fast (a regression)
+])
+def test_both_ratios_read_as_times_faster(runtime, decode, naive, vs_decode, vs_naive) -> None:
+    # Both ratios put the runtime on top: > 1 = the runtime is that many times faster, < 1 = slower.
+    result = SpeedResult(n_images=4, workers=2, decode_ips=decode, runtime_ips=runtime, naive_ips=naive)
+    assert result.runtime_speed_vs_decode == pytest.approx(vs_decode)
+    assert result.runtime_speed_vs_naive == pytest.approx(vs_naive)
+    assert result.to_dict()["runtime_speed_vs_decode"] == pytest.approx(vs_decode)
