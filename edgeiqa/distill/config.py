@@ -37,6 +37,11 @@ class OptimConfig:
     amp: Literal["auto", "off"] = "auto"
     early_stop_patience: int = 0  # epochs without a better val SRCC before stopping; 0 = never stop early
     max_steps_per_epoch: int | None = None  # caps an epoch on large sets (quick presets)
+    # Fine-tuning a pretrained backbone (see edgeiqa.distill.finetune): its lr = lr * backbone_lr_mult;
+    # freeze_bn keeps BatchNorm statistics (small CPU batches); the backbone can sit out the first epochs.
+    backbone_lr_mult: float = 1.0
+    freeze_bn: bool = False
+    freeze_backbone_epochs: int = 0
 
 
 @dataclass

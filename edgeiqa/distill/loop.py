@@ -19,12 +19,13 @@ from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from edgeiqa.distill.checkpoint import Checkpoint, latest_checkpoint, restore_rng_state, save_checkpoint
 from edgeiqa.fileio import atomic_write_text
 from edgeiqa.distill.config import OptimConfig
 from edgeiqa.distill.distributed import DistContext
+from edgeiqa.distill.finetune import apply_train_mode, param_groups
+from edgeiqa.progress import progress_bar, progress_write
 
 
 class TrainModule(nn.Module):
@@ -92,8 +93,9 @@ def run_stage(
     started = time.perf_counter()
     device = dist.device
     module.to(device)
-    params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = param_groups(module, cfg)
+    params = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
     best_srcc, since_best, start_epoch, resumed_from = -math.inf, 0, 0, None
     if not resume and dist.is_main and stage_dir.exists():
@@ -112,17 +114,18 @@ def run_stage(
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
     for epoch in range(start_epoch, cfg.epochs):
         trained.train()
+        apply_train_mode(module, cfg, epoch)
         sums: dict[str, float] = {}
         step = -1
         batches = make_batches(epoch)
-        bar = tqdm(batches, total=steps_per_epoch, desc=f"{name} {epoch + 1}/{cfg.epochs}",
-                   disable=not (progress and dist.is_main), leave=False)
+        bar = progress_bar(steps_per_epoch, f"{name} {epoch + 1}/{cfg.epochs}", iterable=batches,
+                           enabled=progress and dist.is_main, leave=False)
         for step, batch in enumerate(bar):
             if step >= steps_per_epoch:
                 break
             factor = lr_factor(epoch * steps_per_epoch + step, total_steps, warmup, cfg.min_lr_ratio)
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * factor
+                group["lr"] = group["base_lr"] * factor
             with _autocast(device, cfg):
                 loss, parts = trained(batch)
             optimizer.zero_grad(set_to_none=True)
@@ -149,7 +152,7 @@ def run_stage(
             save_checkpoint(stage_dir, epoch, module, state, optimizer, is_best=improved)
             _write_history(stage_dir, history)
             if progress:
-                tqdm.write(f"{name} epoch {epoch + 1}/{cfg.epochs}: loss {record.get('train_loss', float('nan')):.4f} "
+                progress_write(f"{name} epoch {epoch + 1}/{cfg.epochs}: loss {record.get('train_loss', float('nan')):.4f} "
                            f"val SRCC {val['srcc']:.4f}{' *' if improved else ''}")
         dist.barrier()
         if stop:
