@@ -19,28 +19,32 @@ from typing import Any
 
 import numpy as np
 
-from edgeiqa.errors import ConfigError, require
+from edgeiqa.errors import ConfigError, EdgeIQAError, require
 from edgeiqa.runtime.contract import PreprocessContract
+from edgeiqa.runtime.runners import register_backend
 from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError, first_line
 
 TORCH_PRECISIONS = ("fp32", "fp16")
 
 
 class TorchEagerRunner(Runner):
-    """Runs a calibrated student checkpoint folder (what ``load_calibrated`` reads) with torch eager.
+    """Runs a checkpoint folder (calibrated student, teacher or a student stage) with torch eager.
+
+    The model comes from :func:`edgeiqa.distill.saved_model.load_model`; scores are on the MOS scale.
 
     Args:
         path: a final student checkpoint, its stage folder or the run folder.
         device: ``cpu`` or ``cuda`` (``cuda:1`` etc.).
         precision: ``fp32`` or ``fp16`` (CUDA only; autocast).
         num_threads: ``torch.set_num_threads`` for CPU inference; None keeps torch's default.
+        verify: check the weights' sha256 against ``state.json`` (``--no-verify`` turns it off).
     """
 
     backend = "torch"
     thread_safe = False
 
     def __init__(self, path: PathLike, device: str = "cpu", precision: str = "fp32",
-                 num_threads: int | None = None) -> None:
+                 num_threads: int | None = None, verify: bool = True) -> None:
         super().__init__(path)
         if precision not in TORCH_PRECISIONS:
             raise ConfigError(f"torch precision {precision!r} is not one of {', '.join(TORCH_PRECISIONS)}")
@@ -52,27 +56,42 @@ class TorchEagerRunner(Runner):
         self.model: Any = None
         self.contract: PreprocessContract | None = None
         self.checkpoint: Path | None = None
+        self.loaded: Any = None  # the LoadedModel once active
+        self.verify = verify
         self._torch: Any = None
 
     def _activate(self) -> None:
         torch = require("torch", "train", "the torch eager benchmark")
-        from edgeiqa.distill.checkpoint import resolve_checkpoint
-        from edgeiqa.distill.stages import load_calibrated
+        from edgeiqa.distill.saved_model import load_model
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RunnerError(f"{self.path}: torch device {self.device!r} requested but CUDA is not available")
         if self.num_threads is not None:
             torch.set_num_threads(int(self.num_threads))
         try:
-            self.checkpoint = resolve_checkpoint(self.path).folder
-            model = load_calibrated(self.path)
-        except Exception as exc:  # a folder that is not a calibrated student checkpoint
-            raise RunnerError(f"{self.path}: cannot load a calibrated student checkpoint ({first_line(exc)})") from exc
+            loaded = load_model(self.path, verify=self.verify)
+        except EdgeIQAError as exc:  # not a checkpoint, tampered weights, a model that does not fit them
+            raise RunnerError(f"{self.path}: cannot load the checkpoint ({first_line(exc)})") from exc
         self._torch = torch
-        self.model = model.to(self.device).eval()
-        self.contract = model.contract
-        self._input_names = tuple(self.contract.input_names)
+        self.loaded = loaded
+        self.checkpoint = loaded.folder
+        self.model = loaded.model.to(self.device).eval()
+        self.contract = loaded.contract
+        # A teacher sees a global view plus a varying number of native patches: it brings its own views.
+        self._input_names = ("global_view", "patches") if loaded.kind == "teacher" else tuple(self.contract.input_names)
         self._output_names = ("score",)
+
+    @property
+    def own_views(self) -> bool:
+        """True for a teacher: the Predictor then asks :meth:`prepare_image` instead of the contract."""
+        return self.loaded is not None and self.loaded.kind == "teacher"
+
+    def prepare_image(self, img: Any) -> dict[str, np.ndarray]:
+        """The teacher's evaluation views of a decoded RGB image (fixed patch grid, as in validation)."""
+        from edgeiqa.models.teacher_views import teacher_views
+
+        views = teacher_views(img, self.loaded.views)
+        return {"global_view": views.global_view, "patches": views.patches}
 
     def _deactivate(self) -> None:
         self.model = None
@@ -85,8 +104,25 @@ class TorchEagerRunner(Runner):
         # No autocast context at all for fp32: on a CPU-only build even a disabled CUDA autocast warns.
         half = torch.autocast("cuda", dtype=torch.float16) if self.precision == "fp16" else nullcontext()
         with torch.inference_mode(), half:
-            score = self.model(*inputs)
+            if self.loaded.kind == "teacher":
+                global_view, patches = inputs
+                mask = torch.ones(patches.shape[:2], dtype=torch.bool, device=patches.device)
+                score = self.model(global_view, patches, mask)
+            else:
+                score = self.model(*inputs)
+            score = self.loaded.to_mos(score)
         return {"score": score.float().cpu().numpy().reshape(-1)}  # .cpu() waits for the GPU
+
+    @property
+    def precision_used(self) -> str:
+        """What the kernels compute in: autocast mixes fp16 matmuls with fp32 reductions."""
+        return "fp16-autocast" if self.precision == "fp16" else "fp32"
+
+    def peak_gpu_mb(self) -> float | None:
+        """Peak CUDA memory torch allocated in this process; None on CPU."""
+        if self._torch is None or not self.device.startswith("cuda"):
+            return None
+        return self._torch.cuda.max_memory_allocated(self.device) / 2**20
 
     @property
     def weights_path(self) -> Path | None:
@@ -107,9 +143,17 @@ class TorchEagerRunner(Runner):
         try:
             from edgeiqa.models.info import model_info
 
-            info = model_info(self.model.model, input_hw)
+            info = model_info(getattr(self.model, "model", self.model), input_hw)
         except Exception as exc:  # noqa: BLE001 - counting must never sink the timing
             return {"gmacs": None, "params": None, "compute_source": None,
                     "compute_note": f"model_info failed ({first_line(exc)})"}
         return {"gmacs": info.gmacs, "params": info.params, "compute_source": "torch-flop-counter",
                 "compute_note": None}
+
+
+def register_torch_backend() -> None:
+    """Make ``torch`` a backend of the runtime's registry, like ONNX Runtime or OpenVINO (idempotent).
+
+    Torch-free to call: torch is imported when a runner activates. It lives here, not in the runtime,
+    because the runtime imports no layer that needs torch (tests/test_layering.py)."""
+    register_backend("torch", TorchEagerRunner)

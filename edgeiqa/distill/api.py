@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from edgeiqa.configs import to_dict
@@ -12,14 +15,35 @@ from edgeiqa.distill.config import ExperimentConfig
 from edgeiqa.distill.distributed import init_distributed
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.stages import STUDENT_STAGES, Run, evaluate, train_student, train_teacher
+from edgeiqa.distill.validate import validate_experiment
 from edgeiqa.fileio import atomic_write_text
 from edgeiqa.errors import ConfigError
 
 
+@contextmanager
+def scoped_process_state(threads: int | None) -> Iterator[None]:
+    """Torch threads and every global RNG (torch, numpy, random) for the duration of a run only.
+
+    Training seeds the model and resuming restores a checkpoint's RNG state; the Python API may be called
+    again in the same process (a notebook, a sweep), which must not inherit either.
+    """
+    previous_threads = torch.get_num_threads()
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        torch.set_num_threads(previous_threads)
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+
+
 def open_run(cfg: ExperimentConfig, progress: bool = True) -> Run:
-    """Join torchrun's group if any, set threads, load the splits, record the config in the run folder."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    """Validate the whole experiment, join torchrun's group if any, load the splits, record the config in
+    the run folder. Nothing is created before the config passed validation."""
+    validate_experiment(cfg)
     dist = init_distributed(cfg.device)
     out = Path(cfg.out)
     run = Run(cfg, load_splits(cfg.data), dist, progress)
@@ -40,6 +64,11 @@ def parse_stages(text: str | None) -> tuple[str, ...]:
 
 
 def run_teacher(cfg: ExperimentConfig, resume: bool = True, progress: bool = True) -> dict[str, Any]:
+    with scoped_process_state(cfg.threads):
+        return _run_teacher(cfg, resume, progress)
+
+
+def _run_teacher(cfg: ExperimentConfig, resume: bool, progress: bool) -> dict[str, Any]:
     run = open_run(cfg, progress)
     try:
         result = train_teacher(run, resume=resume)
@@ -53,6 +82,12 @@ def run_distill(
     cfg: ExperimentConfig, stages: tuple[str, ...] = STUDENT_STAGES, student_only: bool = False,
     resume: bool = True, progress: bool = True,
 ) -> dict[str, Any]:
+    with scoped_process_state(cfg.threads):
+        return _run_distill(cfg, stages, student_only, resume, progress)
+
+
+def _run_distill(cfg: ExperimentConfig, stages: tuple[str, ...], student_only: bool, resume: bool,
+                 progress: bool) -> dict[str, Any]:
     run = open_run(cfg, progress)
     try:
         final = train_student(run, stages, student_only, resume=resume)

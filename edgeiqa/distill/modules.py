@@ -109,6 +109,12 @@ class StudentTrainModule(TrainModule):
         if teacher is not None:
             teacher.eval().requires_grad_(False)
 
+    def remove_hooks(self) -> None:
+        """Detach the feature hooks from the student and the (shared, frozen) teacher."""
+        self.student_hooks.remove()
+        if self.teacher_hooks is not None:
+            self.teacher_hooks.remove()
+
     @property
     def teacher(self) -> nn.Module | None:
         return self._frozen[0] if self._frozen else None

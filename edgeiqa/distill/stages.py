@@ -19,16 +19,17 @@ from typing import Any
 
 import torch
 
-from edgeiqa.metrics import fit_logistic4, iqa_metrics, srcc
+from edgeiqa.metrics import bootstrap_ci, iqa_metrics, srcc
 from edgeiqa.configs import to_dict
-from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
-from edgeiqa.distill.checkpoint import latest_checkpoint, resolve_checkpoint, save_checkpoint
+from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration, fit_score_map
+from edgeiqa.distill.checkpoint import latest_checkpoint, save_checkpoint
 from edgeiqa.distill.config import ExperimentConfig, StageConfig
 from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.loop import StageResult, run_stage
 from edgeiqa.distill.losses import WeightedLoss
 from edgeiqa.distill.modules import StudentTrainModule, TeacherTrainModule, student_forward, teacher_forward
-from edgeiqa.distill.runs import Splits, make_loader, predict, rebuild_model
+from edgeiqa.distill.runs import Splits, make_loader, predict
+from edgeiqa.distill.saved_model import load_model
 from edgeiqa.distill.views_data import ViewsDataset, collate_views, unlabelled_records
 from edgeiqa.fileio import atomic_write_text
 from edgeiqa.errors import EdgeIQAError
@@ -62,13 +63,14 @@ class Run:
                          resume=resume, progress=self.progress)
 
 
-def _model_meta(model: torch.nn.Module, kind: str) -> dict[str, Any]:
+def _model_meta(model: torch.nn.Module, kind: str, mos_range: tuple[float, float]) -> dict[str, Any]:
+    # mos_range lets load_model put an uncalibrated teacher's or student's 0..1 output back on the MOS scale.
     return {"kind": kind, "model": model.model_name, "model_kwargs": to_dict(model.model_kwargs),
-            "contract": model.contract.to_dict()}
+            "contract": model.contract.to_dict(), "mos_range": list(mos_range)}
 
 
 def _seeded_model(cfg: ExperimentConfig, name: str, kwargs: dict[str, Any], pretrained: bool) -> torch.nn.Module:
-    torch.manual_seed(cfg.seed)  # same init for the distilled student and its label-only twin
+    torch.manual_seed(cfg.seed)  # same init for the distilled student and its label-only twin (RNG scoped by api)
     return create_model(name, pretrained=pretrained, **kwargs)
 
 
@@ -84,14 +86,13 @@ def train_teacher(run: Run, resume: bool = True) -> StageResult:
     module = TeacherTrainModule(teacher, WeightedLoss(cfg.losses))
     train_set = run.dataset(run.splits.train, teacher=teacher, train=True)
     return run.train("teacher", module, train_set, validate, cfg.optim, run.out / "teacher",
-                     _model_meta(teacher, "teacher"), resume)
+                     _model_meta(teacher, "teacher", run.splits.mos_range), resume)
 
 
 def load_teacher(run: Run) -> torch.nn.Module:
-    ckpt = latest_checkpoint(run.out / "teacher", "best")
-    if ckpt is None:
+    if latest_checkpoint(run.out / "teacher", "best") is None:
         raise EdgeIQAError(f"{run.out / 'teacher'}: no trained teacher; run `edgeiqa train-teacher` first")
-    return rebuild_model(ckpt, "teacher.").to(run.dist.device)
+    return load_model(run.out / "teacher").model.to(run.dist.device)
 
 
 def _student_stage(run: Run, student, stage: StageConfig, name: str, folder: Path, teacher, use_labels: bool,
@@ -107,12 +108,17 @@ def _student_stage(run: Run, student, stage: StageConfig, name: str, folder: Pat
     probe = collate_views([train_set[i] for i in range(min(2, len(train_set)))]) if teacher is not None else None
     module = StudentTrainModule(student, WeightedLoss(losses), teacher, run.cfg.student.feature_pairs,
                                 use_labels=use_labels, probe_batch=probe)
-    return run.train(name, module, train_set, validate, stage.optim, folder, _model_meta(student, "student"), resume)
+    meta = _model_meta(student, "student", run.splits.mos_range)
+    try:
+        return run.train(name, module, train_set, validate, stage.optim, folder, meta, resume)
+    finally:
+        module.remove_hooks()  # the teacher outlives this stage: leave no hook of ours on it
 
 
 def _load_student_stage(folder: Path, run: Run) -> torch.nn.Module | None:
-    ckpt = latest_checkpoint(folder, "best")
-    return rebuild_model(ckpt, "student.").to(run.dist.device) if ckpt is not None else None
+    if latest_checkpoint(folder, "best") is None:
+        return None
+    return load_model(folder).model.to(run.dist.device)
 
 
 def train_student(run: Run, stages: tuple[str, ...], student_only: bool, resume: bool = True) -> Path:
@@ -141,45 +147,49 @@ def calibrate(run: Run, root: Path) -> Path:
     loader = run.eval_loader(run.dataset(records, student=student), 32)
     raw, target = predict(lambda b: student_forward(student, b["student"]), loader, run.dist.device)
     low, high = run.splits.mos_range
-    fit = fit_logistic4(raw, target * (high - low) + low)
+    fit = fit_score_map(raw, target * (high - low) + low)  # refuses (one line) a model that ranks backwards
     calibrated = CalibratedModel(student.cpu(), ScoreCalibration(fit))
-    state = dict(_model_meta(student, "student"), stage="final", score_mapping={**fit.to_dict(), "folded": True,
-                 "mos_range": [low, high]}, calibration_split=run.cfg.student.calibration_split)
+    state = dict(_model_meta(student, "student", run.splits.mos_range), stage="final",
+                 score_mapping={**fit.to_dict(), "folded": True, "mos_range": [low, high]},
+                 calibration_split=run.cfg.student.calibration_split)
     if run.dist.is_main:
         save_checkpoint(root / "final", 0, calibrated, state, is_best=True)
     run.dist.barrier()
     return root / "final"
 
 
-def load_calibrated(path: Path | str) -> CalibratedModel:
-    """A final (calibrated) student checkpoint as a module that outputs MOS-scale scores."""
-    ckpt = resolve_checkpoint(path)
-    student = rebuild_model(ckpt, "model.")
-    calibration = ScoreCalibration()
-    calibration.params.copy_(ckpt.model_state()["calibration.params"])
-    return CalibratedModel(student, calibration).eval()
-
-
 def evaluate(run: Run) -> dict[str, Any]:
-    """Test-split metrics of every trained model in the run folder, written to summary.json."""
+    """Test-split metrics of every trained model in the run folder, written to summary.json.
+
+    Each model gets its metrics, a bootstrap 95 % interval of its SRCC and its per-image scores (in
+    ``summary["scores"]``, beside the MOS and image paths), so runs can be compared by a paired
+    bootstrap on the same images instead of by single numbers that are +-0.1 wide on ~125 photos.
+    """
     records = run.splits.test or run.splits.val
     split = "test" if run.splits.test else "val"
     low, high = run.splits.mos_range
     summary: dict[str, Any] = {"split": split, "n": len(records), "dataset": run.cfg.data.root, "seed": run.cfg.seed}
+    scores: dict[str, Any] = {"paths": [str(r.path) for r in records]}
     if latest_checkpoint(run.out / "teacher", "best") is not None:
         teacher = load_teacher(run)
         loader = run.eval_loader(run.dataset(records, teacher=teacher), 16)
         pred, mos = predict(lambda b: teacher_forward(teacher, b["teacher"]), loader, run.dist.device)
-        summary["teacher"] = iqa_metrics(pred * (high - low) + low, mos * (high - low) + low)
+        scores["teacher"] = pred * (high - low) + low
     for name in ("student", "student_only"):
         final = run.out / name / "final"
         if (final / "last.json").exists():
-            model = load_calibrated(final).to(run.dist.device)
+            model = load_model(final).model.to(run.dist.device)
             loader = run.eval_loader(run.dataset(records, student=model), 32)
             pred, mos = predict(lambda b: student_forward(model, b["student"]), loader, run.dist.device)
-            summary[name] = iqa_metrics(pred, mos * (high - low) + low)
+            scores[name] = pred
+    if len(scores) > 1:
+        scores["mos"] = mos * (high - low) + low
+    for name in ("teacher", "student", "student_only"):
+        if name in scores:
+            summary[name] = dict(iqa_metrics(scores[name], scores["mos"]),
+                                 srcc_ci95=list(bootstrap_ci(scores[name], scores["mos"], "srcc", seed=run.cfg.seed)))
+    summary["scores"] = {k: [float(x) for x in v] if k != "paths" else v for k, v in scores.items()}
     summary = json.loads(json.dumps(summary, default=float))
     if run.dist.is_main:
         atomic_write_text(run.out / "summary.json", json.dumps(summary, indent=1))
     return summary
-
