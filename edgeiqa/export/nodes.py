@@ -173,16 +173,17 @@ def unshare_constants(model: Any, blocked: Iterable[str]) -> int:
             graph.initializer.append(clone)
         else:
             source = constants[tensor]
-            graph.node.insert(list(graph.node).index(source) + 1, _copy_node(source, twin))
+            graph.node.insert(list(graph.node).index(source) + 1, copy_node(source, twin, f"{source.name}__fp32"))
         for node in mine:
             node.input[:] = [twin if i == tensor else i for i in node.input]
         copied += 1
     return copied
 
 
-def _copy_node(node: Any, output: str) -> Any:
+def copy_node(node: Any, output: str, name: str) -> Any:
+    """A copy of an ONNX node that writes ``output`` instead, under a new ``name``."""
     clone = type(node)()
     clone.CopyFrom(node)
     clone.output[:] = [output]
-    clone.name = f"{node.name}__fp32"
+    clone.name = name
     return clone

@@ -42,6 +42,7 @@ import numpy as np
 from edgeiqa.errors import ConfigError, require
 from edgeiqa.export.artifact import SCORE_OUTPUT
 from edgeiqa.export.images import iter_feeds
+from edgeiqa.export.nodes import copy_node
 from edgeiqa.metrics import srcc
 from edgeiqa.runtime.contract import PreprocessContract
 
@@ -97,9 +98,9 @@ def isolate_layer(float_model: Any, qdq_model: Any, layer: str) -> Any:
         if dq is None or dq.op_type != "DequantizeLinear" or index >= len(target.input):
             continue
         quant = producer.get(dq.input[0])
-        dq_copy = _copy(dq, f"{tensor}__{layer}")
+        dq_copy = _twin(dq, f"{tensor}__{layer}")
         if quant is not None and quant.op_type == "QuantizeLinear":
-            q_copy = _copy(quant, f"{quant.output[0]}__{layer}")
+            q_copy = _twin(quant, f"{quant.output[0]}__{layer}")
             q_copy.input[0] = target.input[index]
             dq_copy.input[0] = q_copy.output[0]
             inserted.append(q_copy)
@@ -291,9 +292,5 @@ def _node(model: Any, name: str) -> Any:
     raise ConfigError(f"layer {name!r} is not a node of the model (was it quantized from this float model?)")
 
 
-def _copy(node: Any, output: str) -> Any:
-    clone = type(node)()
-    clone.CopyFrom(node)
-    clone.output[:] = [output]
-    clone.name = f"{node.name or node.op_type}__{output}"
-    return clone
+def _twin(node: Any, output: str) -> Any:
+    return copy_node(node, output, f"{node.name or node.op_type}__{output}")
