@@ -8,7 +8,8 @@ import yaml
 
 
 def tiny_experiment(out: Path, csv_path: Path, **overrides) -> dict:
-    """An experiment dict with the tiny test models and one-epoch stages; ``overrides`` merge on top."""
+    """An experiment dict with the tiny test models and one-epoch stages; ``overrides`` merge on top
+    (a mapping into the section of that name, which need not be in the dict yet)."""
     optim = {"epochs": 1, "batch_size": 8, "lr": 0.003, "warmup_epochs": 0.0}
     cfg = {
         "name": "tiny", "seed": 0, "out": str(out), "threads": 1,
@@ -22,7 +23,7 @@ def tiny_experiment(out: Path, csv_path: Path, **overrides) -> dict:
         },
     }
     for key, value in overrides.items():
-        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
     return cfg
 
 

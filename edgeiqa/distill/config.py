@@ -1,4 +1,10 @@
-"""One experiment = one YAML file mapped onto these dataclasses (see configs/*.yaml)."""
+"""One experiment = one YAML file mapped onto these dataclasses (see configs/*.yaml).
+
+The file describes the whole job that ``edgeiqa run --config X.yaml`` does: the data, the teacher, the
+student and its stages, the loss settings, the artifacts to export (``export:``) and how to benchmark
+them (``bench:``). Plain values only: the export and benchmark layers read these sections, so names
+such as a format or a precision are checked against their tables by ``edgeiqa.pipeline``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from edgeiqa.configs import load_yaml
 @dataclass
 class DataConfig:
     dataset: str = "csv"  # a loader name from edgeiqa.data.loaders
-    root: str = "runs/quickstart/data/mos.csv"
+    root: str | None = None  # the dataset's file or folder; required (validation names it when missing)
     options: dict[str, Any] = field(default_factory=dict)  # passed to the loader, e.g. mos_range: [0, 100]
     # "official" uses the dataset's own train/val/test split when it has one, else a seeded split by group
     # (content) with `fractions`; "random" always re-splits by group.
@@ -96,6 +102,74 @@ class StudentConfig:
 
 
 @dataclass
+class LossOptions:
+    """Settings the named losses share (scores inside training are on the normalised 0..1 MOS scale)."""
+
+    fidelity_scale: float = 0.1  # P(i better than j) = sigmoid((s_i - s_j) / scale) in rank and kd_rank
+    teacher_pair_scale: float = 0.05  # the same for the teacher's soft pair targets in kd_rank
+    smooth_l1_beta: float = 0.1  # where regression and kd_score turn from quadratic to linear
+
+
+@dataclass
+class ArtifactConfig:
+    """One artifact to export: a format and precision of ``edgeiqa.export.formats``.
+
+    ``keep_fp`` names parts kept in float in FP16/INT8 artifacts (see ``ExportOptions.keep_fp``);
+    None keeps the exporter's default (the head and the variance pooling).
+    """
+
+    format: str
+    precision: str
+    keep_fp: list[str] | None = None
+
+
+def _default_artifacts() -> list[ArtifactConfig]:
+    pairs = [("onnx", "fp32"), ("onnx", "fp16"), ("onnx", "int8"), ("onnx", "int8-trt"), ("openvino", "int8"),
+             ("coreml", "fp16")]
+    return [ArtifactConfig(fmt, precision) for fmt, precision in pairs]
+
+
+@dataclass
+class Int8CalibrationConfig:
+    """INT8 calibration (activation ranges), not the score calibration: images of a train or val split."""
+
+    split: Literal["train", "val"] = "train"
+    n_images: int = 200
+    method: str = "minmax"  # minmax, entropy or percentile (edgeiqa.export.options.CALIBRATION_METHODS)
+
+
+@dataclass
+class ExportConfig:
+    """What ``edgeiqa run`` exports from ``<out>/student/final`` into ``<out>/artifacts``, each parity-gated
+    on ``validation_split`` (images + MOS); artifacts that fail the gate are kept out of the benchmark."""
+
+    artifacts: list[ArtifactConfig] = field(default_factory=_default_artifacts)
+    calibration: Int8CalibrationConfig = field(default_factory=Int8CalibrationConfig)
+    validation_split: Literal["train", "val", "test"] = "val"
+    # Parity limits that differ from edgeiqa.export.options.Tolerances, e.g. {fp32_max_abs: 0.01}: its
+    # |score difference| limits are on the MOS scale, which differs between datasets.
+    tolerances: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class BenchConfig:
+    """How ``edgeiqa run`` benchmarks the artifacts (fields as in ``edgeiqa.benchmarks.spec.BenchOptions``).
+
+    Each batch size is timed for ``min_seconds`` after ``warmup`` untimed calls, one process per target;
+    accuracy is scored on ``split`` of the experiment's own split (``all``: every image).
+    """
+
+    batches: list[int] = field(default_factory=lambda: [1, 8])
+    min_seconds: float = 1.0
+    warmup: int = 3
+    threads: int | None = None  # every runtime's thread knob; None: the runtime's default
+    split: Literal["train", "val", "test", "all"] = "test"
+    torch_checkpoint: bool = True  # also time the torch checkpoint the artifacts came from
+    torch_devices: list[str] = field(default_factory=lambda: ["cpu"])
+    device_name: str | None = None  # the run's label in reports; None: "<host name>-cpu"
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "experiment"
     seed: int = 0
@@ -105,6 +179,9 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
+    loss_options: LossOptions = field(default_factory=LossOptions)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
 
     @classmethod
     def load(cls, path: Path | str) -> "ExperimentConfig":

@@ -1,7 +1,9 @@
 """Named losses combined by a named weighted sum (torchdistill style).
 
 Every loss reads what it needs from one :class:`LossInputs` bundle, so a config turns terms on and off
-by name and weight alone. Scores inside training are on a normalised 0..1 MOS scale; the score
+by name and weight alone; the few settings they share (a pair-probability scale, the smooth-L1 beta)
+come from the config's ``loss_options`` (:class:`~edgeiqa.distill.config.LossOptions`), passed to each
+loss by :class:`WeightedLoss`. Scores inside training are on a normalised 0..1 MOS scale; the score
 calibration maps them to the dataset's MOS scale afterwards.
 """
 
@@ -13,6 +15,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from edgeiqa.distill.config import LossOptions
 from edgeiqa.errors import ConfigError
 
 
@@ -25,7 +28,8 @@ class LossInputs:
     extra: dict[str, torch.Tensor] = field(default_factory=dict)  # already-computed terms, e.g. order losses
 
 
-LossFn = Callable[[LossInputs], torch.Tensor]
+LossFn = Callable[[LossInputs, LossOptions], torch.Tensor]
+DEFAULT_OPTIONS = LossOptions()  # frozen in use: nothing writes to it
 LOSSES: dict[str, LossFn] = {}
 
 
@@ -65,19 +69,20 @@ def _order_prob(scores: torch.Tensor, soft_scale: float | None = None) -> torch.
 
 
 @register_loss("regression")
-def regression_loss(inputs: LossInputs) -> torch.Tensor:
+def regression_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> torch.Tensor:
     """Smooth L1 on normalised MOS: robust to the few badly-rated images every IQA set has."""
-    return F.smooth_l1_loss(inputs.pred, _need(inputs.target, "regression", "MOS labels"), beta=0.1)
+    target = _need(inputs.target, "regression", "MOS labels")
+    return F.smooth_l1_loss(inputs.pred, target, beta=options.smooth_l1_beta)
 
 
 @register_loss("rank")
-def rank_loss(inputs: LossInputs) -> torch.Tensor:
+def rank_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> torch.Tensor:
     target = _need(inputs.target, "rank", "MOS labels")
-    return pairwise_fidelity(inputs.pred, _order_prob(target))
+    return pairwise_fidelity(inputs.pred, _order_prob(target), scale=options.fidelity_scale)
 
 
 @register_loss("plcc")
-def plcc_loss(inputs: LossInputs) -> torch.Tensor:
+def plcc_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> torch.Tensor:
     """1 - PLCC over the batch: rewards a linear relation regardless of offset and scale."""
     target = _need(inputs.target, "plcc", "MOS labels")
     p = inputs.pred - inputs.pred.mean()
@@ -86,20 +91,22 @@ def plcc_loss(inputs: LossInputs) -> torch.Tensor:
 
 
 @register_loss("kd_score")
-def kd_score_loss(inputs: LossInputs) -> torch.Tensor:
+def kd_score_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> torch.Tensor:
     """The teacher's score as a soft target (pre-training works on unlabelled transfer data)."""
-    return F.smooth_l1_loss(inputs.pred, _need(inputs.teacher_pred, "kd_score", "teacher scores"), beta=0.1)
+    teacher = _need(inputs.teacher_pred, "kd_score", "teacher scores")
+    return F.smooth_l1_loss(inputs.pred, teacher, beta=options.smooth_l1_beta)
 
 
 @register_loss("kd_rank")
-def kd_rank_loss(inputs: LossInputs) -> torch.Tensor:
+def kd_rank_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> torch.Tensor:
     """Pairwise rank agreement with the teacher, using its soft pair probabilities as targets."""
     teacher = _need(inputs.teacher_pred, "kd_rank", "teacher scores")
-    return pairwise_fidelity(inputs.pred, _order_prob(teacher, soft_scale=0.05))
+    return pairwise_fidelity(inputs.pred, _order_prob(teacher, soft_scale=options.teacher_pair_scale),
+                             scale=options.fidelity_scale)
 
 
 @register_loss("feature")
-def feature_alignment_loss(inputs: LossInputs) -> torch.Tensor:
+def feature_alignment_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> torch.Tensor:
     """Cosine distance between projected student features and the teacher's, averaged over hooks."""
     if not inputs.features:
         raise ConfigError("loss 'feature' needs feature hooks; list them under feature_pairs in the config")
@@ -108,7 +115,7 @@ def feature_alignment_loss(inputs: LossInputs) -> torch.Tensor:
 
 
 @register_loss("order")
-def order_loss(inputs: LossInputs) -> torch.Tensor:
+def order_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> torch.Tensor:
     """The comparison head's order losses (pivots in order, embeddings near their pivots), summed."""
     terms = [v for k, v in inputs.extra.items() if k.startswith("order/")]
     if not terms:
@@ -117,17 +124,18 @@ def order_loss(inputs: LossInputs) -> torch.Tensor:
 
 
 class WeightedLoss:
-    """sum(weight * LOSSES[name](inputs)) over the non-zero weights, with each term kept for logging."""
+    """sum(weight * LOSSES[name](inputs, options)) over the non-zero weights, each term kept for logging."""
 
-    def __init__(self, weights: dict[str, float]) -> None:
+    def __init__(self, weights: dict[str, float], options: LossOptions | None = None) -> None:
         unknown = sorted(set(weights) - set(LOSSES))
         if unknown:
             raise ConfigError(f"unknown loss name(s) {unknown}; known: {sorted(LOSSES)}")
         self.weights = {name: float(w) for name, w in weights.items() if w}
+        self.options = options if options is not None else LossOptions()
         if not self.weights:
             raise ConfigError("every loss weight is zero: nothing to train")
 
     def __call__(self, inputs: LossInputs) -> tuple[torch.Tensor, dict[str, float]]:
-        parts = {name: LOSSES[name](inputs) for name in self.weights}
+        parts = {name: LOSSES[name](inputs, self.options) for name in self.weights}
         total = sum(self.weights[name] * value for name, value in parts.items())
         return total, {name: float(value.detach()) for name, value in parts.items()}

@@ -83,7 +83,7 @@ def train_teacher(run: Run, resume: bool = True) -> StageResult:
         pred, mos = predict(lambda b: teacher_forward(teacher, b["teacher"]), val_loader, run.dist.device)
         return {"srcc": srcc(pred, mos)}
 
-    module = TeacherTrainModule(teacher, WeightedLoss(cfg.losses))
+    module = TeacherTrainModule(teacher, WeightedLoss(cfg.losses, run.cfg.loss_options))
     train_set = run.dataset(run.splits.train, teacher=teacher, train=True)
     return run.train("teacher", module, train_set, validate, cfg.optim, run.out / "teacher",
                      _model_meta(teacher, "teacher", run.splits.mos_range), resume)
@@ -106,7 +106,8 @@ def _student_stage(run: Run, student, stage: StageConfig, name: str, folder: Pat
 
     train_set = run.dataset(records, student=student, teacher=teacher, train=True)
     probe = collate_views([train_set[i] for i in range(min(2, len(train_set)))]) if teacher is not None else None
-    module = StudentTrainModule(student, WeightedLoss(losses), teacher, run.cfg.student.feature_pairs,
+    loss = WeightedLoss(losses, run.cfg.loss_options)
+    module = StudentTrainModule(student, loss, teacher, run.cfg.student.feature_pairs,
                                 use_labels=use_labels, probe_batch=probe)
     meta = _model_meta(student, "student", run.splits.mos_range)
     try:

@@ -9,6 +9,12 @@ raises one :class:`~edgeiqa.errors.ConfigError` naming the file, the dotted key 
 
 Optimiser settings are checked by field name (a table of rules), and any other numeric field by
 being finite, so fields added to :class:`~edgeiqa.distill.config.OptimConfig` later are still covered.
+
+The ``export:`` and ``bench:`` sections are checked here for everything this floor can see (counts,
+durations, splits, repeated artifacts). Their format, precision and INT8-method *names* belong to the
+export layer's tables, which this floor may not import (``docs/architecture.md``): the caller that
+exports passes that check in ``extra_checks`` (``edgeiqa.pipeline.validate_run`` does), and its
+problems are reported in the same one line.
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from edgeiqa.distill.config import ExperimentConfig
 from edgeiqa.errors import ConfigError
 
 Rule = Callable[[Any], bool]
+Check = Callable[[ExperimentConfig], list[str]]  # problems as "dotted.key: what is wrong" lines
 
 # Per optimiser field name: (accepts the value, what a good value is). None passes where allowed.
 _OPTIM_RULES: dict[str, tuple[Rule, str]] = {
@@ -41,8 +48,20 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _SEED_LIMIT = 2**32  # numpy's seeds must be below this
 
 
-def validate_experiment(cfg: ExperimentConfig, path: str | os.PathLike | None = None) -> None:
+def validate_experiment(cfg: ExperimentConfig, path: str | os.PathLike | None = None,
+                        extra_checks: Iterable[Check] = ()) -> None:
     """Raise :class:`ConfigError` (one line) if anything in ``cfg`` would fail once work has started."""
+    problems = experiment_problems(cfg)
+    for check in extra_checks:
+        problems += check(cfg)
+    if problems:
+        source = str(path) if path is not None else "experiment config"
+        more = f" (and {len(problems) - 1} more problem(s): fix this one and run again)" if len(problems) > 1 else ""
+        raise ConfigError(f"{source}: {problems[0]}{more}")
+
+
+def experiment_problems(cfg: ExperimentConfig) -> list[str]:
+    """Every problem this floor can find in ``cfg``, one ``dotted.key: what`` line each, in file order."""
     problems: list[str] = []
     _check_top(cfg, problems)
     _check_data(cfg, problems)
@@ -51,11 +70,11 @@ def validate_experiment(cfg: ExperimentConfig, path: str | os.PathLike | None = 
             continue
         _check_optim(getattr(stage, "optim", None), f"{where}.optim", problems)
         _check_losses(getattr(stage, "losses", {}), f"{where}.losses", problems)
+    _check_loss_options(cfg, problems)
+    _check_export(cfg, problems)
+    _check_bench(cfg, problems)
     _check_models(cfg, problems)
-    if problems:
-        source = str(path) if path is not None else "experiment config"
-        more = f" (and {len(problems) - 1} more problem(s): fix this one and run again)" if len(problems) > 1 else ""
-        raise ConfigError(f"{source}: {problems[0]}{more}")
+    return problems
 
 
 def _stages(cfg: ExperimentConfig) -> list[tuple[str, Any]]:
@@ -83,7 +102,9 @@ def _check_data(cfg: ExperimentConfig, problems: list[str]) -> None:
     data = cfg.data
     if data.dataset not in list_loaders():
         problems.append(f"data.dataset: unknown loader {data.dataset!r}; known: {', '.join(list_loaders())}")
-    if not Path(data.root).exists():
+    if data.root is None or not str(data.root).strip():
+        problems.append("data.root: missing; name the dataset's file or folder (e.g. data/mos.csv)")
+    elif not Path(data.root).exists():
         problems.append(f"data.root: {data.root} does not exist")
     if data.transfer_dir is not None and not Path(data.transfer_dir).is_dir():
         problems.append(f"data.transfer_dir: {data.transfer_dir} is not a folder")
@@ -123,6 +144,54 @@ def _check_losses(losses: dict[str, float], where: str, problems: list[str]) -> 
             problems.append(f"{where}.{name}: weight must be a finite number >= 0, got {weight!r}")
     if losses and not any(w > 0 for w in losses.values() if isinstance(w, (int, float))):
         problems.append(f"{where}: every weight is 0; nothing would be trained")
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _check_loss_options(cfg: ExperimentConfig, problems: list[str]) -> None:
+    for f in dataclasses.fields(cfg.loss_options):
+        value = getattr(cfg.loss_options, f.name)
+        if not _positive(value):
+            problems.append(f"loss_options.{f.name}: must be a finite number > 0, got {value!r}")
+
+
+def _check_export(cfg: ExperimentConfig, problems: list[str]) -> None:
+    export = cfg.export
+    seen: set[tuple[str, str]] = set()
+    for i, artifact in enumerate(export.artifacts):
+        key = (artifact.format, artifact.precision)
+        if key in seen:  # the second would overwrite the first's file
+            problems.append(f"export.artifacts[{i}]: {artifact.format} {artifact.precision} is listed twice")
+        seen.add(key)
+        if artifact.keep_fp is not None and any(not str(part).strip() for part in artifact.keep_fp):
+            problems.append(f"export.artifacts[{i}].keep_fp: names must not be empty, got {artifact.keep_fp!r}")
+    n = export.calibration.n_images
+    if not isinstance(n, int) or n < 1:
+        problems.append(f"export.calibration.n_images: must be an integer >= 1, got {n!r}")
+
+
+def _check_bench(cfg: ExperimentConfig, problems: list[str]) -> None:
+    bench = cfg.bench
+    if not bench.batches or any(not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in bench.batches):
+        problems.append(f"bench.batches: need one or more integers >= 1, got {bench.batches!r}")
+    if not (math.isfinite(bench.min_seconds) and bench.min_seconds >= 0):
+        problems.append(f"bench.min_seconds: must be a finite number >= 0, got {bench.min_seconds!r}")
+    if bench.warmup < 0:
+        problems.append(f"bench.warmup: must be an integer >= 0, got {bench.warmup!r}")
+    if bench.threads is not None and bench.threads < 1:
+        problems.append(f"bench.threads: must be >= 1 or null, got {bench.threads!r}")
+    if not cfg.export.artifacts and not bench.torch_checkpoint:
+        problems.append("bench.torch_checkpoint: false and export.artifacts is empty: nothing to benchmark")
+    if bench.torch_checkpoint and not bench.torch_devices:
+        problems.append("bench.torch_devices: name at least one device (cpu, cuda, ...) or set torch_checkpoint: false")
+    name = bench.device_name
+    if name is not None and (not name.strip() or any(c in name for c in '/\\:')):
+        problems.append(f"bench.device_name: names the results file: no '/', '\\' or ':' and not empty, got {name!r}")
+    for i, device in enumerate(bench.torch_devices):
+        if not _DEVICE.match(device) or device == "auto":
+            problems.append(f"bench.torch_devices[{i}]: must be cpu, cuda, cuda:N or mps, got {device!r}")
 
 
 def _check_models(cfg: ExperimentConfig, problems: list[str]) -> None:
