@@ -41,7 +41,9 @@ class DatasetSpec:
     """The dataset to score: ``load_dataset(name, root, **options)``, one split of it, at most ``limit`` images.
 
     ``split=None`` (or ``"all"``) uses every record; a dataset without splits uses every record too,
-    and the result says so.
+    and the result says so. ``split_rule`` (an experiment's ``data.split``: ``official`` or ``random``,
+    with ``split_seed`` and ``fractions``) draws the split the experiment trained on instead, so its
+    test images are the ones scored.
     """
 
     root: str
@@ -49,12 +51,17 @@ class DatasetSpec:
     split: str | None = "test"
     options: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
+    split_rule: str | None = None
+    split_seed: int = 0
+    fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
 
     def load(self) -> tuple[list[list[Any]], dict[str, Any]]:
         """``[[path, mos], ...]`` and the ``dataset`` block of the result file."""
         from edgeiqa.data.loaders import load_dataset
 
         table = load_dataset(self.name, self.root, **self.options)
+        if self.split_rule is not None:
+            table = table.with_split(self.split_rule, self.split_seed, self.fractions)
         note = None
         if self.split in (None, "all"):
             records, used = table.records, "all"

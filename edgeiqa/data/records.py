@@ -92,6 +92,15 @@ class IQATable:
             sizes[record.split] = sizes.get(record.split, 0) + 1
         return sizes
 
+    def with_split(self, rule: str, seed: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> "IQATable":
+        """The table an experiment uses (``data.split``): under ``"official"`` the dataset's own split when
+        it has one, otherwise (and always under ``"random"``) :meth:`random_split` with ``seed``."""
+        if rule not in ("official", "random"):
+            raise ConfigError(f"split rule must be 'official' or 'random', got {rule!r}")
+        if rule == "official" and self.has_official_split:
+            return self
+        return self.random_split(seed, fractions)
+
     def random_split(self, seed: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> "IQATable":
         """A copy with train/val/test drawn by group, deterministically for ``seed``.
 

@@ -32,8 +32,7 @@ class Splits:
 def load_splits(cfg: DataConfig) -> Splits:
     """The dataset with train/val/test: its official split, or a seeded split by content group."""
     table = load_dataset(cfg.dataset, cfg.root, **cfg.options)
-    if cfg.split == "random" or not table.has_official_split:
-        table = table.random_split(cfg.split_seed, tuple(cfg.fractions))
+    table = table.with_split(cfg.split, cfg.split_seed, tuple(cfg.fractions))
     splits = Splits(table, table.split("train"), table.split("val"), table.split("test"))
     for name in ("train", "val"):
         if not getattr(splits, name):
