@@ -106,7 +106,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict.set_defaults(handler=_cmd_predict)
 
 
-def _load_experiment(args: argparse.Namespace):
+def _load_experiment(args: argparse.Namespace, validate: Callable[..., None] | None = None):
+    """The config with ``--out``/``--seed`` applied, validated (``validate``: the whole-run check of
+    ``edgeiqa run``; default: the training sections) with the file's name, before any folder or model exists."""
     from edgeiqa.distill.config import ExperimentConfig
     from edgeiqa.distill.validate import validate_experiment
 
@@ -115,7 +117,7 @@ def _load_experiment(args: argparse.Namespace):
         cfg.out = args.out
     if args.seed is not None:
         cfg.seed = args.seed
-    validate_experiment(cfg, args.config)  # with the file's name, before any folder or model exists
+    (validate or validate_experiment)(cfg, args.config)
     return cfg
 
 
@@ -198,18 +200,39 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
               add_build_engine_arguments, run_build_engine)
 
 
-def _cmd_quickstart(args: argparse.Namespace) -> int:
-    from edgeiqa.quickstart import run_quickstart
-
-    result = run_quickstart(Path(args.out), seed=args.seed, quiet=args.quiet)
+def _print_result(what: str, result) -> None:
     steps = ", ".join(f"{name} {sec:.0f} s" for name, sec in result.steps.items())
-    print(f"quickstart finished in {result.seconds:.0f} s ({steps})")
+    print(f"{what} finished in {result.seconds:.0f} s ({steps})")
+    split = result.summary.get("split", "test")
     for name in ("teacher", "student", "student_only"):
         metrics = result.summary.get(name)
         if metrics:
-            print(f"  {name:12s} test SRCC {metrics['srcc']:.4f}  PLCC {metrics['plcc']:.4f}")
+            print(f"  {name:12s} {split} SRCC {metrics['srcc']:.4f}  PLCC {metrics['plcc']:.4f}")
     print(f"report: {result.report}")
+
+
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    from edgeiqa.quickstart import run_quickstart
+
+    _print_result("quickstart", run_quickstart(Path(args.out), seed=args.seed, quiet=args.quiet))
     return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from edgeiqa.pipeline import run_experiment, validate_run
+
+    cfg = _load_experiment(args, validate_run)
+    _print_result(cfg.name, run_experiment(cfg, quiet=args.quiet))
+    return 0
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="one experiment YAML end to end: teacher, student, exports, benchmarks, report")
+    run.add_argument("--config", required=True, help="experiment YAML with export: and bench: sections (see configs/)")
+    run.add_argument("--out", help="override the config's output folder (re-running resumes)")
+    run.add_argument("--seed", type=nonneg_int, help="override the config's seed")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.set_defaults(handler=_cmd_run)
 
 
 def _add_quickstart(sub: argparse._SubParsersAction) -> None:
@@ -274,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
     _add_quickstart(sub)
+    _add_run(sub)
     _add_data(sub)
     _add_info(sub)
     _add_training(sub)

@@ -16,6 +16,7 @@ from edgeiqa.cli import build_parser, main
 
 BAD = {
     "quickstart": ["quickstart", "--seed", "-3"],
+    "run": ["run", "--config", "c.yaml", "--seed", "-1"],
     "data": ["data", "synth", "--out", "x", "--max-side", "0"],
     "info": ["info", "test_eqcnet", "--input", "12"],
     "train-teacher": ["train-teacher", "--config", "c.yaml", "--seed", "x"],

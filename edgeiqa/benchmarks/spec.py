@@ -2,7 +2,7 @@
 
 The harness (:mod:`.bench`) and the worker (:mod:`.worker`) run in different processes and talk in
 JSON; both sides read these dataclasses, so every default lives here once. ``BenchOptions`` is also
-what a caller builds (the CLI from its flags, the quickstart from its preset)::
+what a caller builds (the CLI from its flags, edgeiqa.pipeline from an experiment's ``bench:`` section)::
 
     bench_artifacts(paths, data, BenchOptions(batches=(1, 8), min_seconds=1.0, warmup=3))
 """

@@ -1,0 +1,121 @@
+"""The ``export:`` and ``bench:`` sections: typed, defaulting to what the quickstart did, checked before any work."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from experiment_helpers import tiny_experiment, write_yaml
+from edgeiqa.benchmarks.spec import BenchOptions
+from edgeiqa.cli import main
+from edgeiqa.configs import to_dict
+from edgeiqa.distill.config import ArtifactConfig, ExperimentConfig
+from edgeiqa.errors import ConfigError
+from edgeiqa.export.options import ExportOptions, Int8Settings, Tolerances
+from edgeiqa.pipeline import bench_options, export_options, validate_run
+from edgeiqa.quickstart import preset_path
+
+# The constants edgeiqa/quickstart.py held before they moved into the config (issue 10, item 5).
+OLD_EXPORTS = (("onnx", "fp32"), ("onnx", "fp16"), ("onnx", "int8"), ("onnx", "int8-trt"),
+               ("openvino", "int8"), ("coreml", "fp16"))
+OLD_CALIBRATION = ("train", 200)
+OLD_BENCH = BenchOptions(batches=(1, 8), min_seconds=1.0, warmup=3)
+
+
+def _pairs(cfg: ExperimentConfig) -> tuple[tuple[str, str], ...]:
+    return tuple((a.format, a.precision) for a in cfg.export.artifacts)
+
+
+@pytest.mark.parametrize("cfg", [ExperimentConfig(), ExperimentConfig.load(preset_path("quickstart.yaml"))],
+                         ids=["defaults", "quickstart-preset"])
+def test_defaults_and_the_quickstart_preset_are_the_old_quickstart_constants(cfg: ExperimentConfig) -> None:
+    assert _pairs(cfg) == OLD_EXPORTS
+    assert (cfg.export.calibration.split, cfg.export.calibration.n_images) == OLD_CALIBRATION
+    assert cfg.export.calibration.method == "minmax" and cfg.export.validation_split == "val"
+    assert cfg.export.tolerances == {}
+    assert all(a.keep_fp is None for a in cfg.export.artifacts)
+    assert bench_options(cfg.bench) == OLD_BENCH
+    assert cfg.bench.split == "test" and cfg.bench.torch_checkpoint and cfg.bench.device_name is None
+    # The exporter's own defaults, but for the INT8 image count (which only the 200 images bounded before).
+    options = export_options(cfg.export.artifacts[0], cfg.export)
+    assert options == dataclasses.replace(ExportOptions(), int8=Int8Settings(n_images=200))
+
+
+def test_the_sections_round_trip_through_yaml(tmp_path) -> None:
+    cfg = ExperimentConfig.load(write_yaml(tmp_path / "a.yaml", {
+        "data": {"root": "x.csv"},
+        "export": {"artifacts": [{"format": "onnx", "precision": "int8", "keep_fp": ["head", "first_conv"]},
+                                 {"format": "litert", "precision": "fp32"}],
+                   "calibration": {"split": "val", "n_images": 64, "method": "entropy"},
+                   "validation_split": "test", "tolerances": {"fp32_max_abs": 0.01, "int8_delta_srcc": None}},
+        "bench": {"batches": [1, 4, 16], "min_seconds": 0.5, "warmup": 1, "threads": 2, "split": "all",
+                  "torch_checkpoint": False, "device_name": "jetson-orin"},
+        "loss_options": {"fidelity_scale": 0.2},
+    }))
+    assert cfg.export.artifacts[0] == ArtifactConfig("onnx", "int8", ["head", "first_conv"])
+    assert cfg.bench.batches == [1, 4, 16] and cfg.bench.device_name == "jetson-orin"
+    again = ExperimentConfig.load(write_yaml(tmp_path / "b.yaml", yaml.safe_load(yaml.safe_dump(to_dict(cfg)))))
+    assert again == cfg
+    assert export_options(cfg.export.artifacts[0], cfg.export).keep_fp == ("head", "first_conv")
+    assert export_options(cfg.export.artifacts[0], cfg.export).int8.method == "entropy"
+    assert export_options(cfg.export.artifacts[1], cfg.export).tolerances == Tolerances(fp32_max_abs=0.01,
+                                                                                         int8_delta_srcc=None)
+    assert bench_options(cfg.bench) == BenchOptions(batches=(1, 4, 16), min_seconds=0.5, warmup=1, threads=2)
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"export": {"artifacts": [{"format": "onnx", "precison": "fp32"}]}},
+     r"export.artifacts\[0\]: unknown key\(s\) \['precison'\]"),
+    ({"export": {"calibration": {"split": "test"}}}, r"export.calibration.split: 'test' is not one of"),
+    ({"bench": {"batch": [1]}}, r"bench: unknown key\(s\) \['batch'\]"),
+])
+def test_typos_in_the_sections_are_named_by_the_yaml_reader(tmp_path, section, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig.load(write_yaml(tmp_path / "exp.yaml", section))
+
+
+def test_a_config_without_a_data_root_names_the_key(tmp_path) -> None:
+    cfg = ExperimentConfig.load(write_yaml(tmp_path / "exp.yaml", {"name": "no-data"}))
+    assert cfg.data.root is None  # no quickstart path behind the user's back
+    with pytest.raises(ConfigError, match=r"^experiment config: data.root: missing; name the dataset's file"):
+        validate_run(cfg)
+
+
+@pytest.mark.parametrize("preset", ["quickstart.yaml", "livec.yaml", "uhdiqa_paper.yaml"])
+def test_every_preset_names_only_formats_and_precisions_that_exist(preset: str, tmp_path) -> None:
+    cfg = ExperimentConfig.load(preset_path(preset))
+    cfg.data.root, cfg.out = str(tmp_path), str(tmp_path / "run")  # the datasets are not on this machine
+    validate_run(cfg)
+    assert "tensorrt" not in {a.format for a in cfg.export.artifacts}  # built on the target, never here
+
+
+def _bad_run(tmp_path, **overrides):
+    csv = tmp_path / "mos.csv"
+    csv.write_text("path,mos\n")  # validation only needs the root to exist
+    return write_yaml(tmp_path / "exp.yaml", tiny_experiment(tmp_path / "run", csv, **overrides))
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"export": {"artifacts": [{"format": "onxx", "precision": "fp32"}]}}, "export.artifacts[0].format: unknown format 'onxx'"),
+    ({"export": {"artifacts": [{"format": "openvino", "precision": "int8-trt"}]}},
+     "export.artifacts[0].precision: openvino has no precision 'int8-trt'"),
+    ({"export": {"calibration": {"method": "kl"}}}, "export.calibration.method: 'kl' is not one of"),
+    ({"export": {"calibration": {"n_images": 0}}}, "export.calibration.n_images: must be an integer >= 1"),
+    ({"export": {"artifacts": [{"format": "onnx", "precision": "fp32"}] * 2}}, "export.artifacts[1]: onnx fp32 is listed twice"),
+    ({"export": {"tolerances": {"fp32_max": 0.1}}}, "export.tolerances: unknown limit(s) ['fp32_max']"),
+    ({"export": {"tolerances": {"int8_min_agreement": 2}}}, "export.tolerances: parity tolerance int8_min_agreement"),
+    ({"bench": {"batches": [1, 0]}}, "bench.batches: need one or more integers >= 1"),
+    ({"bench": {"warmup": -1}}, "bench.warmup: must be an integer >= 0"),
+    ({"bench": {"device_name": "lab/xeon"}}, "bench.device_name: names the results file"),
+    ({"bench": {"torch_checkpoint": False}, "export": {"artifacts": []}}, "bench.torch_checkpoint: false and"),
+    ({"loss_options": {"smooth_l1_beta": 0}}, "loss_options.smooth_l1_beta: must be a finite number > 0"),
+    ({"data": {"root": None}}, "data.root: missing"),
+])
+def test_edgeiqa_run_refuses_a_bad_section_in_one_line_before_any_work(tmp_path, capsys, overrides, key) -> None:
+    config = _bad_run(tmp_path, **overrides)
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(f"edgeiqa: error: {config}: {key}"), err
+    assert not (tmp_path / "run").exists()
