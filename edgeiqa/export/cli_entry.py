@@ -106,7 +106,7 @@ def run_export(args: argparse.Namespace) -> int:
                              calib=_image_set(args, "calib", True), val=_image_set(args, "val", False),
                              options=options, raise_on_failure=False)
     print(result.summary())
-    if not result.valid:
+    if result.failed:
         print(f"edgeiqa: parity gate failed; {result.manifest_path.name} says valid=false "
               "(--allow-invalid runs it anyway)", file=sys.stderr)
         return 1

@@ -50,17 +50,18 @@ class ExportResult:
     size_bytes: int
 
     @property
-    def valid(self) -> bool:
-        return self.manifest.valid
-
-    @property
     def parity(self) -> ParityRecord | None:
         return self.manifest.parity_record
 
     @property
     def verdict(self) -> str:
-        """``passed``, ``failed`` or ``unverified`` (``valid`` is also true for unverified artifacts)."""
+        """``passed``, ``failed`` or ``unverified`` (a backend that cannot run here, e.g. Core ML on Linux)."""
         return self.parity.verdict if self.parity is not None else "unverified"
+
+    @property
+    def failed(self) -> bool:
+        """The gate ran and the artifact missed it; an unverified artifact has not failed, nor passed."""
+        return self.verdict == "failed"
 
     def summary(self) -> str:
         """One line for the CLI: artifact, size, time, parity outcome."""
@@ -149,7 +150,7 @@ def verify_artifact(
 def _finish(result: ExportResult, raise_on_failure: bool) -> ExportResult:
     """Write the manifest (atomically), then raise :class:`ParityError` when the gate failed."""
     write_manifest(result.manifest, result.manifest_path)
-    if not result.valid and raise_on_failure:
+    if result.failed and raise_on_failure:
         m = result.manifest
         reason = result.parity.reason if result.parity is not None else "no parity record"
         raise ParityError(

@@ -117,13 +117,13 @@ def test_gate_failure_during_export_still_writes_everything(model, val, tmp_path
     with pytest.raises(ParityError) as info:
         export_artifact(model, "onnx", "fp32", tmp_path, val=val)
     result = info.value.result
-    assert result.artifact.is_file() and not result.valid
+    assert result.artifact.is_file() and result.failed and result.verdict == "failed"
     on_disk = json.loads(result.manifest_path.read_text())
     assert on_disk["valid"] is False and on_disk["parity"]["reason"].startswith("max_abs_diff = ")
     assert not list(tmp_path.glob(".export-*"))  # the work folder is gone
     monkeypatch.setattr(onnx_export, "export_fp32", original)
     again = export_artifact(model, "onnx", "fp32", tmp_path, val=val, raise_on_failure=False)
-    assert again.valid and read_manifest(again.manifest_path).valid  # a good export replaces the bad one
+    assert again.verdict == "passed" and read_manifest(again.manifest_path).valid  # a good export replaces the bad one
 
 
 def test_slim_that_changes_the_axes_is_refused(model, val, tmp_path, monkeypatch):
@@ -136,7 +136,7 @@ def test_slim_that_changes_the_axes_is_refused(model, val, tmp_path, monkeypatch
     monkeypatch.setattr(onnxslim, "slim", breaking)
     with pytest.raises(Exception, match="onnxslim changed the graph's inputs/outputs"):
         export_artifact(model, "onnx", "fp32", tmp_path, val=val)
-    assert export_artifact(model, "onnx", "fp32", tmp_path, val=val, options=ExportOptions(slim=False)).valid
+    assert export_artifact(model, "onnx", "fp32", tmp_path, val=val, options=ExportOptions(slim=False)).verdict == "passed"
 
 
 def test_no_images_for_the_gate_is_an_error_before_any_work(model, tmp_path):
