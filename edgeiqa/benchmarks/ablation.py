@@ -13,9 +13,13 @@ from typing import Any
 
 from edgeiqa.errors import ConfigError
 
-ABLATION_MODELS = ("distilled", "student_only", "teacher")
+# ridge_floor: frozen ImageNet features + ridge on the same split (``edgeiqa baseline``), the floor a
+# trained model must beat to have learned anything beyond ImageNet.
+ABLATION_MODELS = ("distilled", "student_only", "teacher", "ridge_floor")
 # Each ablation model and the keys it may have: the converted name first, then summary.json's.
-_ALIASES = {"distilled": ("distilled", "student"), "student_only": ("student_only",), "teacher": ("teacher",)}
+_ALIASES = {"distilled": ("distilled", "student"), "student_only": ("student_only",), "teacher": ("teacher",),
+            "ridge_floor": ("ridge_floor",)}
+RIDGE_FILE = "baseline_ridge.json"
 
 
 def ablation_from_summary(summary: Any, source: str) -> dict[str, Any]:
@@ -27,6 +31,9 @@ def ablation_from_summary(summary: Any, source: str) -> dict[str, Any]:
         value = next((summary[a] for a in aliases if isinstance(summary.get(a), dict)), None)
         if value is not None:
             models[name] = {k: v for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            interval = value.get("srcc_ci95")
+            if isinstance(interval, list) and len(interval) == 2:  # the bootstrap interval summary.json records
+                models[name].update(srcc_low=float(interval[0]), srcc_high=float(interval[1]))
     if "distilled" not in models or "student_only" not in models:
         raise ConfigError(f"{source}: no 'student' (distilled) and 'student_only' metrics to compare "
                           "(expected the summary.json that 'edgeiqa distill' writes after both runs)")
@@ -43,4 +50,10 @@ def load_ablation(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: ablation summary not found") from exc
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read the ablation summary ({exc})") from exc
+    ridge = path.parent / RIDGE_FILE
+    if isinstance(data, dict) and ridge.is_file():  # the run's frozen-feature floor, on the same split
+        try:
+            data["ridge_floor"] = json.loads(ridge.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{ridge}: cannot read the ridge floor ({exc})") from exc
     return ablation_from_summary(data, str(path))

@@ -144,6 +144,7 @@ ABLATION_COLUMNS: list[Column] = [
     ("from", "source", str),
     ("model", "model", str),
     ("SRCC", "srcc", fmt_corr),
+    ("SRCC 95% CI", "srcc_ci", str),
     ("PLCC", "plcc", fmt_corr),
     ("KRCC", "krcc", fmt_corr),
     ("RMSE", "rmse", lambda v: "–" if v is None else f"{v:.3f}"),

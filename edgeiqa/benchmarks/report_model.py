@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from edgeiqa.benchmarks.ablation import ABLATION_MODELS
 from edgeiqa.benchmarks.intervals import Interval, srcc_interval
 from edgeiqa.benchmarks.pareto import Point
 from edgeiqa.benchmarks.recommend import DEFAULT_BUDGET, Recommendation, recommend
@@ -164,13 +165,15 @@ def ablation_rows(merged: MergedRuns) -> list[dict[str, Any]]:
             continue
         seen.add(key)
         alone = (ablation.get("student_only") or {}).get("srcc")
-        for model in ("distilled", "student_only", "teacher"):
+        for model in ABLATION_MODELS:
             metrics = ablation.get(model)
             if isinstance(metrics, dict):
                 delta = metrics.get("srcc") - alone if model == "distilled" and alone is not None and \
                     metrics.get("srcc") is not None else None
+                ci = (f"[{metrics['srcc_low']:.3f}, {metrics['srcc_high']:.3f}]"
+                      if "srcc_low" in metrics and "srcc_high" in metrics else None)
                 rows.append({"source": f"{run.device_name} ({path.name})", "model": model, **metrics,
-                             "delta_srcc": delta})
+                             "srcc_ci": ci, "delta_srcc": delta})
     return rows
 
 

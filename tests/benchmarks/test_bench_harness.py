@@ -139,7 +139,7 @@ def test_report_merges_the_two_real_runs(runs, capsys) -> None:
                for r in rows)
     for device in ("cpu, 1 ORT thread", "cpu, 2 ORT threads"):
         assert f"- **{device}**: use **" in md  # one recommendation per device
-    assert "| cpu, 2 ORT threads (t2.json) | distilled | 0.7400 | 0.7300 |" in md  # the ablation copied in by --ablation
+    assert "| cpu, 2 ORT threads (t2.json) | distilled | 0.7400 | – | 0.7300 |" in md  # the ablation copied in by --ablation
     html = (out / "report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html)
     assert 'src="data:image/png;base64,' in html and "<style>" in html

@@ -164,7 +164,7 @@ def test_ablation_from_a_training_summary_is_shown_with_its_gain(tmp_path) -> No
     report = write_report([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "rep")
     md = report.markdown.read_text()
     assert "## Distillation ablation" in md
-    assert "| a (a.json) | distilled | 0.7400 | 0.7000 | – | – | – | 16 | +0.1300 |" in md
+    assert "| a (a.json) | distilled | 0.7400 | – | 0.7000 | – | – | – | 16 | +0.1300 |" in md
     assert md.count("| student_only |") == 1
     assert "Distillation ablation" in report.html.read_text()
 
