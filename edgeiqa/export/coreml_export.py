@@ -27,7 +27,8 @@ from edgeiqa.export.artifact import SCORE_OUTPUT, ExportedFiles, input_specs, ou
 from edgeiqa.export.errors import ExportError
 from edgeiqa.export.images import ImageSet
 from edgeiqa.export.options import ExportOptions
-from edgeiqa.export.source import ExportSource, example_inputs
+from edgeiqa.export.source import ExportSource
+from edgeiqa.models.inputs import example_inputs
 
 DEPLOYMENT_TARGETS = {"iOS16": "iOS16 / macOS13", "iOS17": "iOS17 / macOS14", "iOS18": "iOS18 / macOS15"}
 RAW_SCORE_VAR = "raw"

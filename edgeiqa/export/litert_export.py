@@ -47,7 +47,8 @@ from edgeiqa.export.errors import ExportError
 from edgeiqa.export.images import ImageSet, iter_feeds
 from edgeiqa.export.nodes import FIRST_CONV, VARIANCE, split_auto
 from edgeiqa.export.options import SCORE_CALIBRATION_GROUP, ExportOptions
-from edgeiqa.export.source import ExportSource, example_inputs
+from edgeiqa.export.source import ExportSource
+from edgeiqa.models.inputs import example_inputs
 
 SIGNATURE = "serving_default"
 # LiteRT ops a standard deviation is built from, walked up from its SQRT (see edgeiqa.export.nodes).

@@ -26,7 +26,8 @@ from edgeiqa.export.images import ImageSet
 from edgeiqa.export.nodes import resolve_nodes, unshare_constants
 from edgeiqa.export.onnx_checks import check_onnx, smoke_run
 from edgeiqa.export.options import ExportOptions
-from edgeiqa.export.source import ExportSource, example_inputs
+from edgeiqa.export.source import ExportSource
+from edgeiqa.models.inputs import example_inputs
 
 
 def export_onnx(source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None,

@@ -82,14 +82,3 @@ def _from_checkpoint(path: Path, name: str | None, verify: bool = True) -> Expor
     source.checkpoint_sha256 = recorded if verify and recorded else sha256_file(loaded.folder / "model.safetensors")
     source.checkpoint_path = str(loaded.folder)
     return source
-
-
-def example_inputs(contract: PreprocessContract, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Seeded random inputs in the contract's shapes (working size), in the order models take them."""
-    generator = torch.Generator().manual_seed(seed)
-    size = contract.working_size
-    inputs = [torch.randn(batch, 3, size, size, generator=generator)]
-    if contract.fragments is not None:
-        mosaic = contract.fragments.mosaic_size
-        inputs.append(torch.randn(batch, 3, mosaic, mosaic, generator=generator))
-    return tuple(inputs)

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from edgeiqa.models.comparison_head import ComparisonHead
+from edgeiqa.models.inputs import example_inputs
 from edgeiqa.models.layers import MLP, TopDownFuse, tie_weights_except_batchnorm
 from edgeiqa.models.pooling import mean_std_pool
 from edgeiqa.models.pretrained import create_backbone
@@ -114,19 +115,5 @@ class EQCNet(nn.Module):
         return self.head.order_losses(embedding, target)
 
     def example_inputs(self, batch: int = 1, image_hw: tuple[int, int] | None = None) -> tuple[torch.Tensor, ...]:
-        """Random inputs in the contract's shapes (working size unless ``image_hw``), for export/tracing."""
-        size = self.contract.working_size
-        h, w = image_hw or (size, size)
-        device = next(self.parameters()).device
-        inputs = [torch.randn(batch, 3, h, w, device=device)]
-        if self.has_fragments:
-            mosaic = self.contract.fragments.mosaic_size
-            inputs.append(torch.randn(batch, 3, mosaic, mosaic, device=device))
-        return tuple(inputs)
-
-    def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        """ONNX dynamic axes: batch everywhere, height/width on ``image`` (fragments are fixed-size)."""
-        axes = {"image": {0: "batch", 2: "height", 3: "width"}, "score": {0: "batch"}}
-        if self.has_fragments:
-            axes["fragments"] = {0: "batch"}
-        return axes
+        """Random inputs in the contract's shapes (working size unless ``image_hw``): the export's own."""
+        return example_inputs(self.contract, batch, image_hw, device=next(self.parameters()).device)

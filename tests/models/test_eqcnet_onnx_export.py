@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from edgeiqa.export.artifact import dynamic_axes
+
 from edgeiqa.models import EQCNet, create_model, list_models
 
 STUDENTS = list_models("*eqcnet*")
@@ -48,7 +50,7 @@ def test_onnx_export_with_dynamic_axes_matches_torch(name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(model, model.example_inputs(1, (64, 64)), buffer, dynamo=False, opset_version=17,
-                          input_names=names, output_names=["score"], dynamic_axes=model.dynamic_axes())
+                          input_names=names, output_names=["score"], dynamic_axes=dynamic_axes(model.contract))
     session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == names
     assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
