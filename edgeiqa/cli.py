@@ -71,8 +71,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from edgeiqa.runtime.predictor import Predictor
 
     out = check_output_file(args.out) if args.out else None  # before scoring, not after
+    budget = {"max_decoded_pixels": None} if args.unbounded_frames else {}
     with Predictor.load(args.artifact, backend=args.backend, decoder=args.decoder, verify=not args.no_verify,
-                        allow_invalid=args.allow_invalid) as predictor:
+                        allow_invalid=args.allow_invalid, **budget) as predictor:
         result = predict_files(predictor, args.paths, batch_size=args.batch, workers=args.workers,
                                progress=not args.quiet)
     for line in result.failure_lines():
@@ -95,6 +96,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--workers", type=positive_int, default=None,
                          help="decode threads (default: the CPU count, at most 4)")
     predict.add_argument("--backend", default=None, help="override the backend (e.g. openvino for an ONNX file)")
+    predict.add_argument("--unbounded-frames", action="store_true",
+                         help="let every decode thread hold a decoded frame (faster at 4K; default: one 4K "
+                              "frame in flight, for devices with little memory)")
     predict.add_argument("--decoder", default="auto", choices=["auto", "pillow", "simplejpeg"],
                          help="JPEG decoder: pillow, simplejpeg (libjpeg-turbo, the fast-jpeg extra) or auto "
                               "(the measured faster one here: pillow)")
@@ -267,6 +271,7 @@ def _cmd_speed(args: argparse.Namespace) -> int:
     import json
 
     from edgeiqa.benchmarks.e2e_speed import make_uhd_jpegs, measure_speed
+    from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
     from edgeiqa.runtime.batch import expand_paths
 
     images = [Path(p) for p in expand_paths(args.images)]
@@ -275,7 +280,8 @@ def _cmd_speed(args: argparse.Namespace) -> int:
     if not images:
         raise EdgeIQAError(f"no image files under {args.images}")
     result = measure_speed(Path(args.artifact), images, Path(args.checkpoint) if args.checkpoint else None,
-                           workers=args.workers, batch_size=args.batch, repeats=args.repeats)
+                           workers=args.workers, batch_size=args.batch, repeats=args.repeats,
+                           max_decoded_pixels=None if args.unbounded_frames else DEFAULT_BUDGET_PIXELS)
     print(json.dumps(result.to_dict(), indent=1))
     return 0
 
@@ -287,6 +293,8 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--checkpoint", help="calibrated student checkpoint for the naive torch pipeline")
     speed.add_argument("--make-4k", metavar="DIR", help="first upscale the images to 3840x2160 JPEGs (q90) in DIR")
     speed.add_argument("--workers", type=positive_int, default=2)
+    speed.add_argument("--unbounded-frames", action="store_true",
+                       help="let every decode thread hold a decoded frame (see predict --unbounded-frames)")
     speed.add_argument("--batch", type=positive_int, default=8)
     speed.add_argument("--repeats", type=positive_int, default=3)
     speed.set_defaults(handler=_cmd_speed)

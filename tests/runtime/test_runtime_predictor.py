@@ -158,3 +158,10 @@ def test_one_predictor_is_thread_safe(tiny_onnx: Path, backend: str) -> None:
     assert len(set(expected)) == 8
     for t in range(8):
         assert got[t] == [expected[t]] * calls
+
+
+def test_load_passes_the_decoded_frame_budget_to_the_predictor(tiny_onnx: Path) -> None:
+    from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
+
+    with Predictor.load(tiny_onnx) as bounded, Predictor.load(tiny_onnx, max_decoded_pixels=None) as free:
+        assert bounded.frames.limit == DEFAULT_BUDGET_PIXELS and free.frames.limit is None
