@@ -173,7 +173,8 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False, *, steps: Steps |
     steps = steps or Steps(quiet)
     progress = not quiet
     steps(f"train the teacher ({cfg.teacher.model})", lambda: run_teacher(cfg, progress=progress))
-    steps(f"distil the student ({cfg.student.model})", lambda: run_distill(cfg, progress=progress))
+    # The ablation's evaluation (next step) scores every model; one evaluation is enough.
+    steps(f"distil the student ({cfg.student.model})", lambda: run_distill(cfg, progress=progress, evaluate_after=False))
     done = steps("train the student alone (ablation)", lambda: run_distill(cfg, student_only=True, progress=progress))
     final = Path(cfg.out) / "student" / "final"
     artifacts = steps("export and parity-gate", lambda: _export_all(cfg, final, quiet))

@@ -80,18 +80,23 @@ def _run_teacher(cfg: ExperimentConfig, resume: bool, progress: bool) -> dict[st
 
 def run_distill(
     cfg: ExperimentConfig, stages: tuple[str, ...] = STUDENT_STAGES, student_only: bool = False,
-    resume: bool = True, progress: bool = True,
+    resume: bool = True, progress: bool = True, evaluate_after: bool = True,
 ) -> dict[str, Any]:
+    """Train the student stages; then (``evaluate_after``) score every trained model into summary.json.
+
+    A caller that trains the ablation next passes ``evaluate_after=False`` here: the later run's summary
+    covers both students, so evaluating now would only be replaced.
+    """
     with scoped_process_state(cfg.threads):
-        return _run_distill(cfg, stages, student_only, resume, progress)
+        return _run_distill(cfg, stages, student_only, resume, progress, evaluate_after)
 
 
 def _run_distill(cfg: ExperimentConfig, stages: tuple[str, ...], student_only: bool, resume: bool,
-                 progress: bool) -> dict[str, Any]:
+                 progress: bool, evaluate_after: bool) -> dict[str, Any]:
     run = open_run(cfg, progress)
     try:
         final = train_student(run, stages, student_only, resume=resume)
-        summary = evaluate(run) if "calibrate" in stages else {}
+        summary = evaluate(run) if "calibrate" in stages and evaluate_after else {}
         return {"final": str(final), "summary": summary}
     finally:
         run.dist.close()

@@ -169,3 +169,13 @@ def test_the_python_api_leaves_threads_and_rng_as_it_found_them(trained_run) -> 
     run_teacher(cfg, progress=False)  # resumes a finished stage: builds (seeds) the model, trains nothing
     assert torch.get_num_threads() == 2
     assert torch.equal(torch.rand(3), expected_next)
+
+
+def test_distill_can_leave_the_evaluation_to_a_later_run(trained_run) -> None:
+    cfg, *_ = trained_run
+    summary_file = Path(cfg.out) / "summary.json"
+    before = summary_file.stat().st_mtime_ns
+    result = run_distill(cfg, progress=False, evaluate_after=False)  # resumes finished stages: no training
+    assert result["summary"] == {} and summary_file.stat().st_mtime_ns == before
+    again = run_distill(cfg, progress=False)
+    assert again["summary"]["student"]["n"] == 16 and summary_file.stat().st_mtime_ns > before
