@@ -90,7 +90,7 @@ def train_teacher(run: Run, resume: bool = True) -> StageResult:
 
 
 def load_teacher(run: Run) -> torch.nn.Module:
-    if latest_checkpoint(run.out / "teacher", "best") is None:
+    if latest_checkpoint(run.out / "teacher", "best", verify=False) is None:  # load_model verifies
         raise EdgeIQAError(f"{run.out / 'teacher'}: no trained teacher; run `edgeiqa train-teacher` first")
     return load_model(run.out / "teacher").model.to(run.dist.device)
 
@@ -117,7 +117,7 @@ def _student_stage(run: Run, student, stage: StageConfig, name: str, folder: Pat
 
 
 def _load_student_stage(folder: Path, run: Run) -> torch.nn.Module | None:
-    if latest_checkpoint(folder, "best") is None:
+    if latest_checkpoint(folder, "best", verify=False) is None:  # existence only: load_model verifies
         return None
     return load_model(folder).model.to(run.dist.device)
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-import torch
 from torch import nn
 
 from edgeiqa.errors import ConfigError
