@@ -140,10 +140,11 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     result = run_distill(_load_experiment(args), parse_stages(args.stages), student_only=args.student_only,
                          resume=not args.restart, progress=not args.quiet)
     name = "student_only" if args.student_only else "student"
-    metrics = result["summary"].get(name)
-    if metrics:
-        print(f"{name}: {result['summary']['split']} SRCC {metrics['srcc']:.4f} PLCC {metrics['plcc']:.4f} "
-              f"(n={metrics['n']}) -> {result['final']}")
+    for key, folder in ((name, result["final"]), ("student_qat", result.get("qat_final"))):
+        metrics = result["summary"].get(key)
+        if metrics and folder:
+            print(f"{key}: {result['summary']['split']} SRCC {metrics['srcc']:.4f} PLCC {metrics['plcc']:.4f} "
+                  f"(n={metrics['n']}) -> {folder}")
     return 0
 
 
@@ -168,7 +169,8 @@ def _add_training(sub: argparse._SubParsersAction) -> None:
     teacher = sub.add_parser("train-teacher", parents=[common], help="train the EIQANet teacher")
     teacher.set_defaults(handler=_cmd_train_teacher)
     distill = sub.add_parser("distill", parents=[common], help="pre-train, fine-tune and calibrate the student")
-    distill.add_argument("--stages", help="comma-separated subset of pretrain,finetune,calibrate (default: all)")
+    distill.add_argument("--stages", help="comma-separated subset of pretrain,finetune,calibrate,qat (default: every "
+                         "enabled stage; qat, quantization-aware INT8 training, needs student.qat.enabled: true)")
     distill.add_argument("--student-only", action="store_true",
                          help="train the same student on labels alone (the ablation baseline)")
     distill.set_defaults(handler=_cmd_distill)

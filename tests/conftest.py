@@ -16,3 +16,18 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("tiny_synth") / "data"
     return synthesize(root, seed=0, max_side=64, max_sources=3, types=TINY_TYPES, progress=False).csv_path
+
+
+@pytest.fixture(scope="session")
+def qat_run(tmp_path_factory: pytest.TempPathFactory, tiny_synth: Path):
+    """A tiny run trained through every stage, the optional ``qat`` stage included (shared by the distill
+    and export tests, which only read it): ``(config, its YAML path, run_distill's result)``."""
+    from edgeiqa.distill.api import run_distill, run_teacher
+    from edgeiqa.distill.config import ExperimentConfig
+    from experiment_helpers import qat_experiment, write_yaml
+
+    out = tmp_path_factory.mktemp("qat_run")
+    config = write_yaml(out / "exp.yaml", qat_experiment(out / "run", tiny_synth))
+    cfg = ExperimentConfig.load(config)
+    run_teacher(cfg, progress=False)
+    return cfg, config, run_distill(cfg, progress=False)  # every enabled stage: ..., calibrate, qat

@@ -27,6 +27,15 @@ def tiny_experiment(out: Path, csv_path: Path, **overrides) -> dict:
     return cfg
 
 
+# The qat stage switched on, one small epoch, activation ranges from 16 training images.
+TINY_QAT = {"enabled": True, "optim": {"epochs": 1, "batch_size": 8, "lr": 1e-4}, "calibration_images": 16}
+
+
+def qat_experiment(out: Path, csv_path: Path, **qat) -> dict:
+    """:func:`tiny_experiment` with the optional qat stage enabled (``qat`` merges into its section)."""
+    return tiny_experiment(out, csv_path, student={"qat": {**TINY_QAT, **qat}})
+
+
 def write_yaml(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data))
     return path

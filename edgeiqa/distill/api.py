@@ -13,6 +13,7 @@ import torch
 from edgeiqa.configs import to_dict
 from edgeiqa.distill.config import ExperimentConfig
 from edgeiqa.distill.distributed import init_distributed
+from edgeiqa.distill.qat import train_qat
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.stages import STUDENT_STAGES, Run, evaluate, train_student, train_teacher
 from edgeiqa.distill.validate import validate_experiment
@@ -55,8 +56,11 @@ def open_run(cfg: ExperimentConfig, progress: bool = True) -> Run:
     return run
 
 
-def parse_stages(text: str | None) -> tuple[str, ...]:
-    stages = tuple(s.strip() for s in text.split(",")) if text else STUDENT_STAGES
+def parse_stages(text: str | None) -> tuple[str, ...] | None:
+    """``--stages`` as a tuple; None when not given (every enabled stage)."""
+    if not text:
+        return None
+    stages = tuple(s.strip() for s in text.split(","))
     unknown = [s for s in stages if s not in STUDENT_STAGES]
     if unknown:
         raise ConfigError(f"unknown stage(s) {unknown}; stages are {list(STUDENT_STAGES)}")
@@ -79,10 +83,14 @@ def _run_teacher(cfg: ExperimentConfig, resume: bool, progress: bool) -> dict[st
 
 
 def run_distill(
-    cfg: ExperimentConfig, stages: tuple[str, ...] = STUDENT_STAGES, student_only: bool = False,
+    cfg: ExperimentConfig, stages: tuple[str, ...] | None = None, student_only: bool = False,
     resume: bool = True, progress: bool = True, evaluate_after: bool = True,
 ) -> dict[str, Any]:
     """Train the student stages; then (``evaluate_after``) score every trained model into summary.json.
+
+    ``stages`` None runs every enabled stage in order (``qat`` only when ``student.qat.enabled``, and
+    never for the label-only ablation). Asking for ``qat`` by name when it is disabled, or with
+    ``student_only``, is a one-line :class:`ConfigError` before anything trains.
 
     A caller that trains the ablation next passes ``evaluate_after=False`` here: the later run's summary
     covers both students, so evaluating now would only be replaced.
@@ -91,12 +99,30 @@ def run_distill(
         return _run_distill(cfg, stages, student_only, resume, progress, evaluate_after)
 
 
-def _run_distill(cfg: ExperimentConfig, stages: tuple[str, ...], student_only: bool, resume: bool,
+def wants_qat(cfg: ExperimentConfig, stages: tuple[str, ...] | None, student_only: bool) -> bool:
+    """Whether the ``qat`` stage runs; raises when it was asked for by name but cannot (see run_distill)."""
+    if stages is not None and "qat" in stages:
+        if not cfg.student.qat.enabled:
+            raise ConfigError("stage 'qat' asked for, but student.qat.enabled is false: set "
+                              "student: {qat: {enabled: true}} in the config to run quantization-aware training")
+        if student_only:
+            raise ConfigError("stage 'qat' fine-tunes the distilled student (student/), not the label-only "
+                              "ablation: drop --student-only")
+        return True
+    return stages is None and cfg.student.qat.enabled and not student_only
+
+
+def _run_distill(cfg: ExperimentConfig, stages: tuple[str, ...] | None, student_only: bool, resume: bool,
                  progress: bool, evaluate_after: bool) -> dict[str, Any]:
+    qat = wants_qat(cfg, stages, student_only)  # before open_run: nothing is created for a refused request
+    stages = stages or STUDENT_STAGES
     run = open_run(cfg, progress)
     try:
         final = train_student(run, stages, student_only, resume=resume)
-        summary = evaluate(run) if "calibrate" in stages and evaluate_after else {}
-        return {"final": str(final), "summary": summary}
+        result: dict[str, Any] = {"final": str(final)}
+        if qat:
+            result["qat_final"] = str(train_qat(run, run.out / "student", resume=resume))
+        result["summary"] = evaluate(run) if ("calibrate" in stages or qat) and evaluate_after else {}
+        return result
     finally:
         run.dist.close()

@@ -90,6 +90,46 @@ class FinetuneStage(StageConfig):
     )
 
 
+def _qat_losses() -> dict[str, float]:
+    return dict(FinetuneStage().losses)
+
+
+@dataclass
+class QatOptimConfig(OptimConfig):
+    """The QAT stage's optimiser: a short, small-lr fine-tune from the fine-tuned student.
+
+    ``freeze_bn`` must stay true (BatchNorm is folded by TensorRT with its running statistics, see
+    :mod:`edgeiqa.models.fake_quant`) and ``amp`` off (fake quantization rounds on the FP32 grid; half
+    precision would move values across rounding boundaries): validation refuses other values.
+    """
+
+    epochs: int = 2
+    lr: float = 1e-4
+    warmup_epochs: float = 0.0
+    freeze_bn: bool = True
+    amp: Literal["auto", "off"] = "off"
+
+
+@dataclass
+class QatStage(StageConfig):
+    """Optional fourth stage, quantization-aware transfer: fake-quantized INT8 fine-tuning of the fine-tuned
+    student against the labels and the teacher's scores (the fine-tune losses), exported as ``onnx
+    int8-qat`` (TensorRT Q/DQ). Off by default; enable it in YAML with ``student: {qat: {enabled: true}}``.
+
+    Activation ranges are measured on ``calibration_images`` training images (``max`` of |x|, or its
+    ``percentile``) before training and then fixed; ``keep_fp`` names module groups left in float.
+    Writes ``<out>/student/qat/`` (checkpoints) and ``<out>/student/qat_final/`` (score calibration folded).
+    """
+
+    enabled: bool = False
+    optim: QatOptimConfig = field(default_factory=QatOptimConfig)
+    losses: dict[str, float] = field(default_factory=_qat_losses)
+    activation_calibration: Literal["max", "percentile"] = "percentile"
+    percentile: float = 99.99
+    calibration_images: int = 128
+    keep_fp: list[str] = field(default_factory=lambda: ["head"])
+
+
 @dataclass
 class StudentConfig:
     model: str = "eqcnet_mobilenetv3_small"
@@ -98,6 +138,7 @@ class StudentConfig:
     feature_pairs: list[FeaturePair] = field(default_factory=lambda: [FeaturePair("embed", "fuse")])
     pretrain: PretrainStage = field(default_factory=PretrainStage)
     finetune: FinetuneStage = field(default_factory=FinetuneStage)
+    qat: QatStage = field(default_factory=QatStage)
     calibration_split: Literal["val", "train"] = "val"
 
 

@@ -10,6 +10,11 @@ that wrote it (see :mod:`edgeiqa.distill.checkpoint` for the folder layout):
   only training needs);
 * the final, score-calibrated student: ``CalibratedModel`` (``model.*`` and ``calibration.*``), with the
   fitted map in ``state.json``'s ``score_mapping``; its output is already on the MOS scale.
+
+A quantization-aware (QAT) student, of either stage kind, says so in ``state.json``'s ``quantization``
+(the :class:`~edgeiqa.models.fake_quant.QuantSettings` it was trained with): the registered model is
+rebuilt, its Conv2d/Linear layers are replaced by their fake-quant twins with those settings, and the
+weights, calibrated input ranges (``*.input_quantizer.amax``) included, are loaded strictly into that.
 """
 
 from __future__ import annotations
@@ -60,6 +65,11 @@ class LoadedModel:
         return self.checkpoint.folder
 
     @property
+    def quantization(self) -> dict[str, Any] | None:
+        """The fake-quant settings of a QAT checkpoint (``state.json``'s ``quantization``); None when float."""
+        return self.checkpoint.state.get("quantization")
+
+    @property
     def views(self) -> Any:
         """The teacher's view spec (global view + native patches); None for students."""
         return getattr(getattr(self.model, "config", None), "views", None)
@@ -94,6 +104,9 @@ def load_model(path: PathLike, verify: bool = True) -> LoadedModel:
         raise ConfigError(f"{ckpt.folder / 'state.json'}: missing key 'model' (the registry name to rebuild)")
     kind = checkpoint_kind(state)
     scorer = _build_registered(state, ckpt.folder)
+    quantization = state.get("quantization")
+    if quantization is not None:
+        _fake_quantize(scorer, quantization, ckpt.folder)
     mapping: dict[str, Any] = {"kind": "identity"}
     if kind == "calibrated":
         try:
@@ -103,6 +116,10 @@ def load_model(path: PathLike, verify: bool = True) -> LoadedModel:
         scorer = CalibratedModel(scorer, ScoreCalibration(score_map))
         mapping = dict(state["score_mapping"])
     _load_weights(scorer, ckpt, _PREFIX[kind])
+    if quantization is not None:
+        from edgeiqa.models.fake_quant import require_calibrated
+
+        require_calibrated(scorer, str(ckpt.folder / "model.safetensors"))
     mos_range = state.get("mos_range") or (state.get("score_mapping") or {}).get("mos_range")
     return LoadedModel(scorer.eval(), kind, str(state["model"]), scorer.contract, mapping,
                        tuple(float(v) for v in mos_range) if mos_range else None, ckpt)  # type: ignore[arg-type]
@@ -119,6 +136,15 @@ def _build_registered(state: dict[str, Any], folder: Path) -> nn.Module:
         return create_model(state["model"], **kwargs)
     except ConfigError as exc:
         raise ConfigError(f"{folder / 'state.json'}: cannot rebuild model {state['model']!r}: {exc}") from exc
+
+
+def _fake_quantize(model: nn.Module, quantization: Any, folder: Path) -> None:
+    from edgeiqa.models.fake_quant import QuantSettings, quantize_model  # imports timm, like create_model
+
+    try:
+        quantize_model(model, QuantSettings.from_dict(quantization))
+    except ConfigError as exc:
+        raise ConfigError(f"{folder / 'state.json'}: key 'quantization': {exc}") from exc
 
 
 def _load_weights(model: nn.Module, ckpt: Checkpoint, prefix: str) -> None:

@@ -1,4 +1,5 @@
-"""The method's stages: teacher training, then student pre-training, fine-tuning and score calibration.
+"""The method's stages: teacher training, then student pre-training, fine-tuning and score calibration
+(plus the optional quantization-aware stage ``qat``, :mod:`edgeiqa.distill.qat`).
 
 Each stage reads the previous stage's best checkpoint from the run folder and writes its own, so any
 stage can be run, skipped or resumed alone::
@@ -7,6 +8,8 @@ stage can be run, skipped or resumed alone::
     <out>/student/pretrain/        EQCNet imitating the frozen teacher
     <out>/student/finetune/        EQCNet on MOS labels + a smaller distillation term
     <out>/student/final/           fine-tuned EQCNet + folded score calibration (what export reads)
+    <out>/student/qat/             optional: the fine-tuned EQCNet fake-quantized and fine-tuned (INT8 QAT)
+    <out>/student/qat_final/       optional: the QAT student + its own folded score calibration (onnx int8-qat)
     <out>/student_only/...         the ablation: the same student on labels alone
     <out>/summary.json             test-split metrics of every model trained in this folder
 """
@@ -35,7 +38,12 @@ from edgeiqa.fileio import atomic_write_text
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.models import create_model
 
-STUDENT_STAGES = ("pretrain", "finetune", "calibrate")
+# "qat" runs after the others and only when student.qat.enabled (edgeiqa.distill.api orders it).
+STUDENT_STAGES = ("pretrain", "finetune", "calibrate", "qat")
+QAT_FOLDER, QAT_FINAL_FOLDER = "qat", "qat_final"
+# summary.json name -> (run subfolder, final folder) of every score-calibrated student a run may hold.
+_FINAL_STUDENTS = {"student": ("student", "final"), "student_only": ("student_only", "final"),
+                   "student_qat": ("student", QAT_FINAL_FOLDER)}
 _TEACHER_TERMS = ("kd_score", "kd_rank", "feature")
 
 
@@ -95,8 +103,10 @@ def load_teacher(run: Run) -> torch.nn.Module:
     return load_model(run.out / "teacher").model.to(run.dist.device)
 
 
-def _student_stage(run: Run, student, stage: StageConfig, name: str, folder: Path, teacher, use_labels: bool,
-                   records, resume: bool) -> StageResult:
+def train_student_stage(run: Run, student, stage: StageConfig, name: str, folder: Path, teacher, use_labels: bool,
+                        records, resume: bool, extra_meta: dict[str, Any] | None = None) -> StageResult:
+    """Train ``student`` (+ the frozen ``teacher``, if any) with ``stage``'s losses into ``folder``;
+    ``extra_meta`` joins every checkpoint's state (the QAT stage records its quantization there)."""
     losses = dict(stage.losses) if teacher is not None else {k: v for k, v in stage.losses.items() if k not in _TEACHER_TERMS}
     val_loader = run.eval_loader(run.dataset(run.splits.val, student=student), stage.optim.batch_size)
 
@@ -109,7 +119,7 @@ def _student_stage(run: Run, student, stage: StageConfig, name: str, folder: Pat
     loss = WeightedLoss(losses, run.cfg.loss_options)
     module = StudentTrainModule(student, loss, teacher, run.cfg.student.feature_pairs,
                                 use_labels=use_labels, probe_batch=probe)
-    meta = _model_meta(student, "student", run.splits.mos_range)
+    meta = dict(_model_meta(student, "student", run.splits.mos_range), **(extra_meta or {}))
     try:
         return run.train(name, module, train_set, validate, stage.optim, folder, meta, resume)
     finally:
@@ -123,17 +133,20 @@ def _load_student_stage(folder: Path, run: Run) -> torch.nn.Module | None:
 
 
 def train_student(run: Run, stages: tuple[str, ...], student_only: bool, resume: bool = True) -> Path:
-    """Run the requested student stages into ``<out>/student`` (or ``student_only``); returns final/."""
+    """Run the requested student stages (``qat`` excepted) into ``<out>/student`` (or ``student_only``);
+    returns final/."""
     cfg = run.cfg.student
     root = run.out / ("student_only" if student_only else "student")
+    if not set(stages) & {"pretrain", "finetune", "calibrate"}:
+        return root / "final"  # only qat asked for (edgeiqa.distill.qat): no teacher or model to build here
     teacher = None if student_only else load_teacher(run)
     student = _seeded_model(run.cfg, cfg.model, cfg.model_kwargs, cfg.pretrained)
     if "pretrain" in stages and not student_only and cfg.pretrain.enabled:
         transfer = unlabelled_records(Path(run.cfg.data.transfer_dir)) if run.cfg.data.transfer_dir else run.splits.train
-        _student_stage(run, student, cfg.pretrain, "pretrain", root / "pretrain", teacher, False, transfer, resume)
+        train_student_stage(run, student, cfg.pretrain, "pretrain", root / "pretrain", teacher, False, transfer, resume)
     if "finetune" in stages and cfg.finetune.enabled:
         student = _load_student_stage(root / "pretrain", run) or student
-        _student_stage(run, student, cfg.finetune, "finetune", root / "finetune", teacher, True, run.splits.train, resume)
+        train_student_stage(run, student, cfg.finetune, "finetune", root / "finetune", teacher, True, run.splits.train, resume)
     if "calibrate" in stages:
         calibrate(run, root)
     return root / "final"
@@ -144,6 +157,11 @@ def calibrate(run: Run, root: Path) -> Path:
     student = _load_student_stage(root / "finetune", run) or _load_student_stage(root / "pretrain", run)
     if student is None:
         raise EdgeIQAError(f"{root}: nothing to calibrate; run the finetune stage first")
+    return fold_score_calibration(run, student, root / "final", {})
+
+
+def fold_score_calibration(run: Run, student: torch.nn.Module, folder: Path, extra_state: dict[str, Any]) -> Path:
+    """Fit the score map of ``student`` on the calibration split and save ``CalibratedModel`` to ``folder``."""
     records = run.splits.val if run.cfg.student.calibration_split == "val" else run.splits.train
     loader = run.eval_loader(run.dataset(records, student=student), 32)
     raw, target = predict(lambda b: student_forward(student, b["student"]), loader, run.dist.device)
@@ -152,17 +170,18 @@ def calibrate(run: Run, root: Path) -> Path:
     calibrated = CalibratedModel(student.cpu(), ScoreCalibration(fit))
     state = dict(_model_meta(student, "student", run.splits.mos_range), stage="final",
                  score_mapping={**fit.to_dict(), "folded": True, "mos_range": [low, high]},
-                 calibration_split=run.cfg.student.calibration_split)
+                 calibration_split=run.cfg.student.calibration_split, **extra_state)
     if run.dist.is_main:
-        save_checkpoint(root / "final", 0, calibrated, state, is_best=True)
+        save_checkpoint(folder, 0, calibrated, state, is_best=True)
     run.dist.barrier()
-    return root / "final"
+    return folder
 
 
 def evaluate(run: Run) -> dict[str, Any]:
     """Test-split metrics of every trained model in the run folder, written to summary.json.
 
-    Each model gets its metrics, a bootstrap 95 % interval of its SRCC and its per-image scores (in
+    ``student_qat`` is the fake-quantized QAT student (``student/qat_final``) scored in torch, when the
+    run has one. Each model gets its metrics, a bootstrap 95 % interval of its SRCC and its per-image scores (in
     ``summary["scores"]``, beside the MOS and image paths), so runs can be compared by a paired
     bootstrap on the same images instead of by single numbers that are +-0.1 wide on ~125 photos.
     """
@@ -176,8 +195,8 @@ def evaluate(run: Run) -> dict[str, Any]:
         loader = run.eval_loader(run.dataset(records, teacher=teacher), 16)
         pred, mos = predict(lambda b: teacher_forward(teacher, b["teacher"]), loader, run.dist.device)
         scores["teacher"] = pred * (high - low) + low
-    for name in ("student", "student_only"):
-        final = run.out / name / "final"
+    for name, (subfolder, final_folder) in _FINAL_STUDENTS.items():
+        final = run.out / subfolder / final_folder
         if (final / "last.json").exists():
             model = load_model(final).model.to(run.dist.device)
             loader = run.eval_loader(run.dataset(records, student=model), 32)
@@ -185,7 +204,7 @@ def evaluate(run: Run) -> dict[str, Any]:
             scores[name] = pred
     if len(scores) > 1:
         scores["mos"] = mos * (high - low) + low
-    for name in ("teacher", "student", "student_only"):
+    for name in ("teacher", *_FINAL_STUDENTS):
         if name in scores:
             summary[name] = dict(iqa_metrics(scores[name], scores["mos"]),
                                  srcc_ci95=list(bootstrap_ci(scores[name], scores["mos"], "srcc", seed=run.cfg.seed)))

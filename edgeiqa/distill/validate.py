@@ -70,6 +70,7 @@ def experiment_problems(cfg: ExperimentConfig) -> list[str]:
             continue
         _check_optim(getattr(stage, "optim", None), f"{where}.optim", problems)
         _check_losses(getattr(stage, "losses", {}), f"{where}.losses", problems)
+    _check_qat(cfg, problems)
     _check_loss_options(cfg, problems)
     _check_export(cfg, problems)
     _check_bench(cfg, problems)
@@ -80,7 +81,26 @@ def experiment_problems(cfg: ExperimentConfig) -> list[str]:
 def _stages(cfg: ExperimentConfig) -> list[tuple[str, Any]]:
     student = cfg.student
     return [("teacher", cfg.teacher), ("student.pretrain", getattr(student, "pretrain", None)),
-            ("student.finetune", getattr(student, "finetune", None))]
+            ("student.finetune", getattr(student, "finetune", None)), ("student.qat", getattr(student, "qat", None))]
+
+
+def _check_qat(cfg: ExperimentConfig, problems: list[str]) -> None:
+    """The QAT stage's own rules (checked even while it is disabled: enabling it must not surprise)."""
+    qat = getattr(cfg.student, "qat", None)
+    if qat is None:
+        return
+    if not qat.optim.freeze_bn:
+        problems.append("student.qat.optim.freeze_bn: must be true: TensorRT folds BatchNorm with its running "
+                        "statistics, so QAT must train with them (edgeiqa.models.fake_quant)")
+    if qat.optim.amp != "off":
+        problems.append(f"student.qat.optim.amp: must be 'off', got {qat.optim.amp!r}: fake quantization rounds on "
+                        "the FP32 grid, half precision moves values across its rounding boundaries")
+    if not isinstance(qat.calibration_images, int) or qat.calibration_images < 1:
+        problems.append(f"student.qat.calibration_images: must be an integer >= 1, got {qat.calibration_images!r}")
+    if not (math.isfinite(qat.percentile) and 50.0 < qat.percentile <= 100.0):
+        problems.append(f"student.qat.percentile: must be in (50, 100], got {qat.percentile!r}")
+    if any(not str(part).strip() for part in qat.keep_fp):
+        problems.append(f"student.qat.keep_fp: names must not be empty, got {qat.keep_fp!r}")
 
 
 def _check_top(cfg: ExperimentConfig, problems: list[str]) -> None:
