@@ -4,7 +4,8 @@ Steps, in ``cfg.out`` (each resumable: re-running after an interruption reuses w
 
 1. train the teacher (``teacher/``), distil the student (``student/``), train the student alone
    (``student_only/``), calibrate, evaluate (``summary.json``); a finished stage is skipped on a re-run;
-2. export every artifact of ``export:`` from ``student/final`` into ``artifacts/``, each parity-gated;
+2. export every artifact of ``export:`` from ``student/final`` (``int8-qat``: ``student/qat_final``) into
+   ``artifacts/``, each parity-gated;
 3. benchmark those that passed (and the torch checkpoint, ``bench.torch_checkpoint``), one process each,
    into ``results/<device>.json``;
 4. merge the results into ``report/report.md``, ``report.html`` and ``pareto.png``.
@@ -62,7 +63,7 @@ class Steps:
 
 def export_problems(cfg: ExperimentConfig) -> list[str]:
     """The ``export:`` names the distill floor cannot check: formats, precisions, the INT8 method."""
-    from edgeiqa.export.formats import FORMATS
+    from edgeiqa.export.formats import FORMATS, QAT_PRECISION
     from edgeiqa.export.options import CALIBRATION_METHODS, Tolerances
 
     problems = []
@@ -74,6 +75,9 @@ def export_problems(cfg: ExperimentConfig) -> list[str]:
         elif artifact.precision not in fmt.precisions:
             problems.append(f"export.artifacts[{i}].precision: {artifact.format} has no precision "
                             f"{artifact.precision!r}; choose one of {', '.join(fmt.precisions)}")
+        elif artifact.precision == QAT_PRECISION and not cfg.student.qat.enabled:
+            problems.append(f"export.artifacts[{i}].precision: {QAT_PRECISION} exports the quantization-aware "
+                            "student: set student.qat.enabled: true")
     method = cfg.export.calibration.method
     if method not in CALIBRATION_METHODS:
         problems.append(f"export.calibration.method: {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
@@ -119,7 +123,9 @@ def bench_options(bench: BenchConfig) -> "BenchOptions":
 
 def _export_all(cfg: ExperimentConfig, final: Path, quiet: bool) -> list[Path]:
     from edgeiqa.distill.runs import load_splits
+    from edgeiqa.distill.stages import QAT_FINAL_FOLDER
     from edgeiqa.export.exporter import export_artifact
+    from edgeiqa.export.formats import QAT_PRECISION
     from edgeiqa.export.images import ImageSet
 
     table, section = load_splits(cfg.data).table, cfg.export
@@ -127,7 +133,9 @@ def _export_all(cfg: ExperimentConfig, final: Path, quiet: bool) -> list[Path]:
     val = ImageSet.validation_from_table(table, section.validation_split)
     valid = []
     for artifact in section.artifacts:
-        result = export_artifact(final, artifact.format, artifact.precision, Path(cfg.out) / "artifacts",
+        # int8-qat is the QAT student's own Q/DQ graph: it exports from student/qat_final.
+        source = final.parent / QAT_FINAL_FOLDER if artifact.precision == QAT_PRECISION else final
+        result = export_artifact(source, artifact.format, artifact.precision, Path(cfg.out) / "artifacts",
                                  calib=calib, val=val, options=export_options(artifact, section),
                                  raise_on_failure=False)
         if not quiet:

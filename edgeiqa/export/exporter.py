@@ -93,8 +93,10 @@ def export_artifact(
     src = load_export_source(source)
     fmt = get_format(format)
     fmt.check_precision(precision)
+    fmt.check_source(precision, src.fake_quantized, src.checkpoint_path or f"model {src.name!r}")
     calib_set, val_set = _as_set(calib, "calibration"), _as_set(val, "validation")
-    if fmt.needs_calibration(precision) and calib_set is None:
+    # A QAT source carries its own activation ranges: it needs no INT8 calibration images.
+    if fmt.needs_calibration(precision) and calib_set is None and not src.fake_quantized:
         raise ConfigError(
             f"{format} {precision} needs INT8 calibration images (--calib): a train or val split, never test")
     gate_set = val_set or calib_set
@@ -182,6 +184,8 @@ def _manifest(src: ExportSource, fmt: ExportFormat, precision: str, exported: Ex
     extra: dict[str, Any] = {"export": exported.details}
     if src.checkpoint_path:
         extra["checkpoint"] = src.checkpoint_path
+    if src.quantization is not None:
+        extra["quantization"] = dict(src.quantization, parity_reference=src.reference_name)
     return ArtifactManifest(
         format=fmt.name, precision=precision, artifact=exported.artifact.name, model=src.name,
         inputs=exported.inputs, outputs=exported.outputs, preprocess=src.contract.to_dict(),

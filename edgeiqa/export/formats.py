@@ -22,8 +22,12 @@ PRECISION_CLASS = {
     "fp16": "fp16",
     "int8": "int8",
     "int8-trt": "int8",
+    "int8-qat": "int8",
     "int8-weights": "int8",
 }
+# The precision of a quantization-aware (QAT) student: its own trained Q/DQ, exported as it is (no INT8
+# calibration images: the ranges are in the checkpoint), TensorRT explicit quantization like int8-trt.
+QAT_PRECISION = "int8-qat"
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class ExportFormat:
         module: the Python module the backend needs.
         platforms: ``sys.platform`` values where the backend runs; empty means any.
         exporter: ``"module:function"`` exporting it (see :mod:`edgeiqa.export.exporter`).
+        qat_precisions: the precisions a fake-quantized (QAT) source exports in; :data:`QAT_PRECISION`
+            takes only such a source, the others only a float one.
     """
 
     name: str
@@ -51,6 +57,18 @@ class ExportFormat:
     module: str
     platforms: tuple[str, ...]
     exporter: str
+    qat_precisions: tuple[str, ...] = ()
+
+    def check_source(self, precision: str, fake_quantized: bool, source: str) -> None:
+        """Refuse (one line) a QAT source for a float precision, or a float source for ``int8-qat``."""
+        if fake_quantized and precision not in self.qat_precisions:
+            allowed = f"{self.name} {', '.join(self.qat_precisions)}" if self.qat_precisions else "onnx int8-qat"
+            raise ConfigError(f"{source} is fake-quantized (a QAT student): it exports as {allowed}, not "
+                              f"{self.name} {precision}; export {precision} from the float student (student/final)")
+        if not fake_quantized and precision == QAT_PRECISION:
+            raise ConfigError(f"{self.name} {QAT_PRECISION} exports a quantization-aware student and {source} is "
+                              "not one: run `edgeiqa distill --stages qat` (student.qat.enabled: true) and export "
+                              "student/qat_final, or export int8-trt (post-training) from this one")
 
     def needs_calibration(self, precision: str) -> bool:
         """Whether ``precision`` needs INT8 calibration images."""
@@ -92,9 +110,10 @@ FORMATS: dict[str, ExportFormat] = {
     fmt.name: fmt
     for fmt in (
         ExportFormat(
-            name="onnx", title="ONNX Runtime", suffix=".onnx", precisions=("fp32", "fp16", "int8", "int8-trt"),
+            name="onnx", title="ONNX Runtime", suffix=".onnx",
+            precisions=("fp32", "fp16", "int8", "int8-trt", QAT_PRECISION),
             calibrated=("int8", "int8-trt"), backend="onnxruntime", module="onnxruntime", platforms=(),
-            exporter="edgeiqa.export.onnx_export:export_onnx",
+            exporter="edgeiqa.export.onnx_export:export_onnx", qat_precisions=(QAT_PRECISION,),
         ),
         ExportFormat(
             name="openvino", title="OpenVINO", suffix=".xml", precisions=("fp32", "fp16", "int8"), calibrated=("int8",),
@@ -119,7 +138,7 @@ FORMATS: dict[str, ExportFormat] = {
         ExportFormat(
             name="tensorrt", title="TensorRT", suffix=".engine", precisions=("fp16", "int8"), calibrated=("int8",),
             backend="tensorrt", module="tensorrt", platforms=("linux", "win32"),
-            exporter="edgeiqa.export.tensorrt:export_tensorrt",
+            exporter="edgeiqa.export.tensorrt:export_tensorrt", qat_precisions=("int8",),
         ),
     )
 }

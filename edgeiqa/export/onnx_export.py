@@ -1,7 +1,10 @@
-"""ONNX artifacts: FP32 (torch.onnx + checker + onnxslim), FP16 (float32 I/O), INT8 (see onnx_int8).
+"""ONNX artifacts: FP32 (torch.onnx + checker + onnxslim), FP16 (float32 I/O), INT8 (see onnx_int8), INT8-QAT.
 
 The checker and the ONNX Runtime smoke run live in :mod:`edgeiqa.export.onnx_checks` (shared with
 ``onnx_int8``, which must not import this module back).
+
+INT8-QAT: the fake-quantized student traced as it is (its Q/DQ are the trained ones), then checked by
+:mod:`edgeiqa.export.onnx_qat`.
 
 FP32: ``torch.onnx.export(dynamo=False, opset_version=17)`` (the dynamo exporter needs onnxscript,
 always writes opset 18 and fails to convert down), dynamic batch/height/width on ``image`` and batch
@@ -19,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.errors import require
+from edgeiqa.errors import ConfigError, require
 from edgeiqa.export.artifact import SCORE_OUTPUT, ExportedFiles, dynamic_axes, input_specs, output_specs
 from edgeiqa.export.errors import ExportError
 from edgeiqa.export.images import ImageSet
@@ -34,6 +37,8 @@ def export_onnx(source: ExportSource, precision: str, work: Path, name: str, cal
                 options: ExportOptions) -> ExportedFiles:
     """The ``onnx`` format's exporter (see :mod:`edgeiqa.export.formats`)."""
     target = work / name
+    if precision == "int8-qat":
+        return ExportedFiles(target, input_specs(source.contract), output_specs(), export_qat(source, target, options))
     fp32 = target if precision == "fp32" else work / "_source_fp32.onnx"
     details: dict[str, Any] = {"fp32": export_fp32(source, fp32, options)}
     if precision == "fp16":
@@ -73,6 +78,26 @@ def export_fp32(source: ExportSource, path: Path, options: ExportOptions) -> dic
         details.update(slimmed=True, nodes_after_slim=len(model.graph.node))
     onnx.save(model, str(path))
     details["seconds"] = round(time.perf_counter() - start, 3)
+    return details
+
+
+def export_qat(source: ExportSource, path: Path, options: ExportOptions) -> dict[str, Any]:
+    """Trace a fake-quantized (QAT) student to its Q/DQ ONNX and check it (:mod:`edgeiqa.export.onnx_qat`)."""
+    from edgeiqa.export.nodes import split_auto
+    from edgeiqa.export.onnx_qat import check_qat_graph
+    from edgeiqa.models.fake_quant import quantized_layers
+
+    if not options.slim:
+        raise ConfigError("onnx int8-qat needs onnxslim's constant folding (the traced weight scales become the "
+                          "constants TensorRT requires): drop --no-slim / slim=False")
+    if split_auto(options.keep_fp)[1] is not None:
+        raise ConfigError("keep_fp auto searches post-training INT8 layers to keep in float; a QAT student's float "
+                          "layers were fixed when it was trained (student.qat.keep_fp): drop 'auto' for int8-qat")
+    layers = quantized_layers(source.model)
+    details: dict[str, Any] = {"fp32_trace": export_fp32(source, path, options)}
+    details["qat"] = check_qat_graph(path, len(layers))
+    details["qat"]["keep_fp"] = ("fixed by the QAT checkpoint (its quantization.keep_fp); the export's keep_fp "
+                                 "is not applied")
     return details
 
 

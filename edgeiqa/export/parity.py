@@ -3,7 +3,9 @@
 Both sides get exactly what deployment gets: the runtime's preprocessing (:func:`iter_feeds`) and
 the runtime's runner for the format (:func:`edgeiqa.runtime.runners.runner_for`). The reference is
 the torch model (``reference: "torch"``), or, for a TensorRT engine built on a device without torch,
-the ONNX file it was built from. Measured: max and mean |Δscore| (MOS scale), rank agreement
+the ONNX file it was built from. A quantization-aware (QAT) source is compared with the float student
+it was trained beside (``source.reference``), like post-training INT8 artifacts, not with its own
+fake-quantized self (which the ONNX reproduces to ~1e-6 and would pass any INT8 rule). Measured: max and mean |Δscore| (MOS scale), rank agreement
 SRCC(artifact, reference), and, when MOS is known, SRCC/PLCC of both against MOS. The rules depend on
 the precision class (:class:`~edgeiqa.export.options.Tolerances`): every class is held to rank
 agreement with the reference on the same images (fidelity), FP32 also to max |Δscore|, FP16 and
@@ -40,8 +42,8 @@ def run_parity(source: "ExportSource", artifact: Path, manifest: ArtifactManifes
                images: ImageSet, options: ExportOptions) -> ParityRecord:
     """Score ``images`` with the torch model and the artifact; the comparison record (see module doc)."""
     runner = runner_for(manifest, artifact, fmt.backend, **runner_options(fmt, options))
-    return gate_runner(runner, torch_scorer(source), "torch", images, source.contract, manifest.precision,
-                       options)
+    return gate_runner(runner, torch_scorer(source), source.reference_name, images, source.contract,
+                       manifest.precision, options)
 
 
 def gate_runner(runner: Any, reference: Scorer, reference_name: str, images: ImageSet,
@@ -73,12 +75,14 @@ def score_output(runner: Any) -> str:
 
 
 def torch_scorer(source: "ExportSource") -> Scorer:
-    """The torch model as a scorer of one batched feed."""
+    """The source's reference torch model (the model itself; a QAT source's float student) as a scorer."""
     import torch
+
+    model = source.reference_model
 
     def score(feed: dict[str, np.ndarray]) -> np.ndarray:
         with torch.no_grad():
-            out = source.model(*(torch.from_numpy(feed[n]) for n in source.input_names))
+            out = model(*(torch.from_numpy(feed[n]) for n in source.input_names))
         return out.detach().double().reshape(-1).numpy()
 
     return score

@@ -5,6 +5,12 @@ written by the distillation: ``state.json`` with ``model`` (registry name), ``mo
 ``score_mapping`` (``{"kind": "logistic4", "params": [...]}``), and ``model.safetensors`` holding the
 state dict of ``CalibratedModel(student, ScoreCalibration(fit))`` (keys ``model.*`` and
 ``calibration.*``), so the score calibration is part of the traced graph and every artifact speaks MOS.
+
+A quantization-aware student (``student/qat_final``, its ``state.json`` has ``quantization``) is a
+fake-quantized source: it exports only as ``onnx int8-qat`` (or a TensorRT INT8 engine built from
+that), and its parity gate compares with the *float* student its ``float_reference`` names
+(``student/final``, sha256-checked), the same reference post-training INT8 is gated against, so both
+INT8 paths answer to one fidelity rule.
 """
 
 from __future__ import annotations
@@ -34,10 +40,24 @@ class ExportSource:
     score_mapping: dict[str, Any]
     checkpoint_sha256: str | None = None
     checkpoint_path: str | None = None
+    # A QAT source's fake-quant settings (None: a float model) and what its parity gate compares with
+    # (None: the model itself, the rule for float sources).
+    quantization: dict[str, Any] | None = None
+    reference: nn.Module | None = None
+    reference_name: str = "torch"
 
     @property
     def input_names(self) -> tuple[str, ...]:
         return self.contract.input_names
+
+    @property
+    def fake_quantized(self) -> bool:
+        return self.quantization is not None
+
+    @property
+    def reference_model(self) -> nn.Module:
+        """The torch model the parity gate scores beside the artifact."""
+        return self.reference if self.reference is not None else self.model
 
 
 def load_export_source(path_or_model: SourceLike, name: str | None = None, verify: bool = True) -> ExportSource:
@@ -62,7 +82,10 @@ def _from_module(model: nn.Module, name: str | None) -> ExportSource:
     if calibration is not None and hasattr(calibration, "to_fit"):
         mapping = calibration.to_fit().to_dict()
     model_name = name or getattr(inner, "model_name", None) or type(inner).__name__.lower()
-    return ExportSource(model.eval(), str(model_name), contract, mapping)
+    from edgeiqa.models.fake_quant import SCHEME, is_fake_quantized  # the models floor imports timm
+
+    quantization = {"scheme": SCHEME} if is_fake_quantized(model) else None
+    return ExportSource(model.eval(), str(model_name), contract, mapping, quantization=quantization)
 
 
 def _from_checkpoint(path: Path, name: str | None, verify: bool = True) -> ExportSource:
@@ -80,4 +103,31 @@ def _from_checkpoint(path: Path, name: str | None, verify: bool = True) -> Expor
     recorded = (loaded.checkpoint.state.get("sha256") or {}).get("model")
     source.checkpoint_sha256 = recorded if verify and recorded else sha256_file(loaded.folder / "model.safetensors")
     source.checkpoint_path = str(loaded.folder)
+    if loaded.quantization is not None:
+        source.quantization = dict(loaded.quantization)
+        source.reference, source.reference_name = _float_reference(loaded, verify)
     return source
+
+
+def _float_reference(loaded: Any, verify: bool) -> tuple[nn.Module, str]:
+    """The float student a QAT checkpoint's state names (``float_reference``), checked against its sha256."""
+    from edgeiqa.distill.saved_model import load_model
+
+    state_file = loaded.folder / "state.json"
+    recorded = loaded.checkpoint.state.get("float_reference")
+    if not isinstance(recorded, dict) or not recorded.get("stage"):
+        raise ConfigError(f"{state_file}: a QAT checkpoint needs 'float_reference' (the float student its INT8 "
+                          "export is gated against); re-run `edgeiqa distill --stages qat`")
+    folder = (loaded.folder.parent / str(recorded["stage"])).resolve()
+    if not folder.exists():
+        raise ConfigError(f"{folder}: the float student {state_file} is gated against is missing; run the "
+                          "calibrate stage (then qat) in this run folder")
+    reference = load_model(folder, verify=verify)
+    digest = (reference.checkpoint.state.get("sha256") or {}).get("model")
+    if recorded.get("sha256") and digest != recorded["sha256"]:
+        raise ConfigError(f"{reference.folder}: sha256 {digest} is not the {recorded['sha256']} the QAT student "
+                          f"was trained beside ({state_file}); the float student changed: re-run the qat stage")
+    if reference.kind != "calibrated" or reference.quantization is not None:
+        raise ConfigError(f"{reference.folder}: the float reference of a QAT student must be a score-calibrated "
+                          "float student (student/final)")
+    return reference.model, f"torch float student ({reference.folder.parent.name}/{reference.folder.name})"

@@ -278,7 +278,8 @@ def export_tensorrt(source: Any, precision: str, work: Path, name: str, calib: I
     import_tensorrt()  # fail before the ONNX export when this machine cannot build engines
     from edgeiqa.export.onnx_export import export_onnx
 
-    onnx_precision = "fp16" if precision == "fp16" else "int8-trt"
+    # INT8: a QAT student's own Q/DQ (int8-qat) or post-training symmetric Q/DQ (int8-trt); both explicit.
+    onnx_precision = "fp16" if precision == "fp16" else ("int8-qat" if source.fake_quantized else "int8-trt")
     onnx_files = export_onnx(source, onnx_precision, work, f"_engine_source_{onnx_precision}.onnx", calib, options)
     engine = work / name
     profile = default_profile(source.contract, max_side_factor=options.max_side_factor)

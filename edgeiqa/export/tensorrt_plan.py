@@ -14,6 +14,10 @@ FP32 graph, int8  implicit ``BuilderFlag.INT8`` + entropy    refused: export ``i
                   calibrator + cache (deprecated)
 ================  =======================================  ==========================================
 
+Both INT8 Q/DQ ONNX precisions take the explicit-quantization row: ``int8-trt`` (post-training,
+symmetric S8S8) and ``int8-qat`` (a quantization-aware student's own trained Q/DQ); :data:`ONNX_FOR_ENGINE`
+names them per engine precision.
+
 TensorRT 11 removed ``BuilderFlag.FP16/INT8``, the INT8 calibrators and trtexec's ``--fp16``/
 ``--int8``/``--calib``; ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` is accepted but ignored
 there. Sources: the TensorRT 10.x -> 11.x migration guides (Python API, trtexec) on docs.nvidia.com.
@@ -37,6 +41,8 @@ PATH_STRONGLY_TYPED = "strongly-typed"
 PATH_IMPLICIT_FP16 = "implicit-fp16"
 PATH_IMPLICIT_INT8 = "implicit-int8-calibrator"
 ENGINE_PRECISIONS = ("fp16", "int8")
+# The ONNX export precisions whose graph an engine precision builds from directly (strongly typed).
+ONNX_FOR_ENGINE = {"fp16": ("fp16",), "int8": ("int8-trt", "int8-qat")}
 
 
 @dataclass(frozen=True)
@@ -121,11 +127,13 @@ def choose_path(precision: str, graph: str, trt_major: int) -> tuple[str, tuple[
     wanted = {"fp16": "fp16", "int8": "int8-qdq"}[precision]
     if graph == wanted:
         return PATH_STRONGLY_TYPED, ("STRONGLY_TYPED",), ()
+    onnx_choices = " or ".join(ONNX_FOR_ENGINE[precision])
     if graph != "fp32":
         raise ConfigError(f"a {precision} engine cannot be built from a {graph} ONNX graph: export it "
-                          f"with --precision {'fp16' if precision == 'fp16' else 'int8-trt'}")
+                          f"with --precision {onnx_choices}")
     if trt_major >= 11:
-        fix = "--precision fp16" if precision == "fp16" else "--precision int8-trt (symmetric Q/DQ)"
+        fix = "--precision fp16" if precision == "fp16" else (
+            "--precision int8-trt (symmetric Q/DQ) or, from a QAT student, int8-qat")
         raise ConfigError(
             f"TensorRT {trt_major} is strongly typed: it builds {precision} only from a graph that already is "
             f"{precision} (no BuilderFlag.FP16/INT8, no calibrators); export the ONNX with {fix}"

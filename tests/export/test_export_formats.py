@@ -14,7 +14,7 @@ from edgeiqa.export.options import ExportOptions, Int8Settings, Tolerances
 
 def test_table_is_named_records_with_the_documented_precisions():
     assert list(FORMATS) == ["onnx", "openvino", "coreml", "ort", "litert", "tensorrt"]
-    assert FORMATS["onnx"].precisions == ("fp32", "fp16", "int8", "int8-trt")
+    assert FORMATS["onnx"].precisions == ("fp32", "fp16", "int8", "int8-trt", "int8-qat")
     assert FORMATS["openvino"].precisions == ("fp32", "fp16", "int8")
     assert FORMATS["coreml"].precisions == ("fp32", "fp16", "int8-weights")
     assert FORMATS["tensorrt"].precisions == ("fp16", "int8")
