@@ -58,16 +58,13 @@ def test_the_stage_writes_fake_quant_checkpoints_that_load_model_rebuilds(qat_ru
 def test_qat_keeps_batchnorm_statistics_of_the_fine_tuned_student(qat_run) -> None:
     cfg, *_ = qat_run
     root = Path(cfg.out) / "student"
-    before = {k: v for k, v in load_model(root / "finetune").model.state_dict().items() if "running_" in k}
-    after = {k: v for k, v in load_model(root / "qat").model.state_dict().items() if "running_" in k}
-    assert before and before.keys() == after.keys()
-    for key in before:
-        torch.testing.assert_close(after[key], before[key], rtol=0, atol=0)
-    weights_moved = any(not torch.equal(a, b) for (ka, a), (kb, b) in zip(
-        sorted(load_model(root / "finetune").model.state_dict().items()),
-        sorted((k, v) for k, v in load_model(root / "qat").model.state_dict().items() if "input_quantizer" not in k))
-        if ka.endswith("weight"))
-    assert weights_moved  # it did train
+    finetuned = load_model(root / "finetune").model.state_dict()
+    trained = load_model(root / "qat").model.state_dict()
+    statistics = [k for k in finetuned if "running_" in k]
+    assert statistics
+    for key in statistics:  # frozen: TensorRT folds exactly these
+        torch.testing.assert_close(trained[key], finetuned[key], rtol=0, atol=0)
+    assert any(not torch.equal(trained[k], finetuned[k]) for k in finetuned if k.endswith("weight"))  # it trained
 
 
 def test_the_summary_scores_the_qat_student_as_the_runtime_does(qat_run, tiny_synth) -> None:
