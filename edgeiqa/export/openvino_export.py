@@ -83,7 +83,45 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
                                       advanced_parameters=_advanced(estimator))
         else:
             quantized, details["keep_fp_auto"] = _with_accuracy_control(nncf, model, batches, scope, estimator, budget)
+    plain = None
+    if budget is not None:
+        # Which layers NNCF quantizes does not depend on the ranges: a 2-image pass gives the plain
+        # structure, so the layers accuracy control reverted are told apart from those NNCF never quantizes.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            probe = nncf.quantize(model, nncf.Dataset(_Feeds(paths[:2], source)), subset_size=2,
+                                  ignored_scope=scope, advanced_parameters=_advanced(estimator))
+        plain = {layer["layer"] for layer in float_layers(probe, kept)}
+    details["float_layers"] = float_layers(quantized, kept, plain)
     return quantized, details
+
+
+# The layers whose cost INT8 exists to cut: a FakeQuantize on their activation input means they run in INT8.
+_COMPUTE_OPS = ("Convolution", "GroupConvolution", "MatMul")
+
+
+def float_layers(model: Any, ignored: list[str], plain_float: set[str] | None = None) -> list[dict[str, str]]:
+    """Every conv/matmul of the quantized IR that still runs in float, and why.
+
+    ``why`` is ``ignored scope`` when the layer matches a ``keep_fp`` part (or the score calibration);
+    ``accuracy control`` when it is float only because ``nncf.quantize_with_accuracy_control`` reverted
+    it to meet the rank budget (``plain_float``: the float layers of plain ``nncf.quantize`` with the
+    same scope); else ``not quantized by NNCF`` (its patterns leave it, e.g. a matmul of two
+    activations). Read from the graph, not from NNCF's logs: it is what the artifact really does.
+    """
+    out = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() not in _COMPUTE_OPS or op.input_value(0).get_node().get_type_name() == "FakeQuantize":
+            continue
+        name = op.get_friendly_name()
+        if any(name == kept or name.startswith(kept + "/") for kept in ignored):
+            why = "ignored scope"
+        elif plain_float is not None and name not in plain_float:
+            why = "accuracy control"
+        else:
+            why = "not quantized by NNCF"
+        out.append({"layer": name, "op": op.get_type_name(), "why": why})
+    return out
 
 
 def _with_accuracy_control(nncf: Any, model: Any, batches: "_Feeds", scope: Any, estimator: str,

@@ -79,3 +79,41 @@ def test_a_tight_budget_keeps_the_most_sensitive_layer_first(model, close_images
     assert result.manifest.extra["export"]["int8"]["tensorrt_qdq_rules"].startswith("passed")
     saved = json.loads(result.manifest_path.read_text())
     assert saved["extra"]["export"]["int8"]["keep_fp_auto"]["kept_fp"][0]["layer"] == kept[0]
+
+
+def _compute_ops(xml: Path) -> dict[str, bool]:
+    """Conv/MatMul friendly name -> whether its activation input is fake-quantized, read back from the IR."""
+    import openvino as ov
+
+    model = ov.Core().read_model(str(xml))
+    return {op.get_friendly_name(): op.input_value(0).get_node().get_type_name() == "FakeQuantize"
+            for op in model.get_ordered_ops() if op.get_type_name() in ("Convolution", "GroupConvolution", "MatMul")}
+
+
+def test_openvino_int8_lists_the_layers_left_in_float(model, calib, val, tmp_path):
+    result = export_artifact(model, "openvino", "int8", tmp_path, calib=calib, val=val,
+                             options=ExportOptions(keep_fp=("head",)))
+    listed = result.manifest.extra["export"]["int8"]["float_layers"]
+    ops = _compute_ops(result.artifact)
+    # Exactly the conv/matmul layers the saved IR runs in float, each with a reason; the convs run INT8.
+    assert {row["layer"] for row in listed} == {name for name, quantized in ops.items() if not quantized}
+    assert any(quantized for quantized in ops.values())
+    assert listed and all(row["why"] in ("ignored scope", "not quantized by NNCF") for row in listed)
+    assert any(row["why"] == "ignored scope" and "head" in row["layer"] for row in listed)
+
+
+def test_openvino_accuracy_control_names_the_layers_it_reverted(model, close_images, tmp_path):
+    plain = export_artifact(model, "openvino", "int8", tmp_path / "plain", calib=close_images, val=close_images,
+                            options=ExportOptions(keep_fp=("head",)), raise_on_failure=False)
+    result = export_artifact(model, "openvino", "int8", tmp_path / "auto", calib=close_images, val=close_images,
+                             options=ExportOptions(keep_fp=("head", "auto:1.0")), raise_on_failure=False)
+    details = result.manifest.extra["export"]["int8"]
+    reverted = {row["layer"] for row in details["float_layers"] if row["why"] == "accuracy control"}
+    plain_float = {row["layer"] for row in plain.manifest.extra["export"]["int8"]["float_layers"]}
+    now_float = {name for name, quantized in _compute_ops(result.artifact).items() if not quantized}
+    # What accuracy control reverted is exactly what is float now and was INT8 in the plain artifact.
+    assert reverted == now_float - plain_float
+    assert details["keep_fp_auto"]["tool"] == "nncf.quantize_with_accuracy_control"
+    # Plain INT8 scrambles these near-tied images; the budget of 1.0 is met only by putting convs back in float.
+    assert plain.parity.srcc_vs_reference < 0.5 and details["keep_fp_auto"]["rank_agreement"] == 1.0
+    assert reverted and all("Conv" in name for name in reverted)
