@@ -9,6 +9,18 @@ import pytest
 TINY_TYPES = ["gaussian_blur", "gaussian_noise", "jpeg"]
 
 
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test: on two shared cores its pool spinning beside ONNX Runtime's
+    (or beside another test process) makes tiny models slow."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """48 images (3 sources x 3 distortion types x 5 levels + pristine) at 64 px; returns mos.csv."""

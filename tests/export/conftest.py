@@ -5,19 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from edgeiqa.export.images import ImageSet
 from export_helpers import tiny_model, write_images
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Two shared cores: torch's thread pool spinning beside ONNX Runtime's makes tiny models slow.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_torch_thread(one_torch_thread):
+    """Every export test runs torch beside ONNX Runtime/OpenVINO: one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -28,12 +28,7 @@ from edgeiqa.models.fake_quant import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _views(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
