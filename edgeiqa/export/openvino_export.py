@@ -76,22 +76,21 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
     details: dict[str, Any] = {"tool": f"nncf {nncf.__version__}", "activation_range_estimator": estimator,
                                "ignored_scope": kept, "subset_size": len(batches),
                                "images": calib.describe() | {"used": len(paths)}}
+
+    def plain_quantize(feeds: _Feeds) -> Any:
+        return nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds), ignored_scope=scope,
+                             advanced_parameters=_advanced(estimator))
+
+    plain = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if budget is None:
-            quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches), ignored_scope=scope,
-                                      advanced_parameters=_advanced(estimator))
+            quantized = plain_quantize(batches)
         else:
             quantized, details["keep_fp_auto"] = _with_accuracy_control(nncf, model, batches, scope, estimator, budget)
-    plain = None
-    if budget is not None:
-        # Which layers NNCF quantizes does not depend on the ranges: a 2-image pass gives the plain
-        # structure, so the layers accuracy control reverted are told apart from those NNCF never quantizes.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            probe = nncf.quantize(model, nncf.Dataset(_Feeds(paths[:2], source)), subset_size=2,
-                                  ignored_scope=scope, advanced_parameters=_advanced(estimator))
-        plain = {layer["layer"] for layer in float_layers(probe, kept)}
+            # Which layers NNCF quantizes does not depend on the ranges: a 2-image pass gives the plain
+            # structure, so the layers accuracy control reverted are told apart from those NNCF never quantizes.
+            plain = {layer["layer"] for layer in float_layers(plain_quantize(_Feeds(paths[:2], source)), kept)}
     details["float_layers"] = float_layers(quantized, kept, plain)
     return quantized, details
 
