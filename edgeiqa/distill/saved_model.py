@@ -128,14 +128,20 @@ def load_model(path: PathLike, verify: bool = True) -> LoadedModel:
 def _build_registered(state: dict[str, Any], folder: Path) -> nn.Module:
     from edgeiqa.models import create_model
 
+    # A contract stays a mapping, as the config gave it: the variant fills in what it leaves out (the
+    # backbone's own mean/std). Turned into a PreprocessContract here, the omitted mean/std would become
+    # the dataclass defaults, and a student pre-trained at 0.5/0.5 would be fine-tuned at ImageNet's.
     kwargs = dict(state.get("model_kwargs") or {})
-    if isinstance(kwargs.get("contract"), dict):
-        kwargs["contract"] = PreprocessContract.from_dict(kwargs["contract"])
     try:
         # pretrained=False: the checkpoint's weights replace whatever the backbone starts from.
-        return create_model(state["model"], **kwargs)
+        model = create_model(state["model"], **kwargs)
     except ConfigError as exc:
         raise ConfigError(f"{folder / 'state.json'}: cannot rebuild model {state['model']!r}: {exc}") from exc
+    saved = state.get("contract")
+    if isinstance(saved, dict) and hasattr(model, "contract") and model.contract != PreprocessContract.from_dict(saved):
+        raise ConfigError(f"{folder / 'state.json'}: model {state['model']!r} rebuilt from model_kwargs preprocesses "
+                          f"differently from how it was trained (contract {model.contract.to_dict()} vs {saved})")
+    return model
 
 
 def _fake_quantize(model: nn.Module, quantization: Any, folder: Path) -> None:

@@ -69,3 +69,35 @@ def test_a_corrupted_weights_file_is_detected(tmp_path) -> None:
 def test_resolve_names_a_folder_without_checkpoints(tmp_path) -> None:
     with pytest.raises(EdgeIQAError, match="no checkpoint found"):
         resolve_checkpoint(tmp_path)
+
+
+def test_a_partial_contract_keeps_the_backbones_normalisation_from_stage_to_stage(tmp_path) -> None:
+    # The quickstart names only the student's sizes; EfficientNet-Lite's TF weights want 0.5/0.5. Each
+    # stage rebuilds the model from the previous stage's checkpoint: a rebuild that filled the omitted
+    # mean/std with ImageNet's would fine-tune (and ship) a student on inputs it was not pre-trained on.
+    from edgeiqa.distill.saved_model import load_model
+    from edgeiqa.distill.stages import _model_meta
+    from edgeiqa.models import create_model
+
+    model = create_model("eqcnet_lite0", contract={"working_size": 160, "fragments": {"grid": 4, "patch": 32}})
+    assert model.contract.mean == (0.5, 0.5, 0.5) and model.contract.std == (0.5, 0.5, 0.5)
+    for stage in ("pretrain", "finetune", "final"):
+        trained = torch.nn.ModuleDict({"student": model})  # what a stage saves: its train module
+        save_checkpoint(tmp_path / stage, 0, trained, _model_meta(model, "student", (0.0, 100.0)), is_best=True)
+        model = load_model(tmp_path / stage).model
+        assert model.contract.working_size == 160, stage
+        assert model.contract.mean == (0.5, 0.5, 0.5) and model.contract.std == (0.5, 0.5, 0.5), stage
+
+
+def test_a_checkpoint_whose_model_would_preprocess_differently_is_refused(tmp_path) -> None:
+    from edgeiqa.distill.saved_model import load_model
+    from edgeiqa.distill.stages import _model_meta
+    from edgeiqa.errors import ConfigError
+    from edgeiqa.models import create_model
+
+    model = create_model("test_eqcnet")
+    state = _model_meta(model, "student", (0.0, 100.0))
+    state["contract"] = {**state["contract"], "mean": [0.1, 0.2, 0.3]}  # trained on other inputs than it rebuilds
+    save_checkpoint(tmp_path, 0, torch.nn.ModuleDict({"student": model}), state, is_best=True)
+    with pytest.raises(ConfigError, match=r"state\.json: model 'test_eqcnet' rebuilt .* preprocesses differently"):
+        load_model(tmp_path)
