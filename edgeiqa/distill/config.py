@@ -14,6 +14,11 @@ from typing import Any, Literal
 
 from edgeiqa.configs import load_yaml
 
+# The capture-side degradations of in-the-wild photos (focus, shake, sensor noise, exposure, colour,
+# compression); the synthetic codec and palette artefacts are left out by default.
+TRANSFER_DISTORTIONS = ("gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "brightness_change",
+                        "contrast_change", "saturation_change")
+
 
 @dataclass
 class DataConfig:
@@ -25,8 +30,15 @@ class DataConfig:
     split: Literal["official", "random"] = "official"
     split_seed: int = 0
     fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
-    # A folder of (possibly unlabelled) images for pre-training; None: the training split, labels unused.
+    # Pre-training's transfer set (labels unused): the training photos, plus every image under transfer_dir,
+    # plus transfer_copies distorted copies of each of those, made on the fly: each copy draws one of
+    # transfer_distortions (edgeiqa.data.distortions) at a level in transfer_levels [low, high], anew every
+    # epoch (reproducible from seed, epoch and item). The teacher scores what the student sees, so the
+    # copies teach the student how the teacher reacts to degradations the labelled photos never show.
     transfer_dir: str | None = None
+    transfer_copies: int = 0
+    transfer_distortions: list[str] = field(default_factory=lambda: list(TRANSFER_DISTORTIONS))
+    transfer_levels: list[int] = field(default_factory=lambda: [1, 3])
     workers: int = 0  # DataLoader worker processes (0: decode in the training process)
 
 

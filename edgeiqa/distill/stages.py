@@ -33,7 +33,7 @@ from edgeiqa.distill.losses import WeightedLoss
 from edgeiqa.distill.modules import StudentTrainModule, TeacherTrainModule, student_forward, teacher_forward
 from edgeiqa.distill.runs import Splits, make_loader, predict
 from edgeiqa.distill.saved_model import load_model
-from edgeiqa.distill.views_data import ViewsDataset, collate_views, unlabelled_records
+from edgeiqa.distill.views_data import DistortedCopies, ViewsDataset, collate_views, unlabelled_records
 from edgeiqa.fileio import atomic_write_text
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.models import create_model
@@ -54,10 +54,24 @@ class Run:
         self.cfg, self.splits, self.dist, self.progress = cfg, splits, dist, progress
         self.out = Path(cfg.out)
 
-    def dataset(self, records, student=None, teacher=None, train: bool = False) -> ViewsDataset:
+    def dataset(self, records, student=None, teacher=None, train: bool = False,
+                copies: DistortedCopies | None = None) -> ViewsDataset:
         contract = student.contract if student is not None else None
         spec = teacher.view_spec if teacher is not None else None
-        return ViewsDataset(records, contract, spec, self.splits.mos_range, train=train, seed=self.cfg.seed)
+        return ViewsDataset(records, contract, spec, self.splits.mos_range, train=train, seed=self.cfg.seed,
+                            copies=copies)
+
+    def transfer_set(self) -> tuple[list, DistortedCopies | None]:
+        """Pre-training's images (training photos + data.transfer_dir) and their distorted copies."""
+        data = self.cfg.data
+        records = list(self.splits.train)
+        if data.transfer_dir:
+            records += unlabelled_records(Path(data.transfer_dir))
+        copies = None
+        if data.transfer_copies > 0:
+            copies = DistortedCopies(data.transfer_copies, tuple(data.transfer_distortions),
+                                     (int(data.transfer_levels[0]), int(data.transfer_levels[1])))
+        return records, copies
 
     def eval_loader(self, dataset: ViewsDataset, batch_size: int):
         return torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_views,
@@ -104,9 +118,11 @@ def load_teacher(run: Run) -> torch.nn.Module:
 
 
 def train_student_stage(run: Run, student, stage: StageConfig, name: str, folder: Path, teacher, use_labels: bool,
-                        records, resume: bool, extra_meta: dict[str, Any] | None = None) -> StageResult:
-    """Train ``student`` (+ the frozen ``teacher``, if any) with ``stage``'s losses into ``folder``;
-    ``extra_meta`` joins every checkpoint's state (the QAT stage records its quantization there)."""
+                        records, resume: bool, extra_meta: dict[str, Any] | None = None,
+                        copies: DistortedCopies | None = None) -> StageResult:
+    """Train ``student`` (+ the frozen ``teacher``, if any) with ``stage``'s losses into ``folder``, on
+    ``records`` (+ their distorted ``copies``); ``extra_meta`` joins every checkpoint's state (the QAT
+    stage records its quantization there)."""
     losses = dict(stage.losses) if teacher is not None else {k: v for k, v in stage.losses.items() if k not in _TEACHER_TERMS}
     val_loader = run.eval_loader(run.dataset(run.splits.val, student=student), stage.optim.batch_size)
 
@@ -114,7 +130,7 @@ def train_student_stage(run: Run, student, stage: StageConfig, name: str, folder
         pred, mos = predict(lambda b: student_forward(student, b["student"]), val_loader, run.dist.device)
         return {"srcc": srcc(pred, mos)}
 
-    train_set = run.dataset(records, student=student, teacher=teacher, train=True)
+    train_set = run.dataset(records, student=student, teacher=teacher, train=True, copies=copies)
     probe = collate_views([train_set[i] for i in range(min(2, len(train_set)))]) if teacher is not None else None
     loss = WeightedLoss(losses, run.cfg.loss_options)
     module = StudentTrainModule(student, loss, teacher, run.cfg.student.feature_pairs,
@@ -142,8 +158,9 @@ def train_student(run: Run, stages: tuple[str, ...], student_only: bool, resume:
     teacher = None if student_only else load_teacher(run)
     student = _seeded_model(run.cfg, cfg.model, cfg.model_kwargs, cfg.pretrained)
     if "pretrain" in stages and not student_only and cfg.pretrain.enabled:
-        transfer = unlabelled_records(Path(run.cfg.data.transfer_dir)) if run.cfg.data.transfer_dir else run.splits.train
-        train_student_stage(run, student, cfg.pretrain, "pretrain", root / "pretrain", teacher, False, transfer, resume)
+        transfer, copies = run.transfer_set()
+        train_student_stage(run, student, cfg.pretrain, "pretrain", root / "pretrain", teacher, False, transfer, resume,
+                            copies=copies)
     if "finetune" in stages and cfg.finetune.enabled:
         student = _load_student_stage(root / "pretrain", run) or student
         train_student_stage(run, student, cfg.finetune, "finetune", root / "finetune", teacher, True, run.splits.train, resume)

@@ -118,6 +118,7 @@ def _check_top(cfg: ExperimentConfig, problems: list[str]) -> None:
 
 def _check_data(cfg: ExperimentConfig, problems: list[str]) -> None:
     from edgeiqa.data.loaders import list_loaders
+    from edgeiqa.data.distortions import DISTORTIONS, LEVELS
 
     data = cfg.data
     if data.dataset not in list_loaders():
@@ -128,6 +129,16 @@ def _check_data(cfg: ExperimentConfig, problems: list[str]) -> None:
         problems.append(f"data.root: {data.root} does not exist")
     if data.transfer_dir is not None and not Path(data.transfer_dir).is_dir():
         problems.append(f"data.transfer_dir: {data.transfer_dir} is not a folder")
+    if data.transfer_copies < 0:
+        problems.append(f"data.transfer_copies: must be >= 0, got {data.transfer_copies}")
+    unknown = [name for name in data.transfer_distortions if name not in DISTORTIONS]
+    if unknown:
+        problems.append(f"data.transfer_distortions: unknown {', '.join(map(repr, unknown))}; known: {', '.join(DISTORTIONS)}")
+    elif data.transfer_copies and not data.transfer_distortions:
+        problems.append("data.transfer_distortions: empty, but data.transfer_copies asks for distorted copies")
+    levels = list(data.transfer_levels)
+    if len(levels) != 2 or not all(isinstance(v, int) and 1 <= v <= LEVELS for v in levels) or levels[0] > levels[1]:
+        problems.append(f"data.transfer_levels: need [low, high] with 1 <= low <= high <= {LEVELS}, got {levels}")
     fractions = list(data.fractions)
     if len(fractions) != 3 or any(not math.isfinite(f) or not 0 <= f <= 1 for f in fractions) \
             or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions[:2], default=0) <= 0:

@@ -6,19 +6,33 @@ JPEG cost, which dominates CPU training on large photos.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import default_collate
 
+from edgeiqa.data.distortions import apply_distortion
 from edgeiqa.data.records import ImageRecord
 from edgeiqa.data.torch_dataset import IQAImageDataset
 from edgeiqa.models.teacher_views import TeacherViewSpec, collate_teacher_views, teacher_views
 from edgeiqa.runtime.batch import expand_paths
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.preprocess import decode_image, preprocess_image
+
+@dataclass(frozen=True)
+class DistortedCopies:
+    """``count`` distorted copies of every record, appended after the originals: copy ``k`` of record
+    ``i`` is item ``(k + 1) * len(records) + i``. Each draws one of ``distortions`` at a level in
+    ``levels`` (inclusive) from the item's generator, so it changes with the epoch like any augmentation."""
+
+    count: int
+    distortions: tuple[str, ...]
+    levels: tuple[int, int] = (1, 3)
+
 
 class ViewsDataset(IQAImageDataset):
     """Items with ``student`` inputs (per contract), ``teacher`` views, normalised ``mos`` and ``index``.
@@ -35,6 +49,7 @@ class ViewsDataset(IQAImageDataset):
         mos_range: tuple[float, float],
         train: bool = False,
         seed: int = 0,
+        copies: DistortedCopies | None = None,
     ) -> None:
         decode_contract = student_contract or (teacher_spec.contract if teacher_spec else None)
         if decode_contract is None:
@@ -42,12 +57,31 @@ class ViewsDataset(IQAImageDataset):
         super().__init__(records, decode_contract, train=train, seed=seed, mos_range=mos_range, normalize_mos=True)
         self.student_contract = student_contract
         self.teacher_spec = teacher_spec
+        self.copies = copies if copies is not None and copies.count > 0 else None
+
+    def __len__(self) -> int:
+        return len(self.records) * (1 + (self.copies.count if self.copies else 0))
+
+    def target(self, index: int) -> float:
+        return super().target(index % len(self.records))  # a copy keeps its source's label
+
+    def distortion_of(self, index: int, rng: np.random.Generator) -> tuple[str, int] | None:
+        """The (distortion, level) item ``index`` gets, drawn from ``rng``; None for an original."""
+        if self.copies is None or index < len(self.records):
+            return None
+        name = self.copies.distortions[int(rng.integers(len(self.copies.distortions)))]
+        return name, int(rng.integers(self.copies.levels[0], self.copies.levels[1] + 1))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        img = decode_image(self.records[index].path, self.contract)
-        rng = None
-        if self.train:
-            rng = self.item_rng(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        img = decode_image(self.records[index % len(self.records)].path, self.contract)
+        item_rng = self.item_rng(index)
+        drawn = self.distortion_of(index, item_rng)
+        if drawn is not None:  # before the flip, so the teacher and the student see the same copy
+            img = Image.fromarray(apply_distortion(drawn[0], np.asarray(img.convert("RGB")), drawn[1], item_rng))
+        rng = item_rng if self.train else None  # evaluation: no flip, no fragment jitter
+        if rng is not None:
             if rng.random() < 0.5:
                 img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         item: dict[str, Any] = {"mos": torch.tensor(self.target(index), dtype=torch.float32), "index": index}
