@@ -31,7 +31,11 @@ def _pairs(cfg: ExperimentConfig) -> tuple[tuple[str, str], ...]:
 @pytest.mark.parametrize("cfg", [ExperimentConfig(), ExperimentConfig.load(preset_path("quickstart.yaml"))],
                          ids=["defaults", "quickstart-preset"])
 def test_defaults_and_the_quickstart_preset_are_the_old_quickstart_constants(cfg: ExperimentConfig) -> None:
-    assert _pairs(cfg) == OLD_EXPORTS
+    # One deliberate change since: the quickstart's OpenVINO INT8 compiles the onnx int8 Q/DQ graph
+    # (NNCF's INT8 of the quickstart student failed its rank gate; see the preset's comment).
+    expected = OLD_EXPORTS if cfg.name != "quickstart" else tuple(
+        ("openvino", "int8-qdq") if pair == ("openvino", "int8") else pair for pair in OLD_EXPORTS)
+    assert _pairs(cfg) == expected
     assert (cfg.export.calibration.split, cfg.export.calibration.n_images) == OLD_CALIBRATION
     assert cfg.export.calibration.method == "minmax" and cfg.export.validation_split == "val"
     assert cfg.export.tolerances == {}

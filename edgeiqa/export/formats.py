@@ -22,6 +22,7 @@ PRECISION_CLASS = {
     "fp16": "fp16",
     "int8": "int8",
     "int8-trt": "int8",
+    "int8-qdq": "int8",
     "int8-qat": "int8",
     "int8-weights": "int8",
 }
@@ -116,7 +117,8 @@ FORMATS: dict[str, ExportFormat] = {
             exporter="edgeiqa.export.onnx_export:export_onnx", qat_precisions=(QAT_PRECISION,),
         ),
         ExportFormat(
-            name="openvino", title="OpenVINO", suffix=".xml", precisions=("fp32", "fp16", "int8"), calibrated=("int8",),
+            name="openvino", title="OpenVINO", suffix=".xml", precisions=("fp32", "fp16", "int8", "int8-qdq"),
+            calibrated=("int8", "int8-qdq"),
             backend="openvino", module="openvino", platforms=(),
             exporter="edgeiqa.export.openvino_export:export_openvino",
         ),

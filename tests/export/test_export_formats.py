@@ -15,7 +15,7 @@ from edgeiqa.export.options import ExportOptions, Int8Settings, Tolerances
 def test_table_is_named_records_with_the_documented_precisions():
     assert list(FORMATS) == ["onnx", "openvino", "coreml", "ort", "litert", "tensorrt"]
     assert FORMATS["onnx"].precisions == ("fp32", "fp16", "int8", "int8-trt", "int8-qat")
-    assert FORMATS["openvino"].precisions == ("fp32", "fp16", "int8")
+    assert FORMATS["openvino"].precisions == ("fp32", "fp16", "int8", "int8-qdq")
     assert FORMATS["coreml"].precisions == ("fp32", "fp16", "int8-weights")
     assert FORMATS["tensorrt"].precisions == ("fp16", "int8")
     assert FORMATS["litert"].precisions == FORMATS["ort"].precisions == ("fp32", "fp16", "int8")
@@ -28,7 +28,7 @@ def test_unknown_format_and_precision_name_the_choices():
     known = "known formats: onnx, openvino, coreml, ort, litert, tensorrt"
     with pytest.raises(ConfigError, match=f"unknown export format 'tf'; {known}"):
         get_format("tf")
-    with pytest.raises(ConfigError, match="'openvino' has no precision 'int8-trt'; choose one of fp32, fp16, int8"):
+    with pytest.raises(ConfigError, match="'openvino' has no precision 'int8-trt'; choose one of fp32, fp16, int8, int8-qdq"):
         get_format("openvino").check_precision("int8-trt")
     assert [precision_class(p) for p in ("fp32", "fp16", "int8", "int8-trt", "int8-weights")] == [
         "fp32", "fp16", "int8", "int8", "int8"]

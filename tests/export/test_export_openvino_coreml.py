@@ -1,4 +1,4 @@
-"""OpenVINO IR (FP32/FP16/INT8 via NNCF) round trips, and Core ML conversion (spec only off macOS)."""
+"""OpenVINO IR (FP32/FP16/INT8 via NNCF or ONNX Runtime's Q/DQ) round trips, and Core ML conversion (spec only off macOS)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,31 @@ def test_openvino_round_trip_is_gated_in_float32(model, calib, val, tmp_path, pr
     with Predictor.load(result.artifact) as predictor:  # the runtime reads what the exporter wrote
         scores = predictor(list(val.paths[:4]))
     assert scores.shape == (4,) and np.all(np.diff(scores) > 0)  # brighter images score higher
+
+
+def test_openvino_int8_qdq_runs_onnx_runtimes_quantized_graph_in_int8(model, calib, val, tmp_path):
+    # The same Q/DQ graph (same ranges) as the onnx int8 artifact: OpenVINO must score like ONNX Runtime
+    # does on it, far closer than either is to FP32, and its convolutions must really be quantized.
+    import openvino as ov
+
+    qdq = export_artifact(model, "openvino", "int8-qdq", tmp_path / "ov", calib=calib, val=val)
+    ort = export_artifact(model, "onnx", "int8", tmp_path / "ort", calib=calib, val=val)
+    fp32 = export_artifact(model, "onnx", "fp32", tmp_path / "fp32", val=val)
+    details = qdq.manifest.extra["export"]["int8"]
+    assert details["tool"].startswith("onnxruntime quantize_static") and details["flavour"] == "int8"
+    assert qdq.parity.passed and qdq.manifest.precision == "int8-qdq"
+    paths = list(val.paths)
+    scores = {}
+    for name, result in (("qdq", qdq), ("ort", ort), ("fp32", fp32)):
+        with Predictor.load(result.artifact) as predictor:
+            scores[name] = predictor(paths)
+    assert np.abs(scores["qdq"] - scores["ort"]).max() < 0.5 * np.abs(scores["qdq"] - scores["fp32"]).max()
+    ir = ov.Core().read_model(str(qdq.artifact))
+    convs = [op for op in ir.get_ordered_ops() if op.get_type_name() in ("Convolution", "GroupConvolution")]
+    quantized = [op for op in convs if op.input_value(0).get_node().get_type_name() == "FakeQuantize"]
+    assert convs and len(quantized) >= len(convs) - len(details["float_layers"])
+    assert quantized, "no convolution runs in INT8"
+    assert all(row["why"] in ("ignored scope", "not quantized by ONNX Runtime") for row in details["float_layers"])
 
 
 def test_openvino_gate_records_bf16_when_asked_for_the_device_default(model, val, tmp_path):
