@@ -1,5 +1,6 @@
 """Which transfer stages earn their place: the distilled student without pre-training, without the
-feature loss, and in full, against the student alone, all on one seed's teacher and the same test photos.
+feature loss, without the distorted copies in pre-training's transfer set, and in full, against the student
+alone, all on one seed's teacher and the same test photos.
 
     python benchmarks/livec_stage_ablation.py --config configs/livec.yaml --run runs/livec_s0 \
         --out benchmarks/results/livec_stage_ablation.json
@@ -7,7 +8,8 @@ feature loss, and in full, against the student alone, all on one seed's teacher 
 ``--run`` is a finished preset run (``edgeiqa run`` or train-teacher + distill + distill --student-only):
 its teacher, distilled student ("full") and student alone are reused. Each variant is trained by
 ``edgeiqa distill`` into ``<run>_ablation/<variant>/`` (the teacher folder is linked, not retrained),
-so an interrupted ablation resumes where it stopped. Every variant is compared with the full student
+so an interrupted ablation resumes where it stopped (a variant folder that already holds a summary.json,
+e.g. a link to an earlier run with the very same settings, is not trained again). Every variant is compared with the full student
 by a paired bootstrap of the SRCC difference on the same test photos; a difference whose interval
 holds 0 is reported as inside the noise, not as a ranking.
 """
@@ -37,7 +39,12 @@ def _no_feature(cfg: dict[str, Any]) -> None:
         cfg["student"].get(stage, {}).get("losses", {}).pop("feature", None)
 
 
-VARIANTS: dict[str, Callable[[dict[str, Any]], None]] = {"no_pretrain": _no_pretrain, "no_feature": _no_feature}
+def _no_copies(cfg: dict[str, Any]) -> None:
+    cfg.setdefault("data", {})["transfer_copies"] = 0
+
+
+VARIANTS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "no_pretrain": _no_pretrain, "no_feature": _no_feature, "no_copies": _no_copies}
 
 
 def _train_variant(name: str, base: dict[str, Any], run: Path, root: Path, seed: int) -> Path:
