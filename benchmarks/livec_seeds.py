@@ -6,6 +6,10 @@
 Each run folder holds the summary.json that ``edgeiqa distill`` writes (per-image test scores included)
 and optionally the baseline_ridge.json of ``edgeiqa baseline`` (the frozen-feature floor). All runs
 share the data split (``data.split_seed``), so every comparison is paired on the same test photos.
+
+``--baseline R0 R1 R2`` names the same seeds trained without a change under test (one run per seed, in the
+order of ``runs``): each seed's distilled student is then paired against the baseline's, so a preset change
+is judged by per-seed paired intervals rather than by two means.
 """
 
 from __future__ import annotations
@@ -39,12 +43,23 @@ def _run(folder: Path) -> dict:
     return out
 
 
+def _vs_baseline(run: Path, baseline: Path) -> dict:
+    new, old = (json.loads((folder / "summary.json").read_text())["scores"] for folder in (run, baseline))
+    if new["paths"] != old["paths"]:
+        raise SystemExit(f"{run} and {baseline} scored different test photos; they cannot be paired")
+    paired = paired_srcc_difference(new["student"], old["student"], new["mos"], 0.0)
+    return {"run": str(run), "baseline": str(baseline), "distilled_minus_baseline": paired.to_dict()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--ridge", type=Path, help="run folder holding baseline_ridge.json")
+    parser.add_argument("--baseline", nargs="+", type=Path, help="the same seeds without the change under test")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.baseline and len(args.baseline) != len(args.runs):
+        parser.error(f"--baseline needs one run per seed: {len(args.runs)} runs, {len(args.baseline)} baselines")
     runs = [_run(folder) for folder in args.runs]
     agg = {}
     for name in MODELS:
@@ -63,6 +78,11 @@ def main() -> None:
             result["ridge_floor"]["paired_vs_seed0"] = {
                 name: paired_srcc_difference(summary["scores"][name], ridge["scores"]["ridge"],
                                              summary["scores"]["mos"], 0.0).to_dict() for name in MODELS}
+    if args.baseline:
+        result["vs_baseline"] = [_vs_baseline(run, base) for run, base in zip(args.runs, args.baseline)]
+        result["aggregate"]["distilled_minus_baseline"] = {
+            "mean": float(np.mean([row["distilled_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]])),
+            "per_seed": [row["distilled_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]]}
     print(json.dumps(result["aggregate"], indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
