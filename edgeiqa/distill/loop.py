@@ -149,7 +149,7 @@ def run_stage(
         if dist.is_main:
             state = dict(metadata, stage=name, metrics=record, history=history, best_srcc=best_srcc,
                          since_best=since_best, complete=complete)
-            save_checkpoint(stage_dir, epoch, module, state, optimizer, is_best=improved)
+            save_checkpoint(stage_dir, epoch, module, state, optimizer, is_best=improved or cfg.select == "last")
             _write_history(stage_dir, history)
             if progress:
                 progress_write(f"{name} epoch {epoch + 1}/{cfg.epochs}: loss {record.get('train_loss', float('nan')):.4f} "
