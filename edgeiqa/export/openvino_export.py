@@ -33,6 +33,7 @@ import numpy as np
 from edgeiqa.errors import require
 from edgeiqa.export.artifact import ExportedFiles, companions_of, input_specs, output_specs
 from edgeiqa.export.errors import ExportError
+from edgeiqa.export.formats import get_format
 from edgeiqa.export.images import ImageSet, iter_feeds
 from edgeiqa.export.nodes import resolve_nodes, split_auto
 from edgeiqa.export.onnx_export import export_fp32
@@ -53,7 +54,7 @@ def export_openvino(source: ExportSource, precision: str, work: Path, name: str,
     details: dict[str, Any] = {"fp32_onnx": export_fp32(source, onnx_path, options)}
     start = time.perf_counter()
     model = ov.convert_model(str(onnx_path))
-    if precision in ("int8", "int8-qdq") and calib is None:
+    if get_format("openvino").needs_calibration(precision) and calib is None:
         raise ExportError(f"OpenVINO {precision} needs INT8 calibration images")
     if precision == "int8":
         model, details["int8"] = quantize_nncf(model, onnx_path, calib, source, options)
@@ -127,8 +128,9 @@ def float_layers(model: Any, ignored: list[str], plain_float: set[str] | None = 
     ``why`` is ``ignored scope`` when the layer matches a ``keep_fp`` part (or the score calibration);
     ``accuracy control`` when it is float only because ``nncf.quantize_with_accuracy_control`` reverted
     it to meet the rank budget (``plain_float``: the float layers of plain ``nncf.quantize`` with the
-    same scope); else ``not quantized by NNCF`` (or by ``quantizer``: its patterns leave it, e.g. a matmul of two
-    activations). Read from the graph, not from NNCF's logs: it is what the artifact really does.
+    same scope); else ``not quantized by <quantizer>`` (NNCF's or ONNX Runtime's patterns leave it, e.g. a
+    matmul of two activations). Read from the graph, not from the quantizer's logs: it is what the artifact
+    really does.
     """
     out = []
     for op in model.get_ordered_ops():

@@ -27,14 +27,13 @@ def _dataset(records, contract, copies, train=False, seed=0) -> ViewsDataset:
     return ViewsDataset(records, contract, None, (0.0, 100.0), train=train, seed=seed, copies=copies)
 
 
-def _records(tiny_synth, n=4):
-    splits = load_splits(ExperimentConfig.load(write_yaml(tiny_synth.parent / "t.yaml",
-                                                          tiny_experiment(tiny_synth.parent / "r", tiny_synth))).data)
-    return splits.train[:n]
+def _records(tmp_path, tiny_synth, n=4):
+    raw = tiny_experiment(tmp_path / "run", tiny_synth)
+    return load_splits(ExperimentConfig.load(write_yaml(tmp_path / "exp.yaml", raw)).data).train[:n]
 
 
-def test_copies_follow_the_originals_keep_their_label_and_change_the_pixels(tiny_synth, student_contract) -> None:
-    records = _records(tiny_synth)
+def test_copies_follow_the_originals_keep_their_label_and_change_the_pixels(tmp_path, tiny_synth, student_contract) -> None:
+    records = _records(tmp_path, tiny_synth)
     plain = _dataset(records, student_contract, None)
     with_copies = _dataset(records, student_contract, DistortedCopies(2, ("gaussian_blur", "gaussian_noise"), (3, 5)))
     assert len(plain) == 4 and len(with_copies) == 12
@@ -49,8 +48,8 @@ def test_copies_follow_the_originals_keep_their_label_and_change_the_pixels(tiny
             assert not torch.equal(copy["student"]["image"], original["student"]["image"])
 
 
-def test_a_copy_is_the_same_within_an_epoch_and_drawn_anew_the_next(tiny_synth, student_contract) -> None:
-    records = _records(tiny_synth)
+def test_a_copy_is_the_same_within_an_epoch_and_drawn_anew_the_next(tmp_path, tiny_synth, student_contract) -> None:
+    records = _records(tmp_path, tiny_synth)
     copies = DistortedCopies(1, ("gaussian_blur", "gaussian_noise", "jpeg", "contrast_change"), (1, 5))
     data = _dataset(records, student_contract, copies, train=True)
     twin = _dataset(records, student_contract, copies, train=True)
