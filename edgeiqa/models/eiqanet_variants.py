@@ -8,7 +8,7 @@ from typing import Any
 
 from edgeiqa.models._build import make_config
 from edgeiqa.models.eiqanet import EIQANet, EIQANetConfig
-from edgeiqa.models.pretrained import with_backbone_normalisation
+from edgeiqa.models.pretrained import overlay_contract, with_backbone_normalisation
 from edgeiqa.models.registry import register_model
 from edgeiqa.models.teacher_views import TeacherViewSpec
 from edgeiqa.runtime.contract import PreprocessContract
@@ -25,8 +25,13 @@ def _eiqanet(variant: str, defaults: dict[str, Any], pretrained: bool, **kwargs:
         defaults = {**defaults, "views": dataclasses.replace(
             base, contract=with_backbone_normalisation(base.contract, backbone))}
     elif isinstance(views, Mapping):
-        contract = views.get("contract", base.contract)
-        kwargs["views"] = {**views, "contract": with_backbone_normalisation(contract, backbone)}
+        # A partial mapping (YAML's ``views: {contract: {working_size: 384}}``) keeps the variant's
+        # patch size, density, patch cap and contract values for everything it does not name.
+        contract = views.get("contract", {})
+        contract = (overlay_contract(base.contract, contract, backbone) if isinstance(contract, Mapping)
+                    else with_backbone_normalisation(contract, backbone))
+        base_values = {k: v for k, v in base.to_dict().items() if k != "contract"}
+        kwargs["views"] = {**base_values, **views, "contract": contract}
     config = make_config(EIQANetConfig, variant, defaults, kwargs)
     return EIQANet(config, pretrained=pretrained, pretrained_cfg_overlay=overlay)
 

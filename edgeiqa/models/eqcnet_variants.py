@@ -7,7 +7,7 @@ from typing import Any
 
 from edgeiqa.models._build import make_config
 from edgeiqa.models.eqcnet import EQCNet, EQCNetConfig
-from edgeiqa.models.pretrained import with_backbone_normalisation
+from edgeiqa.models.pretrained import overlay_contract, with_backbone_normalisation
 from edgeiqa.models.registry import register_model
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
 
@@ -15,12 +15,12 @@ from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
 def _eqcnet(variant: str, defaults: dict[str, Any], pretrained: bool, **kwargs: Any) -> EQCNet:
     overlay = kwargs.pop("pretrained_cfg_overlay", None)
     # The contract carries the backbone's own mean/std (also when only the backbone is overridden);
-    # a contract the caller passes keeps the mean/std it names.
+    # a partial contract mapping keeps the variant's other values and any mean/std it names.
     backbone = kwargs.get("backbone", defaults["backbone"])
     if "contract" not in kwargs:
         defaults = {**defaults, "contract": with_backbone_normalisation(defaults["contract"], backbone)}
     elif isinstance(kwargs["contract"], Mapping):
-        kwargs["contract"] = with_backbone_normalisation(kwargs["contract"], backbone)
+        kwargs["contract"] = overlay_contract(defaults["contract"], kwargs["contract"], backbone)
     config = make_config(EQCNetConfig, variant, defaults, kwargs)
     return EQCNet(config, pretrained=pretrained, pretrained_cfg_overlay=overlay)
 

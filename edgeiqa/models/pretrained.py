@@ -110,6 +110,23 @@ def _extract_state_dict(obj: Any, path: Path) -> Mapping[str, torch.Tensor]:
     raise ConfigError(f"{path}: not a model state dict (expected tensors, or one under {list(_STATE_DICT_KEYS)})")
 
 
+def overlay_contract(
+    base: PreprocessContract, override: Mapping[str, Any], backbone: str
+) -> dict[str, Any]:
+    """A partial contract mapping (YAML's ``contract: {working_size: 160}``) laid over a variant's own
+    contract, as a mapping: keys it does not name keep the variant's values (not the dataclass
+    defaults), mean/std default to ``backbone``'s, and a partial ``fragments`` mapping is merged too.
+
+    Staying a mapping lets a saved checkpoint rebuild the same contract from the same config.
+    """
+    mean, std = backbone_normalisation(backbone)
+    merged: dict[str, Any] = {**base.to_dict(), "mean": mean, "std": std, **override}
+    base_fragments, fragments = base.to_dict()["fragments"], override.get("fragments")
+    if isinstance(fragments, Mapping) and isinstance(base_fragments, Mapping):
+        merged["fragments"] = {**base_fragments, **fragments}
+    return merged
+
+
 def read_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor]:
     """Tensors of a ``.pt/.pth`` (plain or nested checkpoint) or ``.safetensors`` file, on CPU."""
     path = Path(path)

@@ -69,3 +69,23 @@ def test_lite2_teacher_patches_grow_with_the_photo() -> None:
     assert (livec.patches, uhd.patches) == (1, 6)
     assert livec.working_hw == (260, 260) and uhd.patch_size == 224
     assert livec.gmacs < uhd.gmacs
+
+
+def test_a_partial_contract_keeps_the_variants_other_values() -> None:
+    # YAML's `contract: {working_size: 256}` changes the size only: the 8x8 mosaic and 0.5/0.5 stay.
+    student = create_model("eqcnet_lite0", contract={"working_size": 256, "fragments": {"patch": 16}})
+    assert student.contract.working_size == 256
+    assert (student.contract.fragments.grid, student.contract.fragments.patch) == (8, 16)
+    assert student.contract.mean == HALF and student.contract.std == HALF
+
+
+def test_partial_teacher_views_keep_the_variants_patches_and_normalisation() -> None:
+    teacher = create_model("eiqanet_lite2", views={"contract": {"working_size": 384}})
+    spec = teacher.view_spec
+    assert spec.contract.working_size == 384
+    assert (spec.patch, spec.density, spec.max_patches) == (224, 8.0, 6)
+    assert spec.contract.fragments is None and spec.contract.mean == HALF
+    # Named values still win.
+    teacher = create_model("eiqanet_lite2", views={"max_patches": 2, "contract": {"mean": [0.4] * 3}})
+    assert teacher.view_spec.max_patches == 2 and teacher.view_spec.patch == 224
+    assert teacher.view_spec.contract.mean == (0.4, 0.4, 0.4) and teacher.view_spec.contract.std == HALF
