@@ -126,22 +126,31 @@ def load_model(path: PathLike, verify: bool = True) -> LoadedModel:
 
 
 def _build_registered(state: dict[str, Any], folder: Path) -> nn.Module:
-    from edgeiqa.models import create_model
-
     # A contract stays a mapping, as the config gave it: the variant fills in what it leaves out (the
     # backbone's own mean/std). Turned into a PreprocessContract here, the omitted mean/std would become
     # the dataclass defaults, and a student pre-trained at 0.5/0.5 would be fine-tuned at ImageNet's.
     kwargs = dict(state.get("model_kwargs") or {})
-    try:
-        # pretrained=False: the checkpoint's weights replace whatever the backbone starts from.
-        model = create_model(state["model"], **kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{folder / 'state.json'}: cannot rebuild model {state['model']!r}: {exc}") from exc
+    model = _create(state["model"], kwargs, folder)
     saved = state.get("contract")
+    if isinstance(saved, dict) and hasattr(model, "contract") and model.contract != PreprocessContract.from_dict(saved):
+        if "contract" in getattr(model.config, "__dataclass_fields__", {}):
+            # A student is rebuilt with the full contract it was trained with, so a later change to its
+            # variant's defaults (a new reducing_gap, say) cannot re-preprocess an old checkpoint.
+            model = _create(state["model"], {**kwargs, "contract": saved}, folder)
     if isinstance(saved, dict) and hasattr(model, "contract") and model.contract != PreprocessContract.from_dict(saved):
         raise ConfigError(f"{folder / 'state.json'}: model {state['model']!r} rebuilt from model_kwargs preprocesses "
                           f"differently from how it was trained (contract {model.contract.to_dict()} vs {saved})")
     return model
+
+
+def _create(name: str, kwargs: dict[str, Any], folder: Path) -> nn.Module:
+    from edgeiqa.models import create_model
+
+    try:
+        # pretrained=False: the checkpoint's weights replace whatever the backbone starts from.
+        return create_model(name, **kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{folder / 'state.json'}: cannot rebuild model {name!r}: {exc}") from exc
 
 
 def _fake_quantize(model: nn.Module, quantization: Any, folder: Path) -> None:

@@ -40,8 +40,13 @@ def eqcnet_lite0(pretrained: bool = False, **kwargs: Any) -> EQCNet:
     ``efficientnet_lite0`` (symmetric padding: no dynamic Pad nodes for Core ML/LiteRT/TensorRT) with the
     TF weights: frozen-feature ridge on LIVE-C ranks as well as ``tf_efficientnet_lite0`` (SRCC 0.783 vs
     0.785, 10 splits, sd 0.048). 1.61 GMACs on a 4K photo.
+
+    ``reducing_gap=1``: Pillow first box-reduces by the whole factor, then resizes the rest antialiased.
+    On a 3840x2160 photo the whole-image view costs 6.9 ms instead of 27 ms with the default gap of 3,
+    the largest step of the 4K pipeline after the decode; on photos under twice the working size (LIVE-C's
+    500 px) both gaps give the same pixels.
     """
-    contract = PreprocessContract(working_size=384, fragments=FragmentSpec(grid=8, patch=32))
+    contract = PreprocessContract(working_size=384, reducing_gap=1.0, fragments=FragmentSpec(grid=8, patch=32))
     defaults = dict(backbone="efficientnet_lite0", contract=contract)
     return _eqcnet("eqcnet_lite0", defaults, pretrained, **kwargs)
 

@@ -89,15 +89,29 @@ def test_a_partial_contract_keeps_the_backbones_normalisation_from_stage_to_stag
         assert model.contract.mean == (0.5, 0.5, 0.5) and model.contract.std == (0.5, 0.5, 0.5), stage
 
 
-def test_a_checkpoint_whose_model_would_preprocess_differently_is_refused(tmp_path) -> None:
+def test_a_student_is_rebuilt_with_the_contract_it_was_trained_with(tmp_path) -> None:
+    # A checkpoint saved before its variant's defaults changed must preprocess as it was trained.
+    from edgeiqa.distill.saved_model import load_model
+    from edgeiqa.distill.stages import _model_meta
+    from edgeiqa.models import create_model
+
+    model = create_model("test_eqcnet")
+    state = _model_meta(model, "student", (0.0, 100.0))
+    state["contract"] = {**state["contract"], "reducing_gap": 2.5, "mean": [0.1, 0.2, 0.3]}
+    save_checkpoint(tmp_path, 0, torch.nn.ModuleDict({"student": model}), state, is_best=True)
+    contract = load_model(tmp_path).model.contract
+    assert (contract.reducing_gap, contract.mean) == (2.5, (0.1, 0.2, 0.3))
+
+
+def test_a_teacher_whose_model_would_preprocess_differently_is_refused(tmp_path) -> None:
     from edgeiqa.distill.saved_model import load_model
     from edgeiqa.distill.stages import _model_meta
     from edgeiqa.errors import ConfigError
     from edgeiqa.models import create_model
 
-    model = create_model("test_eqcnet")
-    state = _model_meta(model, "student", (0.0, 100.0))
+    model = create_model("test_eiqanet")
+    state = _model_meta(model, "teacher", (0.0, 100.0))
     state["contract"] = {**state["contract"], "mean": [0.1, 0.2, 0.3]}  # trained on other inputs than it rebuilds
-    save_checkpoint(tmp_path, 0, torch.nn.ModuleDict({"student": model}), state, is_best=True)
-    with pytest.raises(ConfigError, match=r"state\.json: model 'test_eqcnet' rebuilt .* preprocesses differently"):
+    save_checkpoint(tmp_path, 0, torch.nn.ModuleDict({"teacher": model}), state, is_best=True)
+    with pytest.raises(ConfigError, match=r"state\.json: model 'test_eiqanet' rebuilt .* preprocesses differently"):
         load_model(tmp_path)

@@ -89,3 +89,22 @@ def test_partial_teacher_views_keep_the_variants_patches_and_normalisation() -> 
     teacher = create_model("eiqanet_lite2", views={"max_patches": 2, "contract": {"mean": [0.4] * 3}})
     assert teacher.view_spec.max_patches == 2 and teacher.view_spec.patch == 224
     assert teacher.view_spec.contract.mean == (0.4, 0.4, 0.4) and teacher.view_spec.contract.std == HALF
+
+
+def test_the_students_reducing_gap_changes_nothing_below_twice_its_working_size() -> None:
+    # Why LIVE-C results (500 px photos) hold for the cheaper gap: only larger photos are box-reduced.
+    import dataclasses
+
+    import numpy as np
+    from PIL import Image
+
+    from edgeiqa.runtime.preprocess import working_view
+
+    contract = create_model("eqcnet_lite0").contract
+    assert contract.reducing_gap == 1.0
+    pixels = np.random.default_rng(0).integers(0, 256, (500, 500, 3), dtype=np.uint8)
+    old = dataclasses.replace(contract, reducing_gap=3.0)
+    photo = Image.fromarray(pixels)
+    assert np.array_equal(working_view(photo, contract), working_view(photo, old))
+    big = Image.fromarray(np.repeat(np.repeat(pixels, 4, axis=0), 4, axis=1))  # 2000 px: now box-reduced
+    assert not np.array_equal(working_view(big, contract), working_view(big, old))
