@@ -59,6 +59,22 @@ def test_openvino_int8_qdq_runs_onnx_runtimes_quantized_graph_in_int8(model, cal
     assert all(row["why"] in ("ignored scope", "not quantized by ONNX Runtime") for row in details["float_layers"])
 
 
+def test_int8_qdq_after_onnx_int8_reuses_its_quantization_unless_the_images_differ(model, calib, val, tmp_path):
+    # The same FP32 graph, images and settings give the same Q/DQ graph: calibrate once per export run.
+    from edgeiqa.export.onnx_int8 import forget_quantizations
+
+    forget_quantizations()  # other tests in this process quantized the same tiny model
+    ort = export_artifact(model, "onnx", "int8", tmp_path / "ort", calib=calib, val=val)
+    qdq = export_artifact(model, "openvino", "int8-qdq", tmp_path / "ov", calib=calib, val=val)
+    assert "reused" not in ort.manifest.extra["export"]["int8"]
+    assert "reused" in qdq.manifest.extra["export"]["int8"]
+    with Predictor.load(ort.artifact) as a, Predictor.load(qdq.artifact) as b:
+        assert np.allclose(a(list(val.paths)), b(list(val.paths)), atol=0.05)
+    fewer = type(calib).from_paths(calib.paths[:-1], source="calib")
+    again = export_artifact(model, "openvino", "int8-qdq", tmp_path / "ov2", calib=fewer, val=val)
+    assert "reused" not in again.manifest.extra["export"]["int8"]
+
+
 def test_openvino_gate_records_bf16_when_asked_for_the_device_default(model, val, tmp_path):
     options = ExportOptions(openvino_inference_precision=None)
     parity = export_artifact(model, "openvino", "fp32", tmp_path, val=val, options=options,
