@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from edgeiqa.errors import require
 from edgeiqa.export.artifact import SCORE_OUTPUT, ExportedFiles, input_specs, output_specs
@@ -37,7 +38,9 @@ RAW_SCORE_VAR = "raw"
 def export_coreml(source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None,
                   options: ExportOptions) -> ExportedFiles:
     """The ``coreml`` format's exporter (see :mod:`edgeiqa.export.formats`)."""
-    ct = require("coremltools", "coreml", "Core ML export")
+    log: list[str] = []
+    with converter_logs_kept(log):
+        ct = require("coremltools", "coreml", "Core ML export")
     torch = require("torch", "train", "Core ML export")
     if options.coreml_target not in DEPLOYMENT_TARGETS:
         raise ExportError(f"Core ML target {options.coreml_target!r} is not one of {', '.join(DEPLOYMENT_TARGETS)}")
@@ -46,10 +49,12 @@ def export_coreml(source: ExportSource, precision: str, work: Path, name: str, c
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(source.model, example_inputs(source.contract, batch=1))
     tail = _Fp32Tail()
-    mlmodel, shapes = _convert_flexible(ct, traced, source, precision, options, tail)
+    with converter_logs_kept(log):
+        mlmodel, shapes = _convert_flexible(ct, traced, source, precision, options, tail)
     details: dict[str, Any] = {"deployment_target": DEPLOYMENT_TARGETS[options.coreml_target], "shapes": shapes,
                                "compute_precision": "fp32" if precision == "fp32" else "fp16",
-                               "score_calibration_fp32": precision == "fp32" or tail.found}
+                               "score_calibration_fp32": precision == "fp32" or tail.found,
+                               "converter_log": log}
     if precision == "int8-weights":
         mlmodel = _int8_weights(ct, mlmodel)
         details["weights"] = "int8 (linear_symmetric, per_channel)"
@@ -61,6 +66,32 @@ def export_coreml(source: ExportSource, precision: str, work: Path, name: str, c
     details["seconds"] = round(time.perf_counter() - start, 3)
     hw = None if shapes["height_width"] == "flexible" else (source.contract.working_size,) * 2
     return ExportedFiles(target, input_specs(source.contract, hw), output_specs(), details)
+
+
+@contextlib.contextmanager
+def converter_logs_kept(into: list[str]) -> Iterator[None]:
+    """Keep coremltools' log records (first line each) in ``into`` instead of printing them.
+
+    On Linux it logs a WARNING per missing macOS proxy at import, warns that newer torch and
+    scikit-learn are untested, and logs an ERROR for the flexible-shape refusal that
+    :func:`_convert_flexible` handles: a wall of alarming lines in the middle of a working export.
+    The manifest keeps them (``converter_log``) for whoever needs them.
+    """
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines = [line.strip() for line in record.getMessage().splitlines() if line.strip()]
+            into.append(f"{record.levelname}: {lines[0] if lines else ''}")
+
+    # torch's own pytree module warns when coremltools registers an Enum at import: the converter's noise too.
+    loggers = [logging.getLogger(name) for name in ("coremltools", "torch.utils._pytree")]
+    saved = [(logger.handlers[:], logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.handlers, logger.propagate = [_Keep()], False
+    try:
+        yield
+    finally:
+        for logger, (handlers, propagate) in zip(loggers, saved):
+            logger.handlers, logger.propagate = handlers, propagate
 
 
 def _convert_flexible(ct: Any, traced: Any, source: ExportSource, precision: str, options: ExportOptions,

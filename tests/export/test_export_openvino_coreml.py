@@ -108,11 +108,26 @@ def test_coreml_package_spec_and_manifest(coreml_results):
     details = manifest.extra["export"]
     assert details["deployment_target"] == "iOS16 / macOS13" and details["score_calibration_fp32"] is True
     assert details["shapes"]["height_width"] == "fixed 32x32" and "upsample" in details["shapes"]["flexible_hw_refused"]
+    # The refusal coremltools logs as an ERROR is kept in the manifest, not printed mid-export.
+    assert any(line.startswith("ERROR") and "upsample" in line for line in details["converter_log"])
     assert manifest.inputs[0]["shape"] == ["batch", 3, 32, 32]
     if sys.platform != "darwin":
         assert manifest.parity == {"verdict": "unverified", "reason": "not verified: Core ML prediction needs macOS",
                                    "n": 0, "rule": {}, "checks": []}
         assert manifest.valid is True and manifest.parity_record.verified is False
+
+
+def test_converter_log_records_are_kept_not_printed(caplog):
+    import logging
+
+    from edgeiqa.export.coreml_export import converter_logs_kept
+
+    kept: list[str] = []
+    with converter_logs_kept(kept):
+        logging.getLogger("coremltools.converters").error("\n\nERROR - 'a' graph pass produces the following error:\n")
+    logging.getLogger("coremltools").warning("after the block: logged as usual")
+    assert kept == ["ERROR: ERROR - 'a' graph pass produces the following error:"]
+    assert [r.getMessage() for r in caplog.records] == ["after the block: logged as usual"]
 
 
 def test_coreml_keeps_the_score_calibration_in_float32(coreml_results):
