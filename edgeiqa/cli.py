@@ -283,8 +283,9 @@ def _cmd_speed(args: argparse.Namespace) -> int:
         raise EdgeIQAError(f"no image files under {args.images}")
     result = measure_speed(Path(args.artifact), images, Path(args.checkpoint) if args.checkpoint else None,
                            workers=args.workers, batch_size=args.batch, repeats=args.repeats,
-                           max_decoded_pixels=None if args.unbounded_frames else DEFAULT_BUDGET_PIXELS)
-    print(json.dumps(result.to_dict(), indent=1))
+                           max_decoded_pixels=None if args.unbounded_frames else DEFAULT_BUDGET_PIXELS,
+                           decoder=args.decoder)
+    print(json.dumps({**result.to_dict(), "decoder": args.decoder}, indent=1))
     return 0
 
 
@@ -298,6 +299,8 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--unbounded-frames", action="store_true",
                        help="let every decode thread hold a decoded frame (see predict --unbounded-frames)")
     speed.add_argument("--batch", type=positive_int, default=8)
+    speed.add_argument("--decoder", choices=["auto", "pillow", "simplejpeg"], default="auto",
+                       help="JPEG decoder of the runtime and of the decode figure (simplejpeg: the fast-jpeg extra)")
     speed.add_argument("--repeats", type=positive_int, default=3)
     speed.set_defaults(handler=_cmd_speed)
 

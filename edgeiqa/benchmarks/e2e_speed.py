@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from edgeiqa.runtime.decode import DecoderName, get_decoder
 from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
 from edgeiqa.runtime.preprocess import decode_image, fragment_origins
 
@@ -117,17 +118,19 @@ def _naive_scorer(checkpoint: Path) -> Callable[[Path], float]:
 
 
 def measure_speed(artifact: Path, images: Sequence[Path], checkpoint: Path | None = None, workers: int = 2,
-                  batch_size: int = 8, repeats: int = 3, max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS
-                  ) -> SpeedResult:
+                  batch_size: int = 8, repeats: int = 3, max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
+                  decoder: DecoderName = "auto") -> SpeedResult:
     """The three figures of the module docstring on ``images`` (one warm-up pass each); ``max_decoded_pixels``
-    is the Predictor's bound on decoded frames in flight (None: unbounded, the fast setting)."""
+    is the Predictor's bound on decoded frames in flight (None: unbounded, the fast setting); ``decoder``
+    is the runtime's JPEG decoder, used for the ``decode`` figure too."""
     from edgeiqa.runtime.predictor import Predictor
 
     paths = [Path(p) for p in images]
-    with Predictor.load(artifact, workers=workers, max_decoded_pixels=max_decoded_pixels) as predictor:
+    decode = get_decoder(decoder)
+    with Predictor.load(artifact, workers=workers, max_decoded_pixels=max_decoded_pixels, decoder=decoder) as predictor:
         contract = predictor.contract
         with ThreadPoolExecutor(workers) as pool:
-            decode_all = lambda: list(pool.map(lambda p: decode_image(p, contract), paths))  # noqa: E731
+            decode_all = lambda: list(pool.map(lambda p: decode(p, contract), paths))  # noqa: E731
             decode_all()
             decode_ips = _best_rate(len(paths), decode_all, repeats)
         run_all = lambda: predictor(paths, batch_size=batch_size)  # noqa: E731

@@ -21,10 +21,13 @@ def test_uhd_jpegs_are_4k_and_bad_sources_are_skipped(tmp_path, capsys) -> None:
     assert "skipped" in capsys.readouterr().err
 
 
-def test_speed_is_measured_on_every_file_with_the_artifact(tmp_path) -> None:
+@pytest.mark.parametrize("decoder", ["auto", "simplejpeg"])
+def test_speed_is_measured_on_every_file_with_the_artifact(tmp_path, decoder) -> None:
+    if decoder == "simplejpeg":
+        pytest.importorskip("simplejpeg")
     image_files = sorted(tiny_dataset(tmp_path / "data").parent.glob("*.png"))
     artifact = tiny_artifact(tmp_path, "lin.onnx", "linear")
-    result = measure_speed(artifact, image_files, workers=2, batch_size=2, repeats=1)
+    result = measure_speed(artifact, image_files, workers=2, batch_size=2, repeats=1, decoder=decoder)
     assert result.n_images == len(image_files) and result.workers == 2
     assert result.naive_ips is None and result.runtime_speed_vs_naive is None  # no checkpoint: no naive run
     assert result.decode_ips > 0 and result.runtime_ips > 0
