@@ -8,8 +8,8 @@ and optionally the baseline_ridge.json of ``edgeiqa baseline`` (the frozen-featu
 share the data split (``data.split_seed``), so every comparison is paired on the same test photos.
 
 ``--baseline R0 R1 R2`` names the same seeds trained without a change under test (one run per seed, in the
-order of ``runs``): each seed's distilled student is then paired against the baseline's, so a preset change
-is judged by per-seed paired intervals rather than by two means.
+order of ``runs``): each seed's distilled student (and teacher) is then paired against the baseline's, so a
+preset change is judged by per-seed paired intervals rather than by two means.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def _vs_baseline(run: Path, baseline: Path) -> dict:
     if new["paths"] != old["paths"]:
         raise SystemExit(f"{run} and {baseline} scored different test photos; they cannot be paired")
     paired = paired_srcc_difference(new["student"], old["student"], new["mos"], 0.0)
-    return {"run": str(run), "baseline": str(baseline), "distilled_minus_baseline": paired.to_dict()}
+    teacher = paired_srcc_difference(new["teacher"], old["teacher"], new["mos"], 0.0)
+    return {"run": str(run), "baseline": str(baseline), "distilled_minus_baseline": paired.to_dict(),
+            "teacher_minus_baseline": teacher.to_dict()}
 
 
 def main() -> None:
@@ -83,6 +85,9 @@ def main() -> None:
         result["aggregate"]["distilled_minus_baseline"] = {
             "mean": float(np.mean([row["distilled_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]])),
             "per_seed": [row["distilled_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]]}
+        result["aggregate"]["teacher_minus_baseline"] = {
+            "mean": float(np.mean([row["teacher_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]])),
+            "per_seed": [row["teacher_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]]}
     print(json.dumps(result["aggregate"], indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
