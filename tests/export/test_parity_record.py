@@ -101,3 +101,33 @@ def test_bad_verdicts_and_tolerances_are_one_line_errors():
         ParityRecord.from_dict({"verdict": "ok", "reason": ""})
     with pytest.raises(ConfigError, match="parity tolerance fp16_max_abs must be a number >= 0 or null"):
         Tolerances(fp16_max_abs=-1.0)
+
+
+def test_the_torch_reference_runs_once_per_batch_and_weights_in_a_process():
+    # Six artifacts of one student are gated on the same images: the torch forward pass must not run six times.
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from export_helpers import tiny_model
+
+    from edgeiqa.export.parity import torch_scorer
+    from edgeiqa.export.source import load_export_source
+
+    calls = []
+    sources = [load_export_source(tiny_model()) for _ in range(2)]
+    for source in sources:
+        source.reference_model.register_forward_hook(lambda *_: calls.append(1))
+    feed = {name: np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32) for name in sources[0].input_names}
+    first = torch_scorer(sources[0])(feed)
+    again = torch_scorer(sources[1])(feed)  # a new source with the same weights
+    assert len(calls) == 1 and np.array_equal(first, again)
+    other = {k: v + 0.1 for k, v in feed.items()}
+    torch_scorer(sources[1])(other)
+    assert len(calls) == 2
+    with torch.no_grad():
+        next(sources[1].reference_model.parameters()).add_(1.0)  # other weights: scored anew
+    torch_scorer(sources[1])(feed)
+    assert len(calls) == 3
