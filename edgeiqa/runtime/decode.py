@@ -10,8 +10,13 @@ Which is faster, measured on a 3840x2160 quality-90 JPEG on the 2-core developme
 of 25, under load from other jobs): full-size decode to a Pillow image 25.7 ms with Pillow vs 34.6 ms
 with simplejpeg (its raw decode to an ndarray is faster, 20.8 vs 27.6 ms, but copying the ndarray
 into a Pillow image costs more than that gain); DCT-scaled (``jpeg_draft``) decode 8.1 vs 8.2 ms.
-Pillow's wheels bundle libjpeg-turbo too, so ``auto`` picks Pillow; ``simplejpeg`` stays available
-for platforms whose Pillow is built against plain libjpeg.
+Measured again quietly (one thread, decode + the ``eqcnet_lite0`` views): Pillow 35-41 ms, simplejpeg
+55-57 ms. The copy is slow because ``Image.fromarray`` first fills a fresh 33 MB image (page faults,
+28 ms); with Pillow's block cache on (``Image.core.set_blocks_max(32)``) simplejpeg drops to 37-40 ms,
+level with Pillow, not below it. End to end on 24 4K JPEGs with OpenVINO INT8 the Pillow path ran 36.7
+images/s, the simplejpeg one 25.3 (``edgeiqa speed --decoder``). Pillow's wheels bundle libjpeg-turbo
+too, so ``auto`` picks Pillow; ``simplejpeg`` stays available for platforms whose Pillow is built
+against plain libjpeg.
 """
 
 from __future__ import annotations
