@@ -127,15 +127,19 @@ def _export_all(cfg: ExperimentConfig, final: Path, quiet: bool) -> list[Path]:
     from edgeiqa.export.exporter import export_artifact
     from edgeiqa.export.formats import QAT_PRECISION
     from edgeiqa.export.images import ImageSet
+    from edgeiqa.export.source import ExportSource, load_export_source
 
     table, section = load_splits(cfg.data).table, cfg.export
     calib = ImageSet.from_table(table, section.calibration.split, n=section.calibration.n_images)
     val = ImageSet.validation_from_table(table, section.validation_split)
     valid = []
+    sources: dict[Path, ExportSource] = {}  # each checkpoint is loaded (and its sha256 checked) once
     for artifact in section.artifacts:
         # int8-qat is the QAT student's own Q/DQ graph: it exports from student/qat_final.
-        source = final.parent / QAT_FINAL_FOLDER if artifact.precision == QAT_PRECISION else final
-        result = export_artifact(source, artifact.format, artifact.precision, Path(cfg.out) / "artifacts",
+        folder = final.parent / QAT_FINAL_FOLDER if artifact.precision == QAT_PRECISION else final
+        if folder not in sources:
+            sources[folder] = load_export_source(folder)
+        result = export_artifact(sources[folder], artifact.format, artifact.precision, Path(cfg.out) / "artifacts",
                                  calib=calib, val=val, options=export_options(artifact, section),
                                  raise_on_failure=False)
         if not quiet:

@@ -9,6 +9,16 @@ import pytest
 TINY_TYPES = ["gaussian_blur", "gaussian_noise", "jpeg"]
 
 
+@pytest.fixture(autouse=True)
+def _no_reuse_across_tests():
+    """Exports reuse identical intermediate files within a process (edgeiqa.export.reuse): each test
+    starts without what earlier tests left, so none passes or fails by the order tests run in."""
+    import sys
+
+    if "edgeiqa.export.reuse" in sys.modules:  # never import the export stack for tests that do not use it
+        sys.modules["edgeiqa.export.reuse"].forget_all()
+
+
 @pytest.fixture
 def one_torch_thread():
     """torch on one thread for the test: on two shared cores its pool spinning beside ONNX Runtime's

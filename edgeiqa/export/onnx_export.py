@@ -17,6 +17,8 @@ the strict ONNX checker (no mixed-type node) and run in ONNX Runtime.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import warnings
 from pathlib import Path
@@ -29,7 +31,8 @@ from edgeiqa.export.images import ImageSet
 from edgeiqa.export.nodes import resolve_nodes, unshare_constants
 from edgeiqa.export.onnx_checks import check_onnx, smoke_run
 from edgeiqa.export.options import ExportOptions
-from edgeiqa.export.source import ExportSource
+from edgeiqa.export.reuse import FileMemo
+from edgeiqa.export.source import ExportSource, weights_digest
 from edgeiqa.models.inputs import example_inputs
 
 
@@ -54,8 +57,29 @@ def export_onnx(source: ExportSource, precision: str, work: Path, name: str, cal
     return ExportedFiles(target, input_specs(source.contract), output_specs(), details, companions)
 
 
+# Every ONNX and OpenVINO artifact of a run starts from this graph: trace it once per model and settings.
+_TRACED = FileMemo("fp32-onnx")
+
+
 def export_fp32(source: ExportSource, path: Path, options: ExportOptions) -> dict[str, Any]:
-    """Trace ``source.model`` to ONNX at ``path``, check it, slim it; returns what was done."""
+    """Trace ``source.model`` to ONNX at ``path``, check it, slim it; returns what was done.
+
+    A repeat for the same weights, contract, inputs, opset and slimming in this process copies the
+    first graph (its details say ``reused``).
+    """
+    start = time.perf_counter()
+    key = hashlib.sha256(json.dumps([weights_digest(source.model), source.contract.to_dict(), source.input_names,
+                                     options.opset, options.slim], default=str).encode()).hexdigest()
+    details = _TRACED.copy_to(key, path)
+    if details is not None:
+        return {**details, "reused": "same weights and settings as an earlier export in this process: its "
+                "graph was copied", "seconds": round(time.perf_counter() - start, 3)}
+    details = _trace_fp32(source, path, options)
+    _TRACED.keep(key, path, details)
+    return details
+
+
+def _trace_fp32(source: ExportSource, path: Path, options: ExportOptions) -> dict[str, Any]:
     torch = require("torch", "train", "ONNX export")
     onnx = require("onnx", "onnx", "ONNX export")
     start = time.perf_counter()

@@ -31,9 +31,7 @@ than U8S8 per-channel QDQ, so it stays the ``int8`` default.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import copy
 import dataclasses
 import hashlib
 import importlib
@@ -41,8 +39,6 @@ import inspect
 import io
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +51,7 @@ from edgeiqa.export.nodes import name_unnamed_nodes, resolve_nodes, split_auto
 from edgeiqa.export.onnx_checks import check_onnx, smoke_run
 from edgeiqa.export.options import ExportOptions, Int8Settings
 from edgeiqa.export.qdq_rules import check_trt_qdq_rules
+from edgeiqa.export.reuse import FileMemo
 from edgeiqa.runtime.contract import PreprocessContract
 
 
@@ -86,12 +83,8 @@ _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"
 _CALIBRATOR_ATTRIBUTES = ("symmetric", "num_bins", "num_quantized_bins", "percentile", "moving_average")
 
 
-# One export run quantizes the same FP32 graph with the same images more than once: ``onnx int8``, then
-# ``openvino int8-qdq``, which converts that very Q/DQ graph. The repeat copies the first result instead
-# of calibrating again (the quickstart's calibration + quantization took about 10 s each time).
-_REUSE_LIMIT = 4
-_reused: dict[str, tuple[Path, dict[str, Any]]] = {}
-_reuse_dir: list[Path] = []
+# ``openvino int8-qdq`` converts the ``onnx int8`` graph: the repeat copies it (see edgeiqa.export.reuse).
+_QUANTIZED = FileMemo("int8")
 
 
 def _reuse_key(fp32: Path, precision: str, calib: ImageSet, contract: PreprocessContract,
@@ -110,25 +103,6 @@ def _reuse_key(fp32: Path, precision: str, calib: ImageSet, contract: Preprocess
     return digest.hexdigest()
 
 
-def forget_quantizations() -> None:
-    """Drop the quantized graphs kept for reuse in this process (the next call calibrates anew)."""
-    for kept, _ in _reused.values():
-        kept.unlink(missing_ok=True)
-    _reused.clear()
-
-
-def _remember(key: str, dst: Path, details: dict[str, Any]) -> None:
-    if not _reuse_dir:
-        _reuse_dir.append(Path(tempfile.mkdtemp(prefix="edgeiqa-int8-")))
-        atexit.register(shutil.rmtree, _reuse_dir[0], True)
-    while len(_reused) >= _REUSE_LIMIT:
-        old_path, _ = _reused.pop(next(iter(_reused)))
-        old_path.unlink(missing_ok=True)
-    kept = _reuse_dir[0] / f"{key}.onnx"
-    shutil.copyfile(dst, kept)
-    _reused[key] = (kept, copy.deepcopy(details))
-
-
 def quantize_int8(fp32: Path, dst: Path, precision: str, calib: ImageSet, contract: PreprocessContract,
                   options: ExportOptions, work: Path) -> dict[str, Any]:
     """Quantize ``fp32`` into ``dst`` (QDQ) with ranges calibrated on ``calib``; returns the details.
@@ -136,16 +110,15 @@ def quantize_int8(fp32: Path, dst: Path, precision: str, calib: ImageSet, contra
     A second call with the same graph bytes, images and settings in this process copies the first
     call's file (its details say ``reused``): quantization is deterministic, so it would be the same.
     """
+    start = time.perf_counter()
     key = _reuse_key(fp32, precision, calib, contract, options)
-    if key in _reused and _reused[key][0].is_file():
-        start = time.perf_counter()
-        kept, details = _reused[key]
-        shutil.copyfile(kept, dst)
+    details = _QUANTIZED.copy_to(key, dst)
+    if details is not None:
         smoke_run(dst)
-        return {**copy.deepcopy(details), "reused": "same FP32 graph, images and settings as an earlier "
-                "quantization in this process: its file was copied", "seconds": round(time.perf_counter() - start, 3)}
+        return {**details, "reused": "same FP32 graph, images and settings as an earlier quantization in this "
+                "process: its file was copied", "seconds": round(time.perf_counter() - start, 3)}
     details = _quantize_int8(fp32, dst, precision, calib, contract, options, work)
-    _remember(key, dst, details)
+    _QUANTIZED.keep(key, dst, details)
     return details
 
 

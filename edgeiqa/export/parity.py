@@ -28,6 +28,7 @@ from edgeiqa.export.artifact import SCORE_OUTPUT
 from edgeiqa.export.formats import ExportFormat, precision_class
 from edgeiqa.export.images import ImageSet, iter_feeds
 from edgeiqa.export.options import ExportOptions, Tolerances
+from edgeiqa.export.reuse import on_forget
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.manifest import ArtifactManifest
 from edgeiqa.runtime.parity_record import FAILED, PASSED, ParityCheck, ParityRecord
@@ -80,16 +81,7 @@ def score_output(runner: Any) -> str:
 # quickstart's six gates ran the same forward passes six times). Bounded: about 1,000 batches of 8 floats.
 _REFERENCE_LIMIT = 1024
 _reference_scores: dict[tuple[str, str], np.ndarray] = {}
-
-
-def _weights_digest(model: Any) -> str:
-    import torch
-
-    digest = hashlib.sha256(type(model).__qualname__.encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
+on_forget(_reference_scores.clear)
 
 
 def _feed_digest(feed: dict[str, np.ndarray], names: Any) -> str:
@@ -109,8 +101,10 @@ def torch_scorer(source: "ExportSource") -> Scorer:
     """
     import torch
 
+    from edgeiqa.export.source import weights_digest
+
     model = source.reference_model
-    weights = _weights_digest(model)
+    weights = weights_digest(model)
 
     def score(feed: dict[str, np.ndarray]) -> np.ndarray:
         key = (weights, _feed_digest(feed, source.input_names))

@@ -15,6 +15,7 @@ INT8 paths answer to one fidelity rule.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,17 @@ class ExportSource:
     def reference_model(self) -> nn.Module:
         """The torch model the parity gate scores beside the artifact."""
         return self.reference if self.reference is not None else self.model
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 over a module's class and state (names, dtypes, bytes): equal digests, equal model."""
+    import torch
+
+    digest = hashlib.sha256(type(model).__qualname__.encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name}{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def load_export_source(path_or_model: SourceLike, name: str | None = None, verify: bool = True) -> ExportSource:

@@ -143,3 +143,18 @@ def test_no_images_for_the_gate_is_an_error_before_any_work(model, tmp_path):
     with pytest.raises(Exception, match="the parity gate needs images"):
         export_artifact(model, "onnx", "fp32", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_export_of_the_same_weights_reuses_the_traced_graph(model, val, tmp_path):
+    # Every ONNX/OpenVINO artifact of a run starts from the FP32 graph: traced once per weights and settings.
+    import torch
+
+    first = export_artifact(model, "onnx", "fp32", tmp_path / "a", val=val)
+    again = export_artifact(model, "onnx", "fp16", tmp_path / "b", val=val)
+    assert "reused" not in first.manifest.extra["export"]["fp32"]
+    assert "reused" in again.manifest.extra["export"]["fp32"] and again.verdict == "passed"
+    with torch.no_grad():
+        next(model.parameters()).mul_(0.5)  # other weights: traced anew, and the gate still holds
+    changed = export_artifact(model, "onnx", "fp32", tmp_path / "c", val=val)
+    assert "reused" not in changed.manifest.extra["export"]["fp32"] and changed.verdict == "passed"
+    assert changed.artifact.read_bytes() != first.artifact.read_bytes()

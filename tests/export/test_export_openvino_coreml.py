@@ -63,9 +63,6 @@ def test_openvino_int8_qdq_runs_onnx_runtimes_quantized_graph_in_int8(model, cal
 
 def test_int8_qdq_after_onnx_int8_reuses_its_quantization_unless_the_images_differ(model, calib, val, tmp_path):
     # The same FP32 graph, images and settings give the same Q/DQ graph: calibrate once per export run.
-    from edgeiqa.export.onnx_int8 import forget_quantizations
-
-    forget_quantizations()  # other tests in this process quantized the same tiny model
     ort = export_artifact(model, "onnx", "int8", tmp_path / "ort", calib=calib, val=val)
     qdq = export_artifact(model, "openvino", "int8-qdq", tmp_path / "ov", calib=calib, val=val)
     assert "reused" not in ort.manifest.extra["export"]["int8"]

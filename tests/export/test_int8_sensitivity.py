@@ -11,7 +11,7 @@ from onnx import numpy_helper
 
 from edgeiqa.export import ExportOptions
 from edgeiqa.export.onnx_export import export_fp32
-from edgeiqa.export.onnx_int8 import forget_quantizations, quantize_int8
+from edgeiqa.export.onnx_int8 import quantize_int8
 from edgeiqa.export.qdq_rules import check_trt_qdq_rules
 from edgeiqa.export.sensitivity import (
     Scorer,
@@ -35,8 +35,10 @@ def quantized(tmp_path_factory, image_dir) -> dict[str, tuple[Path, Path]]:
 
     source = load_export_source(tiny_model())
     calib = ImageSet.from_folder(image_dir / "calib")
+    from edgeiqa.export.reuse import forget_all
+
+    forget_all()  # set up before the per-test reset: a real quantization leaves the pre-processed graph in work/
     out = {}
-    forget_quantizations()  # a real quantization leaves the pre-processed float graph in work/
     for precision in ("int8", "int8-trt"):
         work = tmp_path_factory.mktemp(precision)
         fp32 = work / "fp32.onnx"
