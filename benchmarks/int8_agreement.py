@@ -2,6 +2,7 @@
 
     python benchmarks/int8_agreement.py runs/livec/results/vm-cpu.json \
         --out benchmarks/results/livec_s0_int8_agreement.json
+    python benchmarks/int8_agreement.py runs/livec --score runs/livec/artifacts/*.onnx  # fidelity only
 
 Every artifact in the bench JSON scored the same test photos (per-image scores are in the file). The
 reference is the FP32 ONNX artifact; for each other artifact this prints and writes:
@@ -57,12 +58,35 @@ def agreement(bench: dict[str, Any]) -> dict[str, Any]:
     return {"reference": reference["label"], "n": int(mos.size), "device": bench.get("device"), "rows": rows}
 
 
+def scored_here(run: Path, artifacts: list[Path]) -> dict[str, Any]:
+    """A bench-shaped dict (scores only, no timing) from scoring ``run``'s test photos with each artifact.
+
+    The photos and MOS are the ones the run's summary.json scored its models on, so fidelity is judged
+    on the same test split without a (slow, timing-sensitive) bench run.
+    """
+    from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
+    from edgeiqa.runtime.predictor import Predictor
+
+    test = json.loads((run / "summary.json").read_text())["scores"]
+    results = []
+    for artifact in artifacts:
+        manifest = read_manifest(manifest_path_for(artifact))
+        with Predictor.load(artifact) as predictor:
+            scores = predictor(test["paths"], batch_size=8)
+        results.append({"label": artifact.name, "format": manifest.format, "precision": manifest.precision,
+                        "scores": [float(v) for v in scores]})
+    return {"dataset": {"mos": test["mos"]}, "results": results, "device": None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bench", type=Path, help="an edgeiqa bench result JSON")
+    parser.add_argument("bench", type=Path, help="an edgeiqa bench result JSON, or with --score a run folder")
+    parser.add_argument("--score", nargs="+", type=Path, metavar="ARTIFACT",
+                        help="score the run's test photos with these artifacts here instead (fidelity only)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = agreement(json.loads(args.bench.read_text()))
+    bench = scored_here(args.bench, args.score) if args.score else json.loads(args.bench.read_text())
+    result = agreement(bench)
     print(f"reference {result['reference']}, n = {result['n']}")
     for label, r in result["rows"].items():
         speed = f"{r['speedup_vs_fp32_onnx']:.2f}x" if r["speedup_vs_fp32_onnx"] else "-"
