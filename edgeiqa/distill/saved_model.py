@@ -132,12 +132,14 @@ def _build_registered(state: dict[str, Any], folder: Path) -> nn.Module:
     kwargs = dict(state.get("model_kwargs") or {})
     model = _create(state["model"], kwargs, folder)
     saved = state.get("contract")
-    if isinstance(saved, dict) and hasattr(model, "contract") and model.contract != PreprocessContract.from_dict(saved):
-        if "contract" in getattr(model.config, "__dataclass_fields__", {}):
-            # A student is rebuilt with the full contract it was trained with, so a later change to its
-            # variant's defaults (a new reducing_gap, say) cannot re-preprocess an old checkpoint.
-            model = _create(state["model"], {**kwargs, "contract": saved}, folder)
-    if isinstance(saved, dict) and hasattr(model, "contract") and model.contract != PreprocessContract.from_dict(saved):
+    if not (isinstance(saved, dict) and hasattr(model, "contract")):
+        return model
+    trained = PreprocessContract.from_dict(saved)
+    if model.contract != trained and "contract" in getattr(model.config, "__dataclass_fields__", {}):
+        # A student is rebuilt with the full contract it was trained with, so a later change to its
+        # variant's defaults (a new reducing_gap, say) cannot re-preprocess an old checkpoint.
+        model = _create(state["model"], {**kwargs, "contract": saved}, folder)
+    if model.contract != trained:
         raise ConfigError(f"{folder / 'state.json'}: model {state['model']!r} rebuilt from model_kwargs preprocesses "
                           f"differently from how it was trained (contract {model.contract.to_dict()} vs {saved})")
     return model
