@@ -120,10 +120,11 @@ def overlay_contract(
     Staying a mapping lets a saved checkpoint rebuild the same contract from the same config.
     """
     mean, std = backbone_normalisation(backbone)
-    merged: dict[str, Any] = {**base.to_dict(), "mean": mean, "std": std, **override}
-    base_fragments, fragments = base.to_dict()["fragments"], override.get("fragments")
-    if isinstance(fragments, Mapping) and isinstance(base_fragments, Mapping):
-        merged["fragments"] = {**base_fragments, **fragments}
+    own = base.to_dict()
+    merged: dict[str, Any] = {**own, "mean": mean, "std": std, **override}
+    fragments = override.get("fragments")
+    if isinstance(fragments, Mapping) and isinstance(own["fragments"], Mapping):
+        merged["fragments"] = {**own["fragments"], **fragments}
     return merged
 
 
