@@ -117,3 +117,28 @@ def test_openvino_accuracy_control_names_the_layers_it_reverted(model, close_ima
     # Plain INT8 scrambles these near-tied images; the budget of 1.0 is met only by putting convs back in float.
     assert plain.parity.srcc_vs_reference < 0.5 and details["keep_fp_auto"]["rank_agreement"] == 1.0
     assert reverted and all("Conv" in name for name in reverted)
+
+
+def test_openvino_accuracy_control_ranks_layers_without_rescoring_the_whole_set_per_image(
+        model, close_images, tmp_path, monkeypatch):
+    # Returned as (SRCC, None), the metric put NNCF in its per-item metric mode: to rank each layer group it
+    # called the validation function once per image, and every call scored the whole set (100 x 100
+    # inferences per group: over an hour on the LIVE-C student). Per-item outputs make it rank by the
+    # outputs' normalised MSE; the only one-image call left is NNCF's probe of the mode.
+    import nncf
+
+    sizes: list[int] = []
+    real = nncf.quantize_with_accuracy_control
+
+    def recording(model_, calibration, validation, validation_fn, **kwargs):
+        def counted(compiled, data):
+            items = list(data)
+            sizes.append(len(items))
+            return validation_fn(compiled, items)
+        return real(model_, calibration, validation, counted, **kwargs)
+
+    monkeypatch.setattr(nncf, "quantize_with_accuracy_control", recording)
+    result = export_artifact(model, "openvino", "int8", tmp_path, calib=close_images, val=close_images,
+                             options=ExportOptions(keep_fp=("head", "auto:1.0")), raise_on_failure=False)
+    assert result.manifest.extra["export"]["int8"]["keep_fp_auto"]["rank_agreement"] == 1.0
+    assert sizes.count(1) <= 1 and sizes.count(len(close_images.paths)) >= 2
