@@ -118,11 +118,6 @@ def _naive_scorer(checkpoint: Path) -> Callable[[Path], float]:
     return score
 
 
-def _decoded_size(img: Image.Image) -> tuple[int, int]:
-    """What the decode figure keeps of a frame: its size, so the frame itself is freed at once."""
-    return img.size
-
-
 def measure_speed(artifact: Path, images: Sequence[Path], checkpoint: Path | None = None, workers: int = 2,
                   batch_size: int = 8, repeats: int = 3, max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
                   decoder: DecoderName = "auto") -> SpeedResult:
@@ -139,7 +134,7 @@ def measure_speed(artifact: Path, images: Sequence[Path], checkpoint: Path | Non
             # Each frame is dropped once decoded, as the runtime drops it once its views are cut. Keeping
             # them all (a list of 24 4K frames, 800 MB) made every decode fault in fresh pages and halved
             # this figure: 38 instead of 80 images/s on the 2-core machine.
-            decode_all = lambda: list(pool.map(lambda p: _decoded_size(decode(p, contract)), paths))  # noqa: E731
+            decode_all = lambda: list(pool.map(lambda p: decode(p, contract).size, paths))  # noqa: E731
             decode_all()
             decode_ips = _best_rate(len(paths), decode_all, repeats)
         run_all = lambda: predictor(paths, batch_size=batch_size)  # noqa: E731
