@@ -272,7 +272,7 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 def _cmd_speed(args: argparse.Namespace) -> int:
     import json
 
-    from edgeiqa.benchmarks.e2e_speed import make_uhd_jpegs, measure_speed
+    from edgeiqa.benchmarks.e2e_speed import make_uhd_jpegs, measure_speed, speed_artifact_info
     from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
     from edgeiqa.runtime.batch import expand_paths
 
@@ -285,7 +285,20 @@ def _cmd_speed(args: argparse.Namespace) -> int:
                            workers=args.workers, batch_size=args.batch, repeats=args.repeats,
                            max_decoded_pixels=None if args.unbounded_frames else DEFAULT_BUDGET_PIXELS,
                            decoder=args.decoder)
-    print(json.dumps({**result.to_dict(), "decoder": args.decoder}, indent=1))
+    record = {**result.to_dict(), "decoder": args.decoder, "batch": args.batch,
+              "unbounded_frames": bool(args.unbounded_frames), "artifact": speed_artifact_info(Path(args.artifact))}
+    if args.out:
+        from edgeiqa.benchmarks.device_info import collect_device_info
+        from edgeiqa.fileio import atomic_write_text
+
+        # Rates differ between CPUs of the same core count (an AVX512 Intel and an EPYC VM differed by 1.4x
+        # on the same files): a figure is only comparable with the machine it names.
+        record["device"] = collect_device_info()
+        atomic_write_text(Path(args.out), json.dumps(record, indent=1))
+    print(json.dumps({k: v for k, v in record.items() if k != "device"}, indent=1))
+    if result.disturbed:
+        print(f"edgeiqa: warning: the runtime passes differ by {result.runtime_spread:.0%} "
+              "(another process had the cores?): rerun quiet before quoting this figure", file=sys.stderr)
     return 0
 
 
@@ -302,6 +315,7 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--decoder", choices=["auto", "pillow", "simplejpeg"], default="auto",
                        help="JPEG decoder of the runtime and of the decode figure (simplejpeg: the fast-jpeg extra)")
     speed.add_argument("--repeats", type=positive_int, default=3)
+    speed.add_argument("--out", metavar="FILE", help="also write the result, with this machine's description, as JSON")
     speed.set_defaults(handler=_cmd_speed)
 
 

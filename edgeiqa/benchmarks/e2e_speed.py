@@ -1,6 +1,7 @@
 """End-to-end speed (file -> score) of the runtime against pure decoding and a naive torch pipeline.
 
-Three figures on the same image files, each the best of ``repeats`` passes (images/s):
+Three figures on the same image files, each the best of ``repeats`` passes (images/s); every pass is
+kept too, so a figure taken while another process held the cores shows as a wide spread:
 
 * ``decode``: the JPEG decode alone, as the contract asks for it (full size when fragments need native
   pixels, DCT-scaled with ``jpeg_draft``), on the same thread pool the runtime uses, each frame freed
@@ -17,7 +18,7 @@ from __future__ import annotations
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -29,6 +30,8 @@ from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
 from edgeiqa.runtime.preprocess import decode_image, fragment_origins
 
 UHD = (3840, 2160)
+# Runtime passes further apart than this (1 - slowest / fastest) are flagged as disturbed.
+DISTURBED_SPREAD = 0.10
 
 
 def make_uhd_jpegs(sources: Sequence[Path], out_dir: Path, quality: int = 90) -> list[Path]:
@@ -63,6 +66,20 @@ class SpeedResult:
     decode_ips: float
     runtime_ips: float
     naive_ips: float | None
+    # Every timed pass (images/s); the figures above are their best.
+    decode_runs: tuple[float, ...] = field(default=())
+    runtime_runs: tuple[float, ...] = field(default=())
+
+    @property
+    def runtime_spread(self) -> float:
+        """1 - slowest / fastest runtime pass: 0 for passes alike, 0.2 when one ran 20 % slower."""
+        return 1.0 - min(self.runtime_runs) / max(self.runtime_runs) if len(self.runtime_runs) > 1 else 0.0
+
+    @property
+    def disturbed(self) -> bool:
+        """Passes over the same files that differ by more than :data:`DISTURBED_SPREAD`: on 2 shared cores
+        that is another process taking them (the same 4K figure read 39.2, 40.2 and 32.9 within 20 min)."""
+        return self.runtime_spread > DISTURBED_SPREAD
 
     @property
     def runtime_speed_vs_naive(self) -> float | None:
@@ -77,16 +94,28 @@ class SpeedResult:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "runtime_speed_vs_naive": self.runtime_speed_vs_naive,
-                "runtime_speed_vs_decode": self.runtime_speed_vs_decode}
+                "runtime_speed_vs_decode": self.runtime_speed_vs_decode,
+                "runtime_spread": self.runtime_spread, "disturbed": self.disturbed}
 
 
-def _best_rate(n: int, fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
+def speed_artifact_info(artifact: Path) -> dict:
+    """What a speed record says of the artifact it timed: path, and from its manifest model, format,
+    precision and sha256 (so two records name the same file or visibly not)."""
+    from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
+
+    manifest = read_manifest(manifest_path_for(artifact))
+    return {"path": str(artifact), "model": manifest.model, "format": manifest.format,
+            "precision": manifest.precision, "sha256": manifest.sha256.get("artifact")}
+
+
+def _rates(n: int, fn: Callable[[], object], repeats: int) -> tuple[float, ...]:
+    """Images/s of each of ``repeats`` passes of ``fn`` over ``n`` images."""
+    rates = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return n / best
+        rates.append(n / (time.perf_counter() - t0))
+    return tuple(rates)
 
 
 def _naive_scorer(checkpoint: Path) -> Callable[[Path], float]:
@@ -136,13 +165,14 @@ def measure_speed(artifact: Path, images: Sequence[Path], checkpoint: Path | Non
             # this figure: 38 instead of 80 images/s on the 2-core machine.
             decode_all = lambda: list(pool.map(lambda p: decode(p, contract).size, paths))  # noqa: E731
             decode_all()
-            decode_ips = _best_rate(len(paths), decode_all, repeats)
+            decode_runs = _rates(len(paths), decode_all, repeats)
         run_all = lambda: predictor(paths, batch_size=batch_size)  # noqa: E731
         run_all()
-        runtime_ips = _best_rate(len(paths), run_all, repeats)
+        runtime_runs = _rates(len(paths), run_all, repeats)
     naive_ips = None
     if checkpoint is not None:
         score = _naive_scorer(checkpoint)
         score(paths[0])
-        naive_ips = _best_rate(len(paths), lambda: [score(p) for p in paths], max(1, repeats - 1))
-    return SpeedResult(len(paths), workers, decode_ips, runtime_ips, naive_ips)
+        naive_ips = max(_rates(len(paths), lambda: [score(p) for p in paths], max(1, repeats - 1)))
+    return SpeedResult(len(paths), workers, max(decode_runs), max(runtime_runs), naive_ips,
+                       decode_runs=decode_runs, runtime_runs=runtime_runs)
