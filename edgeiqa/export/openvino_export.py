@@ -198,11 +198,12 @@ def _with_accuracy_control(nncf: Any, model: Any, batches: "_Feeds", scope: Any,
             measured.append(value)
         return value, per_item
 
-    quantized = nncf.quantize_with_accuracy_control(
-        model, nncf.Dataset(batches), nncf.Dataset(val), validate, max_drop=1.0 - budget,
-        drop_type=nncf.DropType.ABSOLUTE, subset_size=len(batches), ignored_scope=scope,
-        advanced_quantization_parameters=_advanced(estimator),
-        advanced_accuracy_restorer_parameters=_restorer_bounds())
+    with _one_bar_per_ranking_pass():
+        quantized = nncf.quantize_with_accuracy_control(
+            model, nncf.Dataset(batches), nncf.Dataset(val), validate, max_drop=1.0 - budget,
+            drop_type=nncf.DropType.ABSOLUTE, subset_size=len(batches), ignored_scope=scope,
+            advanced_quantization_parameters=_advanced(estimator),
+            advanced_accuracy_restorer_parameters=_restorer_bounds())
     final = scores(outputs(ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}), val))
     fake = sum(1 for op in quantized.get_ops() if op.get_type_name() == "FakeQuantize")
     return quantized, {
@@ -212,6 +213,32 @@ def _with_accuracy_control(nncf: Any, model: Any, batches: "_Feeds", scope: Any,
         "validation_calls": len(measured), "fake_quantize_nodes": fake,
         "max_reverted_groups": MAX_REVERTED_GROUPS, "ranking_images": min(RANKING_IMAGES, len(val)),
     }
+
+
+@contextlib.contextmanager
+def _one_bar_per_ranking_pass() -> Iterator[None]:
+    """Silence NNCF's per-layer-group "Collecting outputs" bars while accuracy control runs.
+
+    Each ranking pass draws one such bar per layer group (116 for the LIVE-C student, hundreds of lines
+    per export); its own "Calculating ranking scores" bar already shows the pass's progress. NNCF versions
+    whose evaluator has no module-level ``track`` are left as they are.
+    """
+    import functools
+    import importlib
+
+    try:
+        evaluator = importlib.import_module("nncf.quantization.algorithms.accuracy_control.evaluator")
+    except ImportError:
+        evaluator = None
+    track = getattr(evaluator, "track", None)
+    if track is None:
+        yield
+        return
+    evaluator.track = functools.partial(track, disable=True)
+    try:
+        yield
+    finally:
+        evaluator.track = track
 
 
 def _restorer_bounds() -> Any:
