@@ -48,7 +48,7 @@ def agreement(bench: dict[str, Any]) -> dict[str, Any]:
         paired = paired_srcc_difference(ref, scores, mos, 0.0)
         p50 = _p50(r)
         rows[r["label"]] = {
-            "format": r.get("format"), "precision": r.get("precision"),
+            "format": r.get("format"), "precision": r.get("precision"), "valid": r.get("valid", True),
             "rank_agreement": srcc(scores, ref), "max_abs_delta": float(delta.max()),
             "mean_abs_delta": float(delta.mean()), "srcc_vs_mos": srcc(scores, mos),
             "delta_srcc_vs_mos": paired.difference.value,
@@ -58,7 +58,7 @@ def agreement(bench: dict[str, Any]) -> dict[str, Any]:
     return {"reference": reference["label"], "n": int(mos.size), "device": bench.get("device"), "rows": rows}
 
 
-def scored_here(run: Path, artifacts: list[Path]) -> dict[str, Any]:
+def scored_here(run: Path, artifacts: list[Path], allow_invalid: bool = False) -> dict[str, Any]:
     """A bench-shaped dict (scores only, no timing) from scoring ``run``'s test photos with each artifact.
 
     The photos and MOS are the ones the run's summary.json scored its models on, so fidelity is judged
@@ -71,10 +71,10 @@ def scored_here(run: Path, artifacts: list[Path]) -> dict[str, Any]:
     results = []
     for artifact in artifacts:
         manifest = read_manifest(manifest_path_for(artifact))
-        with Predictor.load(artifact) as predictor:
+        with Predictor.load(artifact, allow_invalid=allow_invalid) as predictor:
             scores = predictor(test["paths"], batch_size=8)
         results.append({"label": artifact.name, "format": manifest.format, "precision": manifest.precision,
-                        "scores": [float(v) for v in scores]})
+                        "valid": manifest.valid, "scores": [float(v) for v in scores]})
     return {"dataset": {"mos": test["mos"]}, "results": results, "device": None}
 
 
@@ -83,9 +83,12 @@ def main() -> None:
     parser.add_argument("bench", type=Path, help="an edgeiqa bench result JSON, or with --score a run folder")
     parser.add_argument("--score", nargs="+", type=Path, metavar="ARTIFACT",
                         help="score the run's test photos with these artifacts here instead (fidelity only)")
+    parser.add_argument("--allow-invalid", action="store_true",
+                        help="with --score, also score artifacts whose parity gate failed (marked valid: false)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    bench = scored_here(args.bench, args.score) if args.score else json.loads(args.bench.read_text())
+    bench = (scored_here(args.bench, args.score, args.allow_invalid) if args.score
+             else json.loads(args.bench.read_text()))
     result = agreement(bench)
     print(f"reference {result['reference']}, n = {result['n']}")
     for label, r in result["rows"].items():
@@ -94,7 +97,7 @@ def main() -> None:
         lo, hi = r["delta_srcc_ci95"]
         print(f"{label:34s} agree {r['rank_agreement']:.4f}  max|d| {r['max_abs_delta']:6.2f}  "
               f"mean|d| {r['mean_abs_delta']:5.2f}  dSRCC {r['delta_srcc_vs_mos']:+.4f} [{lo:+.3f}, {hi:+.3f}]  "
-              f"p50 {p50}  {speed}")
+              f"p50 {p50}  {speed}{'' if r['valid'] else '  (parity gate failed)'}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"source": str(args.bench), **result}, indent=1))
