@@ -64,7 +64,7 @@ class Steps:
 def export_problems(cfg: ExperimentConfig) -> list[str]:
     """The ``export:`` names the distill floor cannot check: formats, precisions, the INT8 method."""
     from edgeiqa.export.formats import FORMATS, QAT_PRECISION
-    from edgeiqa.export.options import CALIBRATION_METHODS, Tolerances
+    from edgeiqa.export.options import CALIBRATION_METHODS, NNCF_BIAS_CORRECTIONS, Tolerances
 
     problems = []
     for i, artifact in enumerate(cfg.export.artifacts):
@@ -81,6 +81,10 @@ def export_problems(cfg: ExperimentConfig) -> list[str]:
     method = cfg.export.calibration.method
     if method not in CALIBRATION_METHODS:
         problems.append(f"export.calibration.method: {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
+    bias = cfg.export.calibration.nncf_bias_correction
+    if bias not in NNCF_BIAS_CORRECTIONS:
+        problems.append(f"export.calibration.nncf_bias_correction: {bias!r} is not one of "
+                        f"{', '.join(NNCF_BIAS_CORRECTIONS)}")
     known = {f.name for f in dataclasses.fields(Tolerances)}
     unknown = sorted(set(cfg.export.tolerances) - known)
     if unknown:
@@ -106,7 +110,8 @@ def export_options(artifact: ArtifactConfig, section: ExportConfig) -> "ExportOp
     from edgeiqa.export.options import ExportOptions, Int8Settings, Tolerances
 
     calibration = section.calibration
-    chosen: dict[str, Any] = {"int8": Int8Settings(method=calibration.method, n_images=calibration.n_images),
+    chosen: dict[str, Any] = {"int8": Int8Settings(method=calibration.method, n_images=calibration.n_images,
+                                                   nncf_bias_correction=calibration.nncf_bias_correction),
                               "tolerances": Tolerances(**section.tolerances)}
     if artifact.keep_fp is not None:
         chosen["keep_fp"] = tuple(artifact.keep_fp)

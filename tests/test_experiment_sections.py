@@ -108,6 +108,8 @@ def _bad_run(tmp_path, **overrides):
     ({"export": {"artifacts": [{"format": "openvino", "precision": "int8-trt"}]}},
      "export.artifacts[0].precision: openvino has no precision 'int8-trt'"),
     ({"export": {"calibration": {"method": "kl"}}}, "export.calibration.method: 'kl' is not one of"),
+    ({"export": {"calibration": {"nncf_bias_correction": "slow"}}},
+     "export.calibration.nncf_bias_correction: 'slow' is not one of"),
     ({"export": {"calibration": {"n_images": 0}}}, "export.calibration.n_images: must be an integer >= 1"),
     ({"export": {"artifacts": [{"format": "onnx", "precision": "fp32"}] * 2}}, "export.artifacts[1]: onnx fp32 is listed twice"),
     ({"export": {"tolerances": {"fp32_max": 0.1}}}, "export.tolerances: unknown limit(s) ['fp32_max']"),

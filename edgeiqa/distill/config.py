@@ -193,6 +193,7 @@ class Int8CalibrationConfig:
     split: Literal["train", "val"] = "train"
     n_images: int = 200
     method: str = "minmax"  # minmax, entropy or percentile (edgeiqa.export.options.CALIBRATION_METHODS)
+    nncf_bias_correction: str = "full"  # OpenVINO INT8: full or fast (edgeiqa.export.options.NNCF_BIAS_CORRECTIONS)
 
 
 @dataclass

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from edgeiqa.argtypes import nonneg_float, nonneg_int, positive_float, positive_int
 from edgeiqa.errors import ConfigError
 from edgeiqa.export.formats import FORMATS, PRECISION_CLASS
-from edgeiqa.export.options import CALIBRATION_METHODS, ExportOptions, Int8Settings, Tolerances
+from edgeiqa.export.options import (CALIBRATION_METHODS, NNCF_BIAS_CORRECTIONS, ExportOptions, Int8Settings,
+                                    Tolerances)
 from edgeiqa.export.tensorrt_plan import ENGINE_PRECISIONS, ProfileShapes
 
 if TYPE_CHECKING:
@@ -58,6 +59,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib-method", default="minmax", choices=CALIBRATION_METHODS)
     parser.add_argument("--calib-bins", type=positive_int, help="histogram bins (entropy: 512, percentile: 2048)")
     parser.add_argument("--calib-percentile", type=_percentile, default=99.999, help="in (0, 100]")
+    parser.add_argument("--nncf-bias-correction", default="full", choices=NNCF_BIAS_CORRECTIONS,
+                        help="OpenVINO INT8: NNCF's full bias correction (default; measured more faithful) or its "
+                        "fast one")
     _add_image_set(parser, "val", "parity-gate images (+ MOS when the source has it)", None,
                    ["train", "val", "test"], 200)
     parser.add_argument("--keep-fp", default="head,variance",
@@ -79,7 +83,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 def export_options(args: argparse.Namespace) -> ExportOptions:
     """:class:`ExportOptions` from parsed ``export`` arguments."""
     int8 = Int8Settings(method=args.calib_method, n_images=args.calib_n or 300, num_bins=args.calib_bins,
-                        percentile=args.calib_percentile, seed=args.seed)
+                        percentile=args.calib_percentile, seed=args.seed,
+                        nncf_bias_correction=args.nncf_bias_correction)
     tolerances = Tolerances(fp32_max_abs=args.tol_fp32, fp16_delta_srcc=args.tol_fp16, int8_delta_srcc=args.tol_int8,
                             fp32_min_agreement=args.min_agreement_fp32, fp16_min_agreement=args.min_agreement_fp16,
                             int8_min_agreement=args.min_agreement_int8)

@@ -88,13 +88,15 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
     estimator = RANGE_ESTIMATORS[options.int8.method]
     scope = nncf.IgnoredScope(patterns=ignored, validate=False)
     budget = split_auto(options.keep_fp_with_calibration())[1]
+    fast_bias = options.int8.nncf_bias_correction == "fast"
     details: dict[str, Any] = {"tool": f"nncf {nncf.__version__}", "activation_range_estimator": estimator,
+                               "bias_correction": options.int8.nncf_bias_correction,
                                "ignored_scope": kept, "subset_size": len(batches),
                                "images": calib.describe() | {"used": len(paths)}}
 
     def plain_quantize(feeds: _Feeds) -> Any:
         return nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds), ignored_scope=scope,
-                             advanced_parameters=_advanced(estimator))
+                             fast_bias_correction=fast_bias, advanced_parameters=_advanced(estimator))
 
     plain = None
     # NNCF logs one INFO line per op it leaves unquantized (about 40 for the score calibration and the
@@ -108,7 +110,8 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
         if budget is None:
             quantized = plain_quantize(batches)
         else:
-            quantized, details["keep_fp_auto"] = _with_accuracy_control(nncf, model, batches, scope, estimator, budget)
+            quantized, details["keep_fp_auto"] = _with_accuracy_control(nncf, model, batches, scope, estimator, budget,
+                                                                        fast_bias)
             # Which layers NNCF quantizes does not depend on the ranges: a 2-image pass gives the plain
             # structure, so the layers accuracy control reverted are told apart from those NNCF never quantizes.
             plain = {layer["layer"] for layer in float_layers(plain_quantize(_Feeds(paths[:2], source)), kept)}
@@ -160,7 +163,7 @@ def float_layers(model: Any, ignored: list[str], plain_float: set[str] | None = 
 
 
 def _with_accuracy_control(nncf: Any, model: Any, batches: "_Feeds", scope: Any, estimator: str,
-                           budget: float) -> tuple[Any, dict[str, Any]]:
+                           budget: float, fast_bias: bool) -> tuple[Any, dict[str, Any]]:
     """``nncf.quantize_with_accuracy_control`` with metric = SRCC(scores, FP32 scores) and max_drop = 1 - budget.
 
     The FP32 model scores 1.0 by construction, so NNCF's absolute drop is exactly 1 - rank agreement.
@@ -202,7 +205,7 @@ def _with_accuracy_control(nncf: Any, model: Any, batches: "_Feeds", scope: Any,
         quantized = nncf.quantize_with_accuracy_control(
             model, nncf.Dataset(batches), nncf.Dataset(val), validate, max_drop=1.0 - budget,
             drop_type=nncf.DropType.ABSOLUTE, subset_size=len(batches), ignored_scope=scope,
-            advanced_quantization_parameters=_advanced(estimator),
+            fast_bias_correction=fast_bias, advanced_quantization_parameters=_advanced(estimator),
             advanced_accuracy_restorer_parameters=_restorer_bounds())
     final = scores(outputs(ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}), val))
     fake = sum(1 for op in quantized.get_ops() if op.get_type_name() == "FakeQuantize")
