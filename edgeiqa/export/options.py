@@ -35,6 +35,7 @@ class Int8Settings:
     (num_bins - num_quantized_bins) / 2 candidates per tensor: 2048 bins took 130 s for the 329
     tensors of ``test_eqcnet`` here, 512 bins a quarter of that. ``chunk`` images are fed per ``collect_data`` call,
     which bounds memory (the histogram calibrators hold every intermediate output of a call).
+    ``nncf_bias_correction`` applies to OpenVINO INT8 (NNCF) only: see :data:`NNCF_BIAS_CORRECTIONS`.
     """
 
     method: str = "minmax"
