@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -34,21 +33,11 @@ from edgeiqa.distill.config import ExperimentConfig
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.export.images import ImageSet, iter_feeds
 from edgeiqa.export.nodes import resolve_nodes
+from edgeiqa.export.openvino_export import ImageFeeds, ignored_scope
 from edgeiqa.export.options import SCORE_CALIBRATION_GROUP
 from edgeiqa.metrics import srcc
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
-
-
-class _Feeds:
-    def __init__(self, paths: list[str], contract: PreprocessContract) -> None:
-        self.paths, self.contract = paths, contract
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter_feeds(self.paths, self.contract, batch_size=1)
 
 
 def main() -> None:
@@ -91,11 +80,10 @@ def main() -> None:
         if parts[0] not in ("fast", "full") or not set(parts[1:]) <= {"first_conv", "mixed"}:
             raise SystemExit(f"unknown variant {variant!r}: fast | full, then +first_conv and/or +mixed")
         keep = ("head", "variance", SCORE_CALIBRATION_GROUP, *(("first_conv",) if "first_conv" in parts else ()))
-        scope = nncf.IgnoredScope(patterns=[f"^{re.escape(n)}(/.*)?$" for n in resolve_nodes(fp32_onnx, keep)],
-                                  validate=False)
+        scope = ignored_scope(nncf, resolve_nodes(fp32_onnx, keep))
         start = time.perf_counter()
         quantized = nncf.quantize(
-            fp32, nncf.Dataset(_Feeds(calib, contract)), subset_size=len(calib), ignored_scope=scope,
+            fp32, nncf.Dataset(ImageFeeds(calib, contract)), subset_size=len(calib), ignored_scope=scope,
             fast_bias_correction=parts[0] == "fast",
             preset=nncf.QuantizationPreset.MIXED if "mixed" in parts else None,
             advanced_parameters=AdvancedQuantizationParameters(

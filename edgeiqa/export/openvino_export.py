@@ -41,6 +41,7 @@ from edgeiqa.export.nodes import resolve_nodes, split_auto
 from edgeiqa.export.onnx_export import export_fp32
 from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.source import ExportSource
+from edgeiqa.runtime.contract import PreprocessContract
 
 # INT8 calibration method -> NNCF activation range estimator. NNCF's own default, MEAN_MINMAX (per-image
 # min/max averaged over the set), clips the images at the ends of the quality range: on the tiny test
@@ -79,14 +80,10 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
     nncf = require("nncf", "openvino", "OpenVINO INT8 quantization")
     onnx = require("onnx", "onnx", "OpenVINO INT8 quantization")
     paths = list(calib.paths[: options.int8.n_images])
-    # ONNX node names survive as OpenVINO friendly names, sometimes with a suffix (a Gemm becomes
-    # "<name>/WithoutBiases" + an Add), so each kept node matches as a prefix; an op the converter
-    # fused away simply is not there (validate=False).
     kept = resolve_nodes(onnx.load(str(onnx_path)), options.keep_fp_with_calibration())
-    ignored = [f"^{re.escape(name)}(/.*)?$" for name in kept]
-    batches = _Feeds(paths, source)
+    batches = ImageFeeds(paths, source.contract)
     estimator = RANGE_ESTIMATORS[options.int8.method]
-    scope = nncf.IgnoredScope(patterns=ignored, validate=False)
+    scope = ignored_scope(nncf, kept)
     budget = split_auto(options.keep_fp_with_calibration())[1]
     fast_bias = options.int8.nncf_bias_correction == "fast"
     details: dict[str, Any] = {"tool": f"nncf {nncf.__version__}", "activation_range_estimator": estimator,
@@ -94,7 +91,7 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
                                "ignored_scope": kept, "subset_size": len(batches),
                                "images": calib.describe() | {"used": len(paths)}}
 
-    def plain_quantize(feeds: _Feeds) -> Any:
+    def plain_quantize(feeds: ImageFeeds) -> Any:
         return nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds), ignored_scope=scope,
                              fast_bias_correction=fast_bias, advanced_parameters=_advanced(estimator))
 
@@ -114,7 +111,7 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
                                                                         fast_bias)
             # Which layers NNCF quantizes does not depend on the ranges: a 2-image pass gives the plain
             # structure, so the layers accuracy control reverted are told apart from those NNCF never quantizes.
-            plain = {layer["layer"] for layer in float_layers(plain_quantize(_Feeds(paths[:2], source)), kept)}
+            plain = {layer["layer"] for layer in float_layers(plain_quantize(ImageFeeds(paths[:2], source.contract)), kept)}
     details["float_layers"] = float_layers(quantized, kept, plain)
     return quantized, details
 
@@ -162,7 +159,7 @@ def float_layers(model: Any, ignored: list[str], plain_float: set[str] | None = 
     return out
 
 
-def _with_accuracy_control(nncf: Any, model: Any, batches: "_Feeds", scope: Any, estimator: str,
+def _with_accuracy_control(nncf: Any, model: Any, batches: "ImageFeeds", scope: Any, estimator: str,
                            budget: float, fast_bias: bool) -> tuple[Any, dict[str, Any]]:
     """``nncf.quantize_with_accuracy_control`` with metric = SRCC(scores, FP32 scores) and max_drop = 1 - budget.
 
@@ -174,7 +171,7 @@ def _with_accuracy_control(nncf: Any, model: Any, batches: "_Feeds", scope: Any,
     from edgeiqa.export.mixed_precision import AUTO_IMAGES
     from edgeiqa.metrics import srcc
 
-    val = _Feeds(batches.paths[:AUTO_IMAGES], _ContractOnly(batches.contract))
+    val = ImageFeeds(batches.paths[:AUTO_IMAGES], batches.contract)
 
     def outputs(compiled: Any, feeds: Iterable[dict[str, Any]]) -> list[list[np.ndarray]]:
         """Every output of ``compiled`` per feed, in port order: what NNCF's ranker compares item by item."""
@@ -267,19 +264,22 @@ def _advanced(estimator: str) -> Any:
         activations_range_estimator_params=getattr(RangeEstimatorParametersSet, estimator))
 
 
-class _ContractOnly:
-    """What :class:`_Feeds` reads of an :class:`ExportSource`: its contract."""
+def ignored_scope(nncf: Any, kept: Iterable[str]) -> Any:
+    """NNCF's ignored scope for ONNX node names kept in float.
 
-    def __init__(self, contract: Any) -> None:
-        self.contract = contract
+    ONNX node names survive as OpenVINO friendly names, sometimes with a suffix (a Gemm becomes
+    "<name>/WithoutBiases" + an Add), so each kept node matches as a prefix; an op the converter
+    fused away simply is not there (validate=False).
+    """
+    return nncf.IgnoredScope(patterns=[f"^{re.escape(name)}(/.*)?$" for name in kept], validate=False)
 
 
-class _Feeds:
-    """Re-iterable one-image batches, preprocessed on the fly (NNCF passes over them more than once,
-    and 300 preprocessed images would hold hundreds of MB)."""
+class ImageFeeds:
+    """Re-iterable one-image batches per ``contract``, preprocessed on the fly (NNCF passes over them more
+    than once, and 300 preprocessed images would hold hundreds of MB)."""
 
-    def __init__(self, paths: list[str], source: ExportSource) -> None:
-        self.paths, self.contract = paths, source.contract
+    def __init__(self, paths: list[str], contract: PreprocessContract) -> None:
+        self.paths, self.contract = paths, contract
 
     def __len__(self) -> int:
         return len(self.paths)
