@@ -123,6 +123,15 @@ def order_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> to
     return torch.stack(terms).sum()
 
 
+@register_loss("distortion_rank")
+def distortion_rank_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> torch.Tensor:
+    """Order within graded groups (same photo and type, higher level worse), computed by the train module
+    on its ranking feed (:mod:`edgeiqa.distill.ranking`) and passed in ``extra``."""
+    if "distortion_rank" not in inputs.extra:
+        raise ConfigError("loss 'distortion_rank' needs a graded set: set ranking_set (a graded.csv) beside it")
+    return inputs.extra["distortion_rank"]
+
+
 class WeightedLoss:
     """sum(weight * LOSSES[name](inputs, options)) over the non-zero weights, each term kept for logging."""
 

@@ -8,7 +8,7 @@ student's width with the teacher's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -16,6 +16,7 @@ from torch import nn
 from edgeiqa.distill.config import FeaturePair
 from edgeiqa.distill.losses import LossInputs, WeightedLoss
 from edgeiqa.distill.loop import TrainModule
+from edgeiqa.distill.ranking import distortion_rank_term
 from edgeiqa.errors import ConfigError
 
 
@@ -64,15 +65,24 @@ def to_device(batch: Any, device: torch.device) -> Any:
 
 
 class TeacherTrainModule(TrainModule):
-    def __init__(self, teacher: nn.Module, loss: WeightedLoss) -> None:
+    """The teacher on MOS batches; with a ``ranking`` feed, each step also orders one graded group."""
+
+    def __init__(self, teacher: nn.Module, loss: WeightedLoss, ranking: Iterator[dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.teacher = teacher
         self.loss = loss
+        self.ranking = ranking
 
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
-        batch = to_device(batch, next(self.parameters()).device)
+        device = next(self.parameters()).device
+        batch = to_device(batch, device)
         pred = teacher_forward(self.teacher, batch["teacher"])
-        return self.loss(LossInputs(pred=pred, target=batch["mos"]))
+        extra: dict[str, torch.Tensor] = {}
+        if self.ranking is not None and "distortion_rank" in self.loss.weights:
+            group = to_device(next(self.ranking), device)
+            extra["distortion_rank"] = distortion_rank_term(lambda g: teacher_forward(self.teacher, g["teacher"]),
+                                                            group, self.loss.options.fidelity_scale)
+        return self.loss(LossInputs(pred=pred, target=batch["mos"], extra=extra))
 
 
 class StudentTrainModule(TrainModule):
@@ -139,7 +149,7 @@ class StudentTrainModule(TrainModule):
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         device = next(self.student.parameters()).device
         batch = to_device(batch, device)
-        teacher_pred = None
+        teacher_pred = batch.get("teacher_score")  # a label table's score stands in for a live teacher
         if self.teacher is not None:
             self.teacher.to(device)
             with torch.no_grad():
