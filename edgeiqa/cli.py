@@ -51,9 +51,22 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_graded(args: argparse.Namespace) -> int:
+    from edgeiqa.data.graded import check_items, jittered_levels, make_graded_set, split_sources
+    from edgeiqa.runtime.batch import expand_paths
+
+    photos = [Path(p) for p in expand_paths(args.pristine)]
+    if args.half != "all":
+        photos = split_sources(photos)[0 if args.half == "train" else 1]
+    items = check_items if args.ladder == "check" else (lambda source: jittered_levels(source, args.seed))
+    csv_path = make_graded_set(photos, Path(args.out), items, seed=args.seed, progress=not args.quiet)
+    print(f"wrote the graded set of {len(photos)} photos to {csv_path}")
+    return 0
+
+
 def _add_data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="datasets: generate the embedded default set")
-    data_sub = data.add_subparsers(dest="data_command", metavar="synth", required=True)
+    data_sub = data.add_subparsers(dest="data_command", metavar="synth|graded", required=True)
     synth = data_sub.add_parser("synth", help="generate the KADIS-style embedded dataset (offline, seeded)")
     synth.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     synth.add_argument("--seed", type=nonneg_int, default=0)
@@ -64,6 +77,16 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(handler=_cmd_data_synth)
+    graded = data_sub.add_parser("graded", help="graded distortions at native resolution (UHD check, ranking set)")
+    graded.add_argument("pristine", nargs="+", help="photos or folders of pristine photos")
+    graded.add_argument("--out", required=True, help="output folder (resumed when it holds part of the set)")
+    graded.add_argument("--ladder", choices=("check", "train"), default="check",
+                        help="check: fixed severities; train: jittered severities plus more types")
+    graded.add_argument("--half", choices=("all", "train", "check"), default="all",
+                        help="keep one alternating half of the sorted photos (train and check never share one)")
+    graded.add_argument("--seed", type=nonneg_int, default=0)
+    graded.add_argument("--quiet", action="store_true", help="no progress bar")
+    graded.set_defaults(handler=_cmd_data_graded)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -319,6 +342,12 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     speed.set_defaults(handler=_cmd_speed)
 
 
+def _add_label(sub: argparse._SubParsersAction) -> None:
+    from edgeiqa.distill.label_cli import add_label
+
+    add_label(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -332,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     _add_benchmarks(sub)
     _add_speed(sub)
+    _add_label(sub)
     return parser
 
 

@@ -21,6 +21,15 @@ TRANSFER_DISTORTIONS = ("gaussian_blur", "motion_blur", "gaussian_noise", "jpeg"
 
 
 @dataclass
+class PseudoLabelTable:
+    """A ``path,score`` table; ``range`` maps its scores to 0..1 (None: its sidecar's MOS range, else its
+    own min and max)."""
+
+    path: str
+    range: list[float] | None = None
+
+
+@dataclass
 class DataConfig:
     dataset: str = "csv"  # a loader name from edgeiqa.data.loaders
     root: str | None = None  # the dataset's file or folder; required (validation names it when missing)
@@ -40,6 +49,12 @@ class DataConfig:
     transfer_distortions: list[str] = field(default_factory=lambda: list(TRANSFER_DISTORTIONS))
     transfer_levels: list[int] = field(default_factory=lambda: [1, 3])
     workers: int = 0  # DataLoader worker processes (0: decode in the training process)
+    # Teacher labels (edgeiqa.distill.labels): with pseudo_pool (folders, globs or graded.csv files), the
+    # run's teacher labels those images and the training photos once, into <out>/labels/teacher.csv;
+    # pseudo_labels adds tables written by anyone (path,score). Then the student pre-trains on every
+    # labelled image and takes its kd terms from the tables: the teacher never runs inside an epoch.
+    pseudo_pool: list[str] = field(default_factory=list)
+    pseudo_labels: list[PseudoLabelTable] = field(default_factory=list)
 
 
 @dataclass
@@ -67,12 +82,30 @@ class OptimConfig:
 
 
 @dataclass
+class TeacherMember:
+    """One member of an ensemble teacher: the teacher section's model, optim and losses, with its own
+    backbone/views (``model``/``model_kwargs`` replace the section's) and its own seed offset."""
+
+    model: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    seed_offset: int = 0
+
+
+@dataclass
 class TeacherConfig:
     model: str = "eiqanet_cpu"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool = False
     optim: OptimConfig = field(default_factory=OptimConfig)
     losses: dict[str, float] = field(default_factory=lambda: {"regression": 1.0, "rank": 1.0, "plcc": 0.5})
+    # A graded set (edgeiqa.data.graded: photos at native resolution x distortion levels, graded.csv) for
+    # the distortion_rank loss: each step also orders ranking_group levels of one photo and type.
+    ranking_set: str | None = None
+    ranking_group: int = 3
+    # An ensemble teacher (empty: one model). Its score is the members' mean on the normalised MOS scale
+    # over the test-time views in ``tta`` ("identity", "flip"); the spread across them is kept per image.
+    members: list[TeacherMember] = field(default_factory=list)
+    tta: list[str] = field(default_factory=lambda: ["identity"])
 
 
 @dataclass

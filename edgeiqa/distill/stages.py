@@ -17,9 +17,11 @@ stage can be run, skipped or resumed alone::
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from edgeiqa.metrics import bootstrap_ci, iqa_metrics, srcc
@@ -31,11 +33,16 @@ from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.loop import StageResult, run_stage
 from edgeiqa.distill.losses import WeightedLoss
 from edgeiqa.distill.modules import StudentTrainModule, TeacherTrainModule, student_forward, teacher_forward
+from edgeiqa.distill.ensemble import ENSEMBLE_FILE, MEMBERS_FOLDER, is_ensemble, load_ensemble, write_ensemble
+from edgeiqa.distill.labels import label_images, pool_paths, read_table
+from edgeiqa.distill.ranking import DISTORTION_RANK, RankingGroups, ranking_feed, ranking_views
 from edgeiqa.distill.runs import Splits, make_loader, predict
 from edgeiqa.distill.saved_model import load_model
 from edgeiqa.distill.views_data import DistortedCopies, ViewsDataset, collate_views, unlabelled_records
+from edgeiqa.data.records import ImageRecord
 from edgeiqa.fileio import atomic_write_text
-from edgeiqa.errors import EdgeIQAError
+from edgeiqa.progress import progress_write
+from edgeiqa.errors import ConfigError, EdgeIQAError
 from edgeiqa.models import create_model
 
 # "qat" runs after the others and only when student.qat.enabled (edgeiqa.distill.api orders it).
@@ -55,11 +62,11 @@ class Run:
         self.out = Path(cfg.out)
 
     def dataset(self, records, student=None, teacher=None, train: bool = False,
-                copies: DistortedCopies | None = None) -> ViewsDataset:
+                copies: DistortedCopies | None = None, labels: dict[str, float] | None = None) -> ViewsDataset:
         contract = student.contract if student is not None else None
         spec = teacher.view_spec if teacher is not None else None
         return ViewsDataset(records, contract, spec, self.splits.mos_range, train=train, seed=self.cfg.seed,
-                            copies=copies)
+                            copies=copies, soft_targets=labels)
 
     def transfer_set(self) -> tuple[list, DistortedCopies | None]:
         """Pre-training's images (training photos + data.transfer_dir) and their distorted copies."""
@@ -97,21 +104,51 @@ def _seeded_model(cfg: ExperimentConfig, name: str, kwargs: dict[str, Any], pret
 
 
 def train_teacher(run: Run, resume: bool = True) -> StageResult:
+    """The teacher of ``teacher:`` into ``<out>/teacher``; with ``members``, each member into
+    ``<out>/teacher/members/<k>-<model>`` and the ensemble record beside them (the last member's result)."""
     cfg = run.cfg.teacher
-    teacher = _seeded_model(run.cfg, cfg.model, cfg.model_kwargs, cfg.pretrained)
+    if not cfg.members:
+        (run.out / "teacher" / ENSEMBLE_FILE).unlink(missing_ok=True)  # an earlier ensemble's record would win
+        return _train_one_teacher(run, cfg.model, cfg.model_kwargs, run.cfg.seed, run.out / "teacher", resume)
+    folders, result = [], None
+    for k, member in enumerate(cfg.members):
+        name = member.model or cfg.model
+        folder = run.out / "teacher" / MEMBERS_FOLDER / f"{k}-{name}"
+        kwargs = member.model_kwargs if member.model else {**cfg.model_kwargs, **member.model_kwargs}
+        result = _train_one_teacher(run, name, kwargs, run.cfg.seed + member.seed_offset, folder, resume)
+        folders.append(folder)
+    if run.dist.is_main:
+        write_ensemble(run.out / "teacher", folders, cfg.tta, run.splits.mos_range)
+    return result
+
+
+def _train_one_teacher(run: Run, name: str, kwargs: dict[str, Any], seed: int, folder: Path, resume: bool) -> StageResult:
+    cfg = run.cfg.teacher
+    torch.manual_seed(seed)
+    teacher = create_model(name, pretrained=cfg.pretrained, **kwargs)
     val_loader = run.eval_loader(run.dataset(run.splits.val, teacher=teacher), cfg.optim.batch_size)
 
     def validate() -> dict[str, float]:
         pred, mos = predict(lambda b: teacher_forward(teacher, b["teacher"]), val_loader, run.dist.device)
         return {"srcc": srcc(pred, mos)}
 
-    module = TeacherTrainModule(teacher, WeightedLoss(cfg.losses, run.cfg.loss_options))
+    ranking = None
+    if cfg.ranking_set and cfg.losses.get(DISTORTION_RANK):
+        # Each DDP rank draws its own groups. The draw count is not checkpointed: a resumed stage draws
+        # groups from its first draw again, so it is not bit-identical to an uninterrupted one.
+        groups = RankingGroups(cfg.ranking_set, cfg.ranking_group, teacher_spec=ranking_views(teacher.view_spec),
+                               seed=seed + 7919 * run.dist.rank)
+        ranking = ranking_feed(groups, run.cfg.data.workers)
+    module = TeacherTrainModule(teacher, WeightedLoss(cfg.losses, run.cfg.loss_options), ranking)
     train_set = run.dataset(run.splits.train, teacher=teacher, train=True)
-    return run.train("teacher", module, train_set, validate, cfg.optim, run.out / "teacher",
+    return run.train("teacher", module, train_set, validate, cfg.optim, folder,
                      _model_meta(teacher, "teacher", run.splits.mos_range), resume)
 
 
 def load_teacher(run: Run) -> torch.nn.Module:
+    if is_ensemble(run.out / "teacher"):
+        raise EdgeIQAError(f"{run.out / 'teacher'}: an ensemble teacher teaches through its labels: set "
+                           "data.pseudo_pool (or data.pseudo_labels) instead of running it inside every epoch")
     if latest_checkpoint(run.out / "teacher", "best", verify=False) is None:  # load_model verifies
         raise EdgeIQAError(f"{run.out / 'teacher'}: no trained teacher; run `edgeiqa train-teacher` first")
     return load_model(run.out / "teacher").model.to(run.dist.device)
@@ -119,18 +156,20 @@ def load_teacher(run: Run) -> torch.nn.Module:
 
 def train_student_stage(run: Run, student, stage: StageConfig, name: str, folder: Path, teacher, use_labels: bool,
                         records, resume: bool, extra_meta: dict[str, Any] | None = None,
-                        copies: DistortedCopies | None = None) -> StageResult:
+                        copies: DistortedCopies | None = None, labels: dict[str, float] | None = None) -> StageResult:
     """Train ``student`` (+ the frozen ``teacher``, if any) with ``stage``'s losses into ``folder``, on
     ``records`` (+ their distorted ``copies``); ``extra_meta`` joins every checkpoint's state (the QAT
-    stage records its quantization there)."""
-    losses = dict(stage.losses) if teacher is not None else {k: v for k, v in stage.losses.items() if k not in _TEACHER_TERMS}
+    stage records its quantization there). ``labels`` (path -> normalised teacher score, from label
+    tables) stand in for a live teacher's scores; features are not in a table, so ``feature`` drops out."""
+    dropped = () if teacher is not None else ("feature",) if labels is not None else _TEACHER_TERMS
+    losses = {k: v for k, v in stage.losses.items() if k not in dropped}
     val_loader = run.eval_loader(run.dataset(run.splits.val, student=student), stage.optim.batch_size)
 
     def validate() -> dict[str, float]:
         pred, mos = predict(lambda b: student_forward(student, b["student"]), val_loader, run.dist.device)
         return {"srcc": srcc(pred, mos)}
 
-    train_set = run.dataset(records, student=student, teacher=teacher, train=True, copies=copies)
+    train_set = run.dataset(records, student=student, teacher=teacher, train=True, copies=copies, labels=labels)
     probe = collate_views([train_set[i] for i in range(min(2, len(train_set)))]) if teacher is not None else None
     loss = WeightedLoss(losses, run.cfg.loss_options)
     module = StudentTrainModule(student, loss, teacher, run.cfg.student.feature_pairs,
@@ -140,6 +179,39 @@ def train_student_stage(run: Run, student, stage: StageConfig, name: str, folder
         return run.train(name, module, train_set, validate, stage.optim, folder, meta, resume)
     finally:
         module.remove_hooks()  # the teacher outlives this stage: leave no hook of ours on it
+
+
+def teacher_labels(run: Run) -> dict[str, float] | None:
+    """path -> normalised teacher score from ``data.pseudo_labels`` and, with ``data.pseudo_pool``, the
+    run's own table (labelled here once, resumably); None when the config names neither."""
+    data = run.cfg.data
+    tables = [(Path(t.path), t.range) for t in data.pseudo_labels]
+    if data.pseudo_pool:
+        tables.insert(0, (label_pool(run), None))
+    if not tables:
+        return None
+    merged: dict[str, float] = {}
+    for table, score_range in tables:
+        merged.update(read_table(table, score_range))
+    unlabelled = [r.path for r in run.splits.train if os.path.abspath(r.path) not in merged]
+    if unlabelled:  # before any training, not after pre-training ran
+        raise ConfigError(f"{len(unlabelled)} training image(s) have no teacher label, e.g. {unlabelled[0]}: label "
+                          "them (edgeiqa label) or add them to data.pseudo_pool")
+    held_out = {os.path.abspath(r.path) for r in (*run.splits.val, *run.splits.test)}
+    return {path: score for path, score in merged.items() if path not in held_out}  # a table over the whole set
+
+
+def label_pool(run: Run) -> Path:
+    """``<out>/labels/teacher.csv``: the run's teacher on the training photos and every pool image."""
+    table = run.out / "labels" / "teacher.csv"
+    if run.dist.is_main:
+        paths = [r.path for r in run.splits.train] + pool_paths(run.cfg.data.pseudo_pool)
+        result = label_images(load_ensemble(run.out / "teacher"), paths, table, device=str(run.dist.device),
+                              progress=run.progress, restart_if_stale=True)
+        if result.failed:
+            progress_write(f"edgeiqa: {len(result.failed)} pool image(s) could not be labelled and are left out")
+    run.dist.barrier()
+    return table
 
 
 def _load_student_stage(folder: Path, run: Run) -> torch.nn.Module | None:
@@ -155,15 +227,20 @@ def train_student(run: Run, stages: tuple[str, ...], student_only: bool, resume:
     root = run.out / ("student_only" if student_only else "student")
     if not set(stages) & {"pretrain", "finetune", "calibrate"}:
         return root / "final"  # only qat asked for (edgeiqa.distill.qat): no teacher or model to build here
-    teacher = None if student_only else load_teacher(run)
+    labels = None if student_only else teacher_labels(run)
+    teacher = None if student_only or labels is not None else load_teacher(run)
     student = _seeded_model(run.cfg, cfg.model, cfg.model_kwargs, cfg.pretrained)
     if "pretrain" in stages and not student_only and cfg.pretrain.enabled:
-        transfer, copies = run.transfer_set()
+        if labels is not None:  # every labelled image: the pool, its graded copies, the training photos
+            transfer, copies = [ImageRecord(path=Path(p), mos=0.0, split="train") for p in labels], None
+        else:
+            transfer, copies = run.transfer_set()
         train_student_stage(run, student, cfg.pretrain, "pretrain", root / "pretrain", teacher, False, transfer, resume,
-                            copies=copies)
+                            copies=copies, labels=labels)
     if "finetune" in stages and cfg.finetune.enabled:
         student = _load_student_stage(root / "pretrain", run) or student
-        train_student_stage(run, student, cfg.finetune, "finetune", root / "finetune", teacher, True, run.splits.train, resume)
+        train_student_stage(run, student, cfg.finetune, "finetune", root / "finetune", teacher, True, run.splits.train,
+                            resume, labels=labels)
     if "calibrate" in stages:
         calibrate(run, root)
     return root / "final"
@@ -207,22 +284,22 @@ def evaluate(run: Run) -> dict[str, Any]:
     low, high = run.splits.mos_range
     summary: dict[str, Any] = {"split": split, "n": len(records), "dataset": run.cfg.data.root, "seed": run.cfg.seed}
     scores: dict[str, Any] = {"paths": [str(r.path) for r in records]}
-    if latest_checkpoint(run.out / "teacher", "best") is not None:
-        teacher = load_teacher(run)
-        loader = run.eval_loader(run.dataset(records, teacher=teacher), 16)
-        pred, mos = predict(lambda b: teacher_forward(teacher, b["teacher"]), loader, run.dist.device)
+    if is_ensemble(run.out / "teacher") or latest_checkpoint(run.out / "teacher", "best") is not None:
+        ensemble = load_ensemble(run.out / "teacher")
+        pred, _, members = ensemble.score(records, run.dist.device, workers=run.cfg.data.workers)
         scores["teacher"] = pred * (high - low) + low
+        if len(members) > 1:
+            scores.update({f"teacher/{name}": p * (high - low) + low for name, p in members.items()})
     for name, (subfolder, final_folder) in _FINAL_STUDENTS.items():
         final = run.out / subfolder / final_folder
         if (final / "last.json").exists():
             model = load_model(final).model.to(run.dist.device)
             loader = run.eval_loader(run.dataset(records, student=model), 32)
-            pred, mos = predict(lambda b: student_forward(model, b["student"]), loader, run.dist.device)
-            scores[name] = pred
+            scores[name], _ = predict(lambda b: student_forward(model, b["student"]), loader, run.dist.device)
     if len(scores) > 1:
-        scores["mos"] = mos * (high - low) + low
-    for name in ("teacher", *_FINAL_STUDENTS):
-        if name in scores:
+        scores["mos"] = np.array([r.mos for r in records], dtype=np.float64)
+    for name in scores:
+        if name not in ("paths", "mos"):
             summary[name] = dict(iqa_metrics(scores[name], scores["mos"]),
                                  srcc_ci95=list(bootstrap_ci(scores[name], scores["mos"], "srcc", seed=run.cfg.seed)))
     summary["scores"] = {k: [float(x) for x in v] if k != "paths" else v for k, v in scores.items()}

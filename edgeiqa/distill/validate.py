@@ -20,6 +20,7 @@ problems are reported in the same one line.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import math
 import os
 import re
@@ -71,6 +72,7 @@ def experiment_problems(cfg: ExperimentConfig) -> list[str]:
         _check_optim(getattr(stage, "optim", None), f"{where}.optim", problems)
         _check_losses(getattr(stage, "losses", {}), f"{where}.losses", problems)
     _check_qat(cfg, problems)
+    _check_teacher_extras(cfg, problems)
     _check_loss_options(cfg, problems)
     _check_export(cfg, problems)
     _check_bench(cfg, problems)
@@ -82,6 +84,32 @@ def _stages(cfg: ExperimentConfig) -> list[tuple[str, Any]]:
     student = cfg.student
     return [("teacher", cfg.teacher), ("student.pretrain", getattr(student, "pretrain", None)),
             ("student.finetune", getattr(student, "finetune", None)), ("student.qat", getattr(student, "qat", None))]
+
+
+def _check_teacher_extras(cfg: ExperimentConfig, problems: list[str]) -> None:
+    """The ranking set and its loss go together; ensemble members and test-time views are known names."""
+    teacher = cfg.teacher
+    weight = teacher.losses.get("distortion_rank", 0)
+    if weight and not teacher.ranking_set:
+        problems.append("teacher.losses.distortion_rank: needs teacher.ranking_set (a graded.csv: edgeiqa data graded)")
+    if teacher.ranking_set and not weight:
+        problems.append("teacher.ranking_set: unused while teacher.losses.distortion_rank is 0; set its weight or drop it")
+    if teacher.ranking_set and not Path(teacher.ranking_set).is_file():
+        problems.append(f"teacher.ranking_set: {teacher.ranking_set} does not exist (make it with edgeiqa data graded)")
+    if not isinstance(teacher.ranking_group, int) or teacher.ranking_group < 2:
+        problems.append(f"teacher.ranking_group: must be an integer >= 2, got {teacher.ranking_group!r}")
+    unknown = sorted(set(teacher.tta) - {"identity", "flip"})
+    if unknown or not teacher.tta:
+        problems.append(f"teacher.tta: views are 'identity' and 'flip', got {teacher.tta}")
+    for k, member in enumerate(teacher.members):
+        if member.seed_offset < 0:
+            problems.append(f"teacher.members[{k}].seed_offset: must be >= 0, got {member.seed_offset}")
+    for k, entry in enumerate(cfg.data.pseudo_pool):
+        if not glob.has_magic(entry) and not Path(entry).exists():
+            problems.append(f"data.pseudo_pool[{k}]: {entry} does not exist")
+    for k, table in enumerate(cfg.data.pseudo_labels):
+        if not Path(table.path).is_file():
+            problems.append(f"data.pseudo_labels[{k}].path: {table.path} does not exist")
 
 
 def _check_qat(cfg: ExperimentConfig, problems: list[str]) -> None:

@@ -6,6 +6,7 @@ JPEG cost, which dominates CPU training on large photos.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,6 +19,7 @@ from torch.utils.data import default_collate
 from edgeiqa.data.distortions import apply_distortion
 from edgeiqa.data.records import ImageRecord
 from edgeiqa.data.torch_dataset import IQAImageDataset
+from edgeiqa.errors import ConfigError
 from edgeiqa.models.teacher_views import TeacherViewSpec, collate_teacher_views, teacher_views
 from edgeiqa.runtime.batch import expand_paths
 from edgeiqa.runtime.contract import PreprocessContract
@@ -50,6 +52,8 @@ class ViewsDataset(IQAImageDataset):
         train: bool = False,
         seed: int = 0,
         copies: DistortedCopies | None = None,
+        mirror: bool = False,
+        soft_targets: dict[str, float] | None = None,
     ) -> None:
         decode_contract = student_contract or (teacher_spec.contract if teacher_spec else None)
         if decode_contract is None:
@@ -58,6 +62,14 @@ class ViewsDataset(IQAImageDataset):
         self.student_contract = student_contract
         self.teacher_spec = teacher_spec
         self.copies = copies if copies is not None and copies.count > 0 else None
+        self.mirror = mirror  # every item mirrored: the test-time "flip" view of an ensemble teacher
+        # path -> the teacher's normalised score, read from label tables (item "teacher_score")
+        self.soft_targets = soft_targets
+        if soft_targets is not None:
+            missing = [r.path for r in self.records if os.path.abspath(r.path) not in soft_targets]
+            if missing:
+                raise ConfigError(f"{len(missing)} training image(s) have no teacher label, e.g. {missing[0]}: "
+                                  "label them (edgeiqa label) or add them to data.pseudo_pool")
 
     def __len__(self) -> int:
         return len(self.records) * (1 + (self.copies.count if self.copies else 0))
@@ -81,10 +93,12 @@ class ViewsDataset(IQAImageDataset):
         if drawn is not None:  # before the flip, so the teacher and the student see the same copy
             img = Image.fromarray(apply_distortion(drawn[0], np.asarray(img.convert("RGB")), drawn[1], item_rng))
         rng = item_rng if self.train else None  # evaluation: no flip, no fragment jitter
-        if rng is not None:
-            if rng.random() < 0.5:
-                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if (rng is not None and rng.random() < 0.5) or self.mirror:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         item: dict[str, Any] = {"mos": torch.tensor(self.target(index), dtype=torch.float32), "index": index}
+        if self.soft_targets is not None:
+            score = self.soft_targets[os.path.abspath(self.records[index % len(self.records)].path)]
+            item["teacher_score"] = torch.tensor(score, dtype=torch.float32)
         if self.student_contract is not None:
             item["student"] = {k: torch.from_numpy(v) for k, v in preprocess_image(img, self.student_contract, rng).items()}
         if self.teacher_spec is not None:
@@ -102,6 +116,8 @@ def collate_views(items: list[dict[str, Any]]) -> dict[str, Any]:
         batch["student"] = default_collate([it["student"] for it in items])
     if "teacher" in items[0]:
         batch["teacher"] = collate_teacher_views([it["teacher"] for it in items])
+    if "teacher_score" in items[0]:
+        batch["teacher_score"] = torch.stack([it["teacher_score"] for it in items])
     return batch
 
 
