@@ -52,6 +52,21 @@ def eqcnet_lite0(pretrained: bool = False, **kwargs: Any) -> EQCNet:
 
 
 @register_model
+def eqcnet_lite0_m(pretrained: bool = False, **kwargs: Any) -> EQCNet:
+    """The ladder's middle student: ``eqcnet_lite0`` at a 256 px whole image + 6x6 mosaic (0.77 GMACs at 4K)."""
+    contract = PreprocessContract(working_size=256, reducing_gap=1.0, fragments=FragmentSpec(grid=6, patch=32))
+    return _eqcnet("eqcnet_lite0_m", dict(backbone="efficientnet_lite0", contract=contract), pretrained, **kwargs)
+
+
+@register_model
+def eqcnet_lite0_s(pretrained: bool = False, **kwargs: Any) -> EQCNet:
+    """The ladder's smallest student: a 144 px whole image + 4x4 mosaic of 32 px patches (0.29 GMACs at 4K),
+    for the cheapest devices, where a teacher's labels matter most."""
+    contract = PreprocessContract(working_size=144, reducing_gap=1.0, fragments=FragmentSpec(grid=4, patch=32))
+    return _eqcnet("eqcnet_lite0_s", dict(backbone="efficientnet_lite0", contract=contract), pretrained, **kwargs)
+
+
+@register_model
 def eqcnet_mobilenetv4_conv_small(pretrained: bool = False, **kwargs: Any) -> EQCNet:
     """MobileNetV4-Conv-Small student, same views as the default: fewer params, similar cost."""
     contract = PreprocessContract(working_size=384, fragments=FragmentSpec(grid=8, patch=32))

@@ -108,3 +108,13 @@ def test_the_students_reducing_gap_changes_nothing_below_twice_its_working_size(
     assert np.array_equal(working_view(photo, contract), working_view(photo, old))
     big = Image.fromarray(np.repeat(np.repeat(pixels, 4, axis=0), 4, axis=1))  # 2000 px: now box-reduced
     assert not np.array_equal(working_view(big, contract), working_view(big, old))
+
+
+def test_the_student_ladder_spans_the_edge_budgets_at_4k() -> None:
+    # Issue 23's ladder: a smallest student at <= 0.3 GMACs on a 4K photo, a middle one, the default at 1.6.
+    gmacs = {name: model_info(name, (2160, 3840)).gmacs for name in ("eqcnet_lite0_s", "eqcnet_lite0_m", "eqcnet_lite0")}
+    assert 0.2 < gmacs["eqcnet_lite0_s"] <= 0.3
+    assert gmacs["eqcnet_lite0_s"] < gmacs["eqcnet_lite0_m"] < 1.0 < gmacs["eqcnet_lite0"]
+    # Every rung keeps native-resolution fragments (noise and compression live there).
+    for name in gmacs:
+        assert "fragments" in model_info(name, (2160, 3840)).inputs
