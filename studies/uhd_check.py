@@ -1,0 +1,69 @@
+"""Does a model see what goes wrong at UHD? Graded distortions of real 2.5-6K photos, ordered per photo.
+
+    python studies/uhd_check.py --set GRADED_CSV --model NAME=PATH [--model ...] --out studies/results/X.json
+
+The graded set comes from ``edgeiqa.data.graded`` (``check_items`` on photos no model trained on: the
+check half of ``split_sources``): each photo at native resolution, and JPEG, noise, blur and upscaling
+at four severities. For every model (an ensemble or single teacher folder, a student checkpoint folder or
+an exported artifact) the study scores every image and reports, per distortion type, the mean over photos
+of SRCC(score, -level): 1.0 means every step of severity lowers the score. Results are written after each
+model, and a model already in ``--out`` is not scored again (delete its entry to redo it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgeiqa.data.graded import ordering_by_type, read_graded
+from edgeiqa.data.records import ImageRecord
+from edgeiqa.fileio import atomic_write_text
+
+
+def score_model(path: Path, images: list[Path]) -> np.ndarray:
+    """MOS-scale scores of ``images``: a teacher folder through its ensemble, anything else through Predictor."""
+    from edgeiqa.distill.ensemble import is_ensemble, load_ensemble
+    from edgeiqa.distill.checkpoint import resolve_checkpoint
+
+    if path.is_dir() and (is_ensemble(path) or resolve_checkpoint(path, verify=False).state.get("kind") == "teacher"):
+        teacher = load_ensemble(path)
+        mean, _, _ = teacher.score([ImageRecord(path=p, mos=0.0) for p in images])
+        low, high = teacher.mos_range
+        return mean * (high - low) + low
+    from edgeiqa.runtime.predictor import Predictor
+
+    with Predictor.load(path) as predictor:
+        return np.asarray(predictor(images), dtype=np.float64)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", required=True, help="graded.csv of the check set")
+    parser.add_argument("--model", action="append", required=True, help="NAME=PATH (teacher, checkpoint or artifact)")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    rows = read_graded(Path(args.set))
+    images, items = [p for p, _ in rows], [it for _, it in rows]
+    out = Path(args.out)
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result.update({"what": "within-photo ordering of graded distortions made at native resolution (UHD check)",
+                   "set": args.set, "photos": len({it.source for it in items}), "images": len(images)})
+    models = result.setdefault("models", {})
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        if name in models:
+            continue
+        start = time.perf_counter()
+        scores = score_model(Path(path), images)
+        models[name] = {"path": path, "ordering": ordering_by_type(items, scores),
+                        "seconds": round(time.perf_counter() - start, 1)}
+        print(name, json.dumps(models[name]["ordering"]))
+        atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
