@@ -1,8 +1,8 @@
 """How faithful and how fast each reduced-precision artifact is, from one ``edgeiqa bench`` result.
 
-    python benchmarks/int8_agreement.py runs/livec/results/vm-cpu.json \
-        --out benchmarks/results/livec_s0_int8_agreement.json
-    python benchmarks/int8_agreement.py runs/livec --score runs/livec/artifacts/*.onnx  # fidelity only
+    python studies/int8_agreement.py runs/livec/results/vm-cpu.json \
+        --out studies/results/livec_s0_int8_agreement.json
+    python studies/int8_agreement.py runs/livec --score runs/livec/artifacts/*.onnx  # fidelity only
 
 Every artifact in the bench JSON scored the same test photos (per-image scores are in the file). The
 reference is the FP32 ONNX artifact; for each other artifact this prints and writes:

@@ -1,7 +1,7 @@
 """Best-on-validation epoch or last epoch? Test SRCC of both checkpoints of every model of finished runs.
 
-    python benchmarks/livec_epoch_selection.py runs/livec_s0 runs/livec_s1 runs/livec_s2 \
-        --out benchmarks/results/livec_epoch_selection.json
+    python studies/livec_epoch_selection.py runs/livec_s0 runs/livec_s1 runs/livec_s2 \
+        --out studies/results/livec_epoch_selection.json
 
 Each stage keeps its best-on-val checkpoint and its last one. On LIVE-C the validation split has 63
 photos, whose SRCC moves by about +-0.05 between equally good models, so "best" may pick an under-trained

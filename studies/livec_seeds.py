@@ -1,7 +1,7 @@
 """Aggregate LIVE-C runs over training seeds: mean +- sd, bootstrap 95 % CIs, paired differences.
 
-    python benchmarks/livec_seeds.py runs/livec_s0 runs/livec_s1 runs/livec_s2 [--ridge runs/livec_s0] \
-        --out benchmarks/results/livec_seeds.json
+    python studies/livec_seeds.py runs/livec_s0 runs/livec_s1 runs/livec_s2 [--ridge runs/livec_s0] \
+        --out studies/results/livec_seeds.json
 
 Each run folder holds the summary.json that ``edgeiqa distill`` writes (per-image test scores included)
 and optionally the baseline_ridge.json of ``edgeiqa baseline`` (the frozen-feature floor). All runs

@@ -2,8 +2,8 @@
 feature loss, without the distorted copies in pre-training's transfer set, and in full, against the student
 alone, all on one seed's teacher and the same test photos.
 
-    python benchmarks/livec_stage_ablation.py --config configs/livec.yaml --run runs/livec_s0 \
-        --out benchmarks/results/livec_stage_ablation.json
+    python studies/livec_stage_ablation.py --config configs/livec.yaml --run runs/livec_s0 \
+        --out studies/results/livec_stage_ablation.json
 
 ``--run`` is a finished preset run (``edgeiqa run`` or train-teacher + distill + distill --student-only):
 its teacher, distilled student ("full") and student alone are reused. Each variant is trained by

@@ -1,7 +1,7 @@
 """Which NNCF settings keep a run's student's ranking: plain ``nncf.quantize`` of its FP32 IR, several ways.
 
-    python benchmarks/nncf_settings.py runs/livec fast full fast+first_conv full+first_conv mixed \
-        --out benchmarks/results/nncf_settings_livec.json
+    python studies/nncf_settings.py runs/livec fast full fast+first_conv full+first_conv mixed \
+        --out studies/results/nncf_settings_livec.json
 
 Each variant quantizes ``<run>/artifacts/<model>_fp32.xml`` exactly as ``edgeiqa export --format openvino
 --precision int8`` does (the run's INT8 calibration images, MINMAX ranges, the head, the variance pooling

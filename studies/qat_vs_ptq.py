@@ -1,7 +1,7 @@
 """What quantization-aware training buys over post-training INT8, measured on a run's test split.
 
-    python benchmarks/qat_vs_ptq.py runs/livec [--qat-epochs 2] [--lr-scale 0.1] \
-        [--out benchmarks/results/qat_vs_ptq_livec.json]
+    python studies/qat_vs_ptq.py runs/livec [--qat-epochs 2] [--lr-scale 0.1] \
+        [--out studies/results/qat_vs_ptq_livec.json]
 
 RUN is a run folder of ``edgeiqa distill`` (its ``config.yaml``, a fine-tuned ``student/finetune`` and
 the score-calibrated ``student/final``). When ``student/qat_final`` is missing (or ``--retrain``), the
@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--lr-scale", type=float, default=0.1, help="QAT lr = fine-tune lr x this")
     parser.add_argument("--retrain", action="store_true", help="train the qat stage again even if it exists")
-    parser.add_argument("--out", type=Path, help="result JSON (default: benchmarks/results/qat_vs_ptq_<run>.json)")
+    parser.add_argument("--out", type=Path, help="result JSON (default: studies/results/qat_vs_ptq_<run>.json)")
     parser.add_argument("--note", help="what this run is, stored in the result (e.g. which data and model)")
     args = parser.parse_args()
     run = args.run.resolve()

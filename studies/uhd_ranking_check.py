@@ -1,6 +1,6 @@
 """Does an artifact rank real 4K JPEGs? Distinct scores, and a quality-10 re-encode always scores lower.
 
-    python benchmarks/uhd_ranking_check.py ARTIFACT PHOTO_DIR [PHOTO_DIR ...] --n 24 --out results/x.json
+    python studies/uhd_ranking_check.py ARTIFACT PHOTO_DIR [PHOTO_DIR ...] --n 24 --out results/x.json
 
 Makes ``n`` 3840x2160 JPEGs (q90, Lanczos upscale of a 16:9 centre crop, as ``edgeiqa speed --make-4k``)
 from the photos it finds, re-encodes each at quality 10, scores both sets through ``Predictor`` and
