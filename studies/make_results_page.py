@@ -69,6 +69,7 @@ Section = list[str]
 
 # -- formatting -------------------------------------------------------------------------------------------
 
+
 def num(x: Any) -> str:
     """One fixed rule per magnitude, so the same JSON always gives the same bytes."""
     if x is None:
@@ -146,6 +147,7 @@ def machine(device: Any) -> str:
 
 # -- renderers, one per shape -----------------------------------------------------------------------------
 
+
 def rows_table(rows: dict[str, dict] | list[dict], first: str = "") -> Section:
     """Named rows (or a list of rows) of scalars; a ``*_ci95`` pair joins the column before it."""
     items = list(rows.items()) if isinstance(rows, dict) else [(None, r) for r in rows]
@@ -164,7 +166,8 @@ def rows_table(rows: dict[str, dict] | list[dict], first: str = "") -> Section:
     def title(key: str) -> str:
         pos = keys.index(key)
         with_ci = (pos + 1 < len(keys) and keys[pos + 1].endswith("_ci95")) or any(
-            is_difference(row.get(key)) for _, row in items)
+            is_difference(row.get(key)) for _, row in items
+        )
         return HEADERS.get(key, key.replace("_", " ")) + (" [95 % CI]" if with_ci else "")
 
     header = ([first] if isinstance(rows, dict) else []) + [title(k) for k in shown]
@@ -176,41 +179,81 @@ def render_bench(data: dict) -> tuple[str, str, Section]:
     ds = data.get("dataset") or {}
     on = f"{ds.get('name')} ({ds.get('split_used')}, {ds.get('n')} images)" if ds else "no dataset (timing only)"
     s = data.get("settings") or {}
-    what = (f"`edgeiqa bench` on {on}: latency at {s.get('threads')} threads, end-to-end rate, peak resident "
-            f"memory and accuracy of each artifact; run {num(data.get('created'))}.")
+    what = (
+        f"`edgeiqa bench` on {on}: latency at {s.get('threads')} threads, end-to-end rate, peak resident "
+        f"memory and accuracy of each artifact; run {num(data.get('created'))}."
+    )
     rows = []
     for r in data.get("results", []):
         acc, e2e = r.get("accuracy") or {}, r.get("end_to_end") or {}
         for lat in r.get("latency") or [{}]:
-            rows.append([num(r.get("label")), f"{r.get('format') or r.get('kind')} {r.get('precision') or ''}".strip(),
-                         num(r.get("backend")), num(lat.get("batch")), num(lat.get("p50_ms")), num(lat.get("p90_ms")),
-                         num(lat.get("p99_ms")), num(e2e.get("images_per_s")), num(r.get("peak_rss_mb")),
-                         num(acc.get("srcc")), num(r.get("error"))])
-    header = ["artifact", "format", "backend", "batch", "p50 ms", "p90 ms", "p99 ms", "end-to-end img/s",
-              "peak RSS MB", "SRCC", "error"]
+            rows.append(
+                [
+                    num(r.get("label")),
+                    f"{r.get('format') or r.get('kind')} {r.get('precision') or ''}".strip(),
+                    num(r.get("backend")),
+                    num(lat.get("batch")),
+                    num(lat.get("p50_ms")),
+                    num(lat.get("p90_ms")),
+                    num(lat.get("p99_ms")),
+                    num(e2e.get("images_per_s")),
+                    num(r.get("peak_rss_mb")),
+                    num(acc.get("srcc")),
+                    num(r.get("error")),
+                ]
+            )
+    header = [
+        "artifact",
+        "format",
+        "backend",
+        "batch",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "end-to-end img/s",
+        "peak RSS MB",
+        "SRCC",
+        "error",
+    ]
     return what, machine(data.get("device")), table(header, rows)
 
 
 def render_seeds(data: dict) -> tuple[str, str, Section]:
     runs, agg = data["runs"], data["aggregate"]
-    what = (f"Test SRCC over {len(runs)} training seeds ({runs[0].get('n')} test photos, the same split for every "
-            "seed) of the teacher, the distilled student and the same student trained on labels alone "
-            "(`studies/livec_seeds.py`).")
+    what = (
+        f"Test SRCC over {len(runs)} training seeds ({runs[0].get('n')} test photos, the same split for every "
+        "seed) of the teacher, the distilled student and the same student trained on labels alone "
+        "(`studies/livec_seeds.py`)."
+    )
     models = [m for m in ("teacher", "student", "student_only") if m in agg]
     names = {"teacher": "teacher", "student": "distilled student", "student_only": "student alone"}
     header = ["model", "SRCC mean ± sd", "PLCC mean"] + [f"seed {r.get('seed')} SRCC [95 % CI]" for r in runs]
-    body = [[names[m], f"{num(agg[m]['srcc_mean'])} ± {num(agg[m]['srcc_sd'])}", num(agg[m].get("plcc_mean"))]
-            + [f"{num(r[m]['srcc'])} {interval(r[m]['srcc_ci95'])}" for r in runs] for m in models]
+    body = [
+        [names[m], f"{num(agg[m]['srcc_mean'])} ± {num(agg[m]['srcc_sd'])}", num(agg[m].get("plcc_mean"))]
+        + [f"{num(r[m]['srcc'])} {interval(r[m]['srcc_ci95'])}" for r in runs]
+        for m in models
+    ]
     ridge = data.get("ridge_floor")
     if ridge:
-        body.append(["frozen features + ridge (one fit)", num(ridge["srcc"]), num(ridge.get("plcc")),
-                     f"{num(ridge['srcc'])} {interval(ridge['srcc_ci95'])}"] + [""] * (len(runs) - 1))
+        body.append(
+            [
+                "frozen features + ridge (one fit)",
+                num(ridge["srcc"]),
+                num(ridge.get("plcc")),
+                f"{num(ridge['srcc'])} {interval(ridge['srcc_ci95'])}",
+            ]
+            + [""] * (len(runs) - 1)
+        )
     lines = table(header, body)
     pairs = sorted({k for r in runs for k in (r.get("paired") or {})})
     lines += ["", "Paired differences on the same test photos, per seed (value [95 % CI]):", ""]
-    lines += table(["difference"] + [f"seed {r.get('seed')}" for r in runs],
-                   [[p.replace("_", " ")] + [difference(r["paired"][p]) if p in r.get("paired", {}) else "—"
-                                             for r in runs] for p in pairs])
+    lines += table(
+        ["difference"] + [f"seed {r.get('seed')}" for r in runs],
+        [
+            [p.replace("_", " ")] + [difference(r["paired"][p]) if p in r.get("paired", {}) else "—" for r in runs]
+            for p in pairs
+        ],
+    )
     if data.get("vs_baseline"):
         lines += ["", "Against the same seeds without the change under test:", ""]
         lines += rows_table(data["vs_baseline"])
@@ -224,20 +267,40 @@ def render_speed(data: dict) -> tuple[str, str, Section]:
     for r in records:
         art = r.get("artifact") or {}
         runs = r.get("runtime_runs") or []
-        rows.append([num(Path(str(art.get("path", ""))).name), f"{art.get('format')} {art.get('precision')}",
-                     num(r.get("batch")), num(r.get("decoder")), num(r.get("unbounded_frames")),
-                     num(r.get("runtime_ips")), f"{num(min(runs))}–{num(max(runs))}" if runs else "—",
-                     num(r.get("decode_ips")), num(r.get("disturbed"))])
-    header = ["artifact", "format", "batch", "decoder", "unbounded frames", "img/s (best pass)", "passes",
-              "pure decode img/s", "disturbed"]
+        rows.append(
+            [
+                num(Path(str(art.get("path", ""))).name),
+                f"{art.get('format')} {art.get('precision')}",
+                num(r.get("batch")),
+                num(r.get("decoder")),
+                num(r.get("unbounded_frames")),
+                num(r.get("runtime_ips")),
+                f"{num(min(runs))}–{num(max(runs))}" if runs else "—",
+                num(r.get("decode_ips")),
+                num(r.get("disturbed")),
+            ]
+        )
+    header = [
+        "artifact",
+        "format",
+        "batch",
+        "decoder",
+        "unbounded frames",
+        "img/s (best pass)",
+        "passes",
+        "pure decode img/s",
+        "disturbed",
+    ]
     devices = sorted({machine(r.get("device")) for r in records})
     return what, "; ".join(devices), table(header, rows)
 
 
 def render_qat(data: dict) -> tuple[str, str, Section]:
-    what = (f"Post-training INT8 (`int8-trt`) against quantization-aware INT8 (`int8-qat`) of one student, on "
-            f"{data.get('n')} {data.get('split')} images of `{data.get('dataset')}`; FP32 SRCC vs MOS "
-            f"{num(data.get('fp32_srcc_vs_mos'))} (`studies/qat_vs_ptq.py`).")
+    what = (
+        f"Post-training INT8 (`int8-trt`) against quantization-aware INT8 (`int8-qat`) of one student, on "
+        f"{data.get('n')} {data.get('split')} images of `{data.get('dataset')}`; FP32 SRCC vs MOS "
+        f"{num(data.get('fp32_srcc_vs_mos'))} (`studies/qat_vs_ptq.py`)."
+    )
     lines = rows_table({"int8-trt (post-training)": data["ptq_int8_trt"], "int8-qat": data["qat_int8_qat"]}, "artifact")
     gates = data.get("gates_on_validation_split")
     if gates:
@@ -304,14 +367,21 @@ def render_file(path: Path) -> Section:
 
 def render(results: Path = RESULTS) -> str:
     files = sorted(results.glob("*.json"))
-    lines = ["# Measured results", "",
-             "<!-- Generated by `python studies/make_results_page.py` from studies/results/*.json. Do not edit: "
-             "tests/test_results_page.py fails when this page and the JSON disagree. -->", "",
-             "Each section is one results file written by a study script (see [studies/README.md]"
-             "(../studies/README.md)) or by `edgeiqa bench` / `edgeiqa speed` / `edgeiqa baseline`. Timings were "
-             "taken on the machine named in the section, mostly 2 shared CPU cores, where run-to-run spread is "
-             "large: compare numbers within a section, not across machines. ΔSRCC = SRCC(reference) − "
-             "SRCC(artifact): positive is a loss.", "", "Contents:", ""]
+    lines = [
+        "# Measured results",
+        "",
+        "<!-- Generated by `python studies/make_results_page.py` from studies/results/*.json. Do not edit: "
+        "tests/test_results_page.py fails when this page and the JSON disagree. -->",
+        "",
+        "Each section is one results file written by a study script (see [studies/README.md]"
+        "(../studies/README.md)) or by `edgeiqa bench` / `edgeiqa speed` / `edgeiqa baseline`. Timings were "
+        "taken on the machine named in the section, mostly 2 shared CPU cores, where run-to-run spread is "
+        "large: compare numbers within a section, not across machines. ΔSRCC = SRCC(reference) − "
+        "SRCC(artifact): positive is a loss.",
+        "",
+        "Contents:",
+        "",
+    ]
     lines += [f"- [{f.stem}](#{f.stem.lower()})" for f in files] + [""]
     for f in files:
         lines += render_file(f)

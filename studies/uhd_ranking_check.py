@@ -43,7 +43,8 @@ def main() -> None:
         with Predictor.load(args.artifact) as predictor:
             q90, q10 = predictor(good), predictor(bad)
     result = {
-        "artifact": str(args.artifact), "n": len(good),
+        "artifact": str(args.artifact),
+        "n": len(good),
         "distinct_q90_scores": int(len(np.unique(q90))),
         "q10_scores_lower": int(np.sum(q10 < q90)),
         "q90": {p.name: float(s) for p, s in zip(good, q90)},

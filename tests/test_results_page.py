@@ -34,16 +34,19 @@ def test_every_results_file_has_a_section(page_module) -> None:
         assert f"## {path.stem}\n" in page
 
 
-@pytest.mark.parametrize("data", [
-    {"a": 1, "b": 0.123456, "c": "text", "d": [1, 2, 3], "e": {"nested": None}},
-    {"rows": {"x": {"srcc": 0.9, "srcc_ci95": [0.8, 0.95]}, "y": {"other": "z"}}},
-    {"runs": [{"seed": 0}], "aggregate": {}},  # a known shape, half-filled: falls back, no crash
-    {"records": [{"n_images": 1}]},
-    {"schema": "edgeiqa.bench/1", "results": [{"label": "a", "error": "boom"}]},
-    {},
-    [1, 2, 3],
-    3.5,
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"a": 1, "b": 0.123456, "c": "text", "d": [1, 2, 3], "e": {"nested": None}},
+        {"rows": {"x": {"srcc": 0.9, "srcc_ci95": [0.8, 0.95]}, "y": {"other": "z"}}},
+        {"runs": [{"seed": 0}], "aggregate": {}},  # a known shape, half-filled: falls back, no crash
+        {"records": [{"n_images": 1}]},
+        {"schema": "edgeiqa.bench/1", "results": [{"label": "a", "error": "boom"}]},
+        {},
+        [1, 2, 3],
+        3.5,
+    ],
+)
 def test_any_shape_renders_without_a_crash(page_module, tmp_path: Path, data) -> None:
     (tmp_path / "odd.json").write_text(json.dumps(data))
     page = page_module.render(tmp_path)
@@ -69,6 +72,7 @@ def test_generator_imports_without_torch_and_check_exits_nonzero_when_stale(tmp_
     assert done.returncode == 0, done.stderr
     stale = tmp_path / "results.md"
     stale.write_text("stale\n")
-    done = subprocess.run([sys.executable, str(GENERATOR), "--check", "--out", str(stale)],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(GENERATOR), "--check", "--out", str(stale)], capture_output=True, text=True, cwd=ROOT
+    )
     assert done.returncode == 1 and "out of date" in done.stderr
