@@ -374,10 +374,15 @@ def render(results: Path = RESULTS) -> str:
         "tests/test_results_page.py fails when this page and the JSON disagree. -->",
         "",
         "Each section is one results file written by a study script (see [studies/README.md]"
-        "(../studies/README.md)) or by `edgeiqa bench` / `edgeiqa speed` / `edgeiqa baseline`. Timings were "
-        "taken on the machine named in the section, mostly 2 shared CPU cores, where run-to-run spread is "
-        "large: compare numbers within a section, not across machines. ΔSRCC = SRCC(reference) − "
-        "SRCC(artifact): positive is a loss.",
+        "(../studies/README.md)) or by `edgeiqa bench` / `edgeiqa speed` / `edgeiqa baseline`. Timings depend "
+        "on the machine named in the section and on what else ran on it: compare numbers within a section. "
+        "ΔSRCC = SRCC(reference) − SRCC(artifact): positive is a loss.",
+        "",
+        "Results named `livec` use the LIVE In the Wild Image Quality Challenge Database, © The University of "
+        "Texas at Austin, Laboratory for Image and Video Engineering (LIVE, http://live.ece.utexas.edu); its "
+        'copyright notice travels with the database. Cite: D. Ghadiyaram and A.C. Bovik, "Massive Online '
+        'Crowdsourced Study of Subjective and Objective Picture Quality", IEEE Transactions on Image Processing; '
+        'D. Ghadiyaram and A.C. Bovik, "LIVE In the Wild Image Quality Challenge Database", 2015.',
         "",
         "Contents:",
         "",
