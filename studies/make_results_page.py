@@ -202,19 +202,7 @@ def render_bench(data: dict) -> tuple[str, str, Section]:
                     num(r.get("error")),
                 ]
             )
-    header = [
-        "artifact",
-        "format",
-        "backend",
-        "batch",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "end-to-end img/s",
-        "peak RSS MB",
-        "SRCC",
-        "error",
-    ]
+    header = "artifact|format|backend|batch|p50 ms|p90 ms|p99 ms|end-to-end img/s|peak RSS MB|SRCC|error".split("|")
     return what, machine(data.get("device")), table(header, rows)
 
 
@@ -280,17 +268,9 @@ def render_speed(data: dict) -> tuple[str, str, Section]:
                 num(r.get("disturbed")),
             ]
         )
-    header = [
-        "artifact",
-        "format",
-        "batch",
-        "decoder",
-        "unbounded frames",
-        "img/s (best pass)",
-        "passes",
-        "pure decode img/s",
-        "disturbed",
-    ]
+    header = (
+        "artifact|format|batch|decoder|unbounded frames|img/s (best pass)|passes|pure decode img/s|disturbed".split("|")
+    )
     devices = sorted({machine(r.get("device")) for r in records})
     return what, "; ".join(devices), table(header, rows)
 
