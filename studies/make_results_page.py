@@ -333,10 +333,10 @@ def render_file(path: Path) -> Section:
     renderer = next((r for test, r in RENDERERS if isinstance(data, dict) and test(data)), render_generic)
     try:
         what, where, body = renderer(data)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-        (what, where, body), renderer = render_generic(data), render_generic
-    told = data.get("what") or data.get("note") if isinstance(data, dict) else None
-    told = told or DESCRIPTIONS.get(path.name)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):  # a known shape, half filled
+        what, where, body = render_generic(data)
+    told = (data.get("what") or data.get("note")) if isinstance(data, dict) else None
+    told = told if isinstance(told, str) and told.strip() else DESCRIPTIONS.get(path.name)
     lines = [f"## {path.stem}", "", f"`studies/results/{path.name}`", ""]
     lines += [f"{told.rstrip('.')}." if told else what, ""]
     if told:

@@ -41,6 +41,7 @@ def test_every_results_file_has_a_section(page_module) -> None:
         {"rows": {"x": {"srcc": 0.9, "srcc_ci95": [0.8, 0.95]}, "y": {"other": "z"}}},
         {"runs": [{"seed": 0}], "aggregate": {}},  # a known shape, half-filled: falls back, no crash
         {"records": [{"n_images": 1}]},
+        {"what": {"not": "a sentence"}, "note": 3},
         {"schema": "edgeiqa.bench/1", "results": [{"label": "a", "error": "boom"}]},
         {},
         [1, 2, 3],
