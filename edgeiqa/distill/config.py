@@ -71,7 +71,7 @@ class OptimConfig:
     early_stop_patience: int = 0  # epochs without a better val SRCC before stopping; 0 = never stop early
     # Which checkpoint the stage hands on (best.json): "best" val SRCC, or the "last" epoch. On small
     # validation splits (LIVE-C: 63 photos) "best" can pick an under-trained epoch by chance
-    # (benchmarks/livec_epoch_selection.py measured a 0.06 test-SRCC swing); "last" trusts the schedule.
+    # (studies/livec_epoch_selection.py measured a 0.06 test-SRCC swing); "last" trusts the schedule.
     select: Literal["best", "last"] = "best"
     max_steps_per_epoch: int | None = None  # caps an epoch on large sets (quick presets)
     # Fine-tuning a pretrained backbone (see edgeiqa.distill.finetune): its lr = lr * backbone_lr_mult;

@@ -2,16 +2,16 @@
 feature loss, without the distorted copies in pre-training's transfer set, and in full, against the student
 alone, all on one seed's teacher and the same test photos.
 
-    python benchmarks/livec_stage_ablation.py --config configs/livec.yaml --run runs/livec_s0 \
-        --out benchmarks/results/livec_stage_ablation.json
+    python studies/livec_stage_ablation.py --config configs/livec.yaml --run runs/livec_s0 \
+        --out studies/results/livec_stage_ablation.json
 
 ``--run`` is a finished preset run (``edgeiqa run`` or train-teacher + distill + distill --student-only):
 its teacher, distilled student ("full") and student alone are reused. Each variant is trained by
 ``edgeiqa distill`` into ``<run>_ablation/<variant>/`` (the teacher folder is linked, not retrained),
 so an interrupted ablation resumes where it stopped (a variant folder that already holds a summary.json,
-e.g. a link to an earlier run with the very same settings, is not trained again). Every variant is compared with the full student
-by a paired bootstrap of the SRCC difference on the same test photos; a difference whose interval
-holds 0 is reported as inside the noise, not as a ranking.
+e.g. a link to an earlier run with the very same settings, is not trained again). Every variant is
+compared with the full student by a paired bootstrap of the SRCC difference on the same test photos; a
+difference whose interval holds 0 is reported as inside the noise, not as a ranking.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -44,7 +45,10 @@ def _no_copies(cfg: dict[str, Any]) -> None:
 
 
 VARIANTS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "no_pretrain": _no_pretrain, "no_feature": _no_feature, "no_copies": _no_copies}
+    "no_pretrain": _no_pretrain,
+    "no_feature": _no_feature,
+    "no_copies": _no_copies,
+}
 
 
 def _train_variant(name: str, base: dict[str, Any], run: Path, root: Path, seed: int) -> Path:
@@ -85,8 +89,12 @@ def main() -> None:
     def row(name: str, pred: list[float], mos: list[float]) -> None:
         interval = srcc_interval(pred, mos)
         vs_full = paired_srcc_difference(pred, full["student"], mos, 0.0)
-        rows[name] = {"srcc": interval.value, "srcc_ci95": [interval.low, interval.high],
-                      "minus_full": vs_full.to_dict(), "inside_noise": vs_full.indistinguishable}
+        rows[name] = {
+            "srcc": interval.value,
+            "srcc_ci95": [interval.low, interval.high],
+            "minus_full": vs_full.to_dict(),
+            "inside_noise": vs_full.indistinguishable,
+        }
 
     row("full", full["student"], full["mos"])
     for name in VARIANTS:
@@ -99,9 +107,11 @@ def main() -> None:
     result = {"config": str(args.config), "run": str(args.run), "seed": seed, "n": len(full["mos"]), "rows": rows}
     for name, r in rows.items():
         d = r["minus_full"]["difference"]
-        print(f"{name:14s} SRCC {r['srcc']:.4f} [{r['srcc_ci95'][0]:.3f}, {r['srcc_ci95'][1]:.3f}]  "
-              f"minus full {d['value']:+.4f} [{d['low']:+.3f}, {d['high']:+.3f}]"
-              + ("  (inside the noise)" if r["inside_noise"] and name != "full" else ""))
+        print(
+            f"{name:14s} SRCC {r['srcc']:.4f} [{r['srcc_ci95'][0]:.3f}, {r['srcc_ci95'][1]:.3f}]  "
+            f"minus full {d['value']:+.4f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+            + ("  (inside the noise)" if r["inside_noise"] and name != "full" else "")
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))

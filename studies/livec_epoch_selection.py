@@ -1,7 +1,7 @@
 """Best-on-validation epoch or last epoch? Test SRCC of both checkpoints of every model of finished runs.
 
-    python benchmarks/livec_epoch_selection.py runs/livec_s0 runs/livec_s1 runs/livec_s2 \
-        --out benchmarks/results/livec_epoch_selection.json
+    python studies/livec_epoch_selection.py runs/livec_s0 runs/livec_s1 runs/livec_s2 \
+        --out studies/results/livec_epoch_selection.json
 
 Each stage keeps its best-on-val checkpoint and its last one. On LIVE-C the validation split has 63
 photos, whose SRCC moves by about +-0.05 between equally good models, so "best" may pick an under-trained
@@ -42,7 +42,10 @@ def main() -> None:
         summary = json.loads((run / "summary.json").read_text())
         paths, mos = summary["scores"]["paths"], summary["scores"]["mos"]
         for model, stage in STAGES.items():
-            best, last = latest_checkpoint(run / stage, "best", verify=False), latest_checkpoint(run / stage, "last", verify=False)
+            best, last = (
+                latest_checkpoint(run / stage, "best", verify=False),
+                latest_checkpoint(run / stage, "last", verify=False),
+            )
             if best is None or last is None:
                 continue
             scores = {}
@@ -52,14 +55,23 @@ def main() -> None:
                     cache[key] = _scores(ckpt.folder, paths)
                 scores[which] = cache[key]
             paired = paired_srcc_difference(scores["last"], scores["best"], mos, 0.0)
-            row = {"run": str(run), "model": model, "best_epoch": best.epoch, "last_epoch": last.epoch,
-                   "best_srcc": srcc(scores["best"], mos), "last_srcc": srcc(scores["last"], mos),
-                   "last_minus_best": paired.to_dict()}
+            row = {
+                "run": str(run),
+                "model": model,
+                "best_epoch": best.epoch,
+                "last_epoch": last.epoch,
+                "best_srcc": srcc(scores["best"], mos),
+                "last_srcc": srcc(scores["last"], mos),
+                "last_minus_best": paired.to_dict(),
+            }
             rows.append(row)
             d = row["last_minus_best"]["difference"]
-            print(f"{run.name:14s} {model:13s} best epoch {best.epoch} SRCC {row['best_srcc']:.4f}  "
-                  f"last epoch {last.epoch} SRCC {row['last_srcc']:.4f}  last - best {d['value']:+.4f} "
-                  f"[{d['low']:+.3f}, {d['high']:+.3f}]", flush=True)
+            print(
+                f"{run.name:14s} {model:13s} best epoch {best.epoch} SRCC {row['best_srcc']:.4f}  "
+                f"last epoch {last.epoch} SRCC {row['last_srcc']:.4f}  last - best {d['value']:+.4f} "
+                f"[{d['low']:+.3f}, {d['high']:+.3f}]",
+                flush=True,
+            )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"runs": [str(r) for r in args.runs], "rows": rows}, indent=1))

@@ -1,7 +1,7 @@
 """Which NNCF settings keep a run's student's ranking: plain ``nncf.quantize`` of its FP32 IR, several ways.
 
-    python benchmarks/nncf_settings.py runs/livec fast full fast+first_conv full+first_conv mixed \
-        --out benchmarks/results/nncf_settings_livec.json
+    python studies/nncf_settings.py runs/livec fast full fast+first_conv full+first_conv mixed \
+        --out studies/results/nncf_settings_livec.json
 
 Each variant quantizes ``<run>/artifacts/<model>_fp32.xml`` exactly as ``edgeiqa export --format openvino
 --precision int8`` does (the run's INT8 calibration images, MINMAX ranges, the head, the variance pooling
@@ -69,8 +69,9 @@ def main() -> None:
 
     def scores(model: Any, paths: list[str]) -> np.ndarray:
         compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        return np.concatenate([np.asarray(next(iter(compiled(feed).values()))).reshape(-1)
-                               for feed in iter_feeds(paths, contract, 8)])
+        return np.concatenate(
+            [np.asarray(next(iter(compiled(feed).values()))).reshape(-1) for feed in iter_feeds(paths, contract, 8)]
+        )
 
     ref_val, ref_test = scores(fp32, val), scores(fp32, test["paths"])
     mos = np.asarray(test["mos"], dtype=np.float64)
@@ -83,24 +84,47 @@ def main() -> None:
         scope = ignored_scope(nncf, resolve_nodes(fp32_onnx, keep))
         start = time.perf_counter()
         quantized = nncf.quantize(
-            fp32, nncf.Dataset(ImageFeeds(calib, contract)), subset_size=len(calib), ignored_scope=scope,
+            fp32,
+            nncf.Dataset(ImageFeeds(calib, contract)),
+            subset_size=len(calib),
+            ignored_scope=scope,
             fast_bias_correction=parts[0] == "fast",
             preset=nncf.QuantizationPreset.MIXED if "mixed" in parts else None,
             advanced_parameters=AdvancedQuantizationParameters(
-                activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX))
+                activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX
+            ),
+        )
         seconds = time.perf_counter() - start
         int8_val, int8_test = scores(quantized, val), scores(quantized, test["paths"])
         paired = paired_srcc_difference(ref_test, int8_test, mos, 0.0).difference
-        rows[variant] = {"val_rank_agreement": srcc(int8_val, ref_val), "test_rank_agreement": srcc(int8_test, ref_test),
-                         "test_delta_srcc_vs_mos": paired.value, "test_delta_srcc_ci95": [paired.low, paired.high],
-                         "quantize_seconds": round(seconds, 1)}
+        rows[variant] = {
+            "val_rank_agreement": srcc(int8_val, ref_val),
+            "test_rank_agreement": srcc(int8_test, ref_test),
+            "test_delta_srcc_vs_mos": paired.value,
+            "test_delta_srcc_ci95": [paired.low, paired.high],
+            "quantize_seconds": round(seconds, 1),
+        }
         r = rows[variant]
-        print(f"{variant:22s} val agree {r['val_rank_agreement']:.4f}  test agree {r['test_rank_agreement']:.4f}  "
-              f"dSRCC {paired.value:+.4f} [{paired.low:+.3f}, {paired.high:+.3f}]  {seconds:.0f} s", flush=True)
+        print(
+            f"{variant:22s} val agree {r['val_rank_agreement']:.4f}  test agree {r['test_rank_agreement']:.4f}  "
+            f"dSRCC {paired.value:+.4f} [{paired.low:+.3f}, {paired.high:+.3f}]  {seconds:.0f} s",
+            flush=True,
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"run": str(args.run), "nncf": nncf.__version__, "n_calibration": len(calib),
-                                        "n_val": len(val), "n_test": int(mos.size), "rows": rows}, indent=1))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "run": str(args.run),
+                    "nncf": nncf.__version__,
+                    "n_calibration": len(calib),
+                    "n_val": len(val),
+                    "n_test": int(mos.size),
+                    "rows": rows,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

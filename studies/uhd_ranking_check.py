@@ -1,6 +1,6 @@
 """Does an artifact rank real 4K JPEGs? Distinct scores, and a quality-10 re-encode always scores lower.
 
-    python benchmarks/uhd_ranking_check.py ARTIFACT PHOTO_DIR [PHOTO_DIR ...] --n 24 --out results/x.json
+    python studies/uhd_ranking_check.py ARTIFACT PHOTO_DIR [PHOTO_DIR ...] --n 24 --out results/x.json
 
 Makes ``n`` 3840x2160 JPEGs (q90, Lanczos upscale of a 16:9 centre crop, as ``edgeiqa speed --make-4k``)
 from the photos it finds, re-encodes each at quality 10, scores both sets through ``Predictor`` and
@@ -43,7 +43,8 @@ def main() -> None:
         with Predictor.load(args.artifact) as predictor:
             q90, q10 = predictor(good), predictor(bad)
     result = {
-        "artifact": str(args.artifact), "n": len(good),
+        "artifact": str(args.artifact),
+        "n": len(good),
         "distinct_q90_scores": int(len(np.unique(q90))),
         "q10_scores_lower": int(np.sum(q10 < q90)),
         "q90": {p.name: float(s) for p, s in zip(good, q90)},

@@ -1,7 +1,7 @@
 """Aggregate LIVE-C runs over training seeds: mean +- sd, bootstrap 95 % CIs, paired differences.
 
-    python benchmarks/livec_seeds.py runs/livec_s0 runs/livec_s1 runs/livec_s2 [--ridge runs/livec_s0] \
-        --out benchmarks/results/livec_seeds.json
+    python studies/livec_seeds.py runs/livec_s0 runs/livec_s1 runs/livec_s2 [--ridge runs/livec_s0] \
+        --out studies/results/livec_seeds.json
 
 Each run folder holds the summary.json that ``edgeiqa distill`` writes (per-image test scores included)
 and optionally the baseline_ridge.json of ``edgeiqa baseline`` (the frozen-feature floor). All runs
@@ -31,8 +31,11 @@ def _run(folder: Path) -> dict:
     out = {"seed": summary["seed"], "n": summary["n"]}
     for name in MODELS:
         interval = srcc_interval(scores[name], scores["mos"])
-        out[name] = {"srcc": summary[name]["srcc"], "plcc": summary[name]["plcc"],
-                     "srcc_ci95": [interval.low, interval.high]}
+        out[name] = {
+            "srcc": summary[name]["srcc"],
+            "plcc": summary[name]["plcc"],
+            "srcc_ci95": [interval.low, interval.high],
+        }
     paired = {
         "distilled_minus_alone": paired_srcc_difference(scores["student"], scores["student_only"], scores["mos"], 0.0),
         "distilled_minus_teacher": paired_srcc_difference(scores["student"], scores["teacher"], scores["mos"], 0.0),
@@ -49,8 +52,12 @@ def _vs_baseline(run: Path, baseline: Path) -> dict:
         raise SystemExit(f"{run} and {baseline} scored different test photos; they cannot be paired")
     paired = paired_srcc_difference(new["student"], old["student"], new["mos"], 0.0)
     teacher = paired_srcc_difference(new["teacher"], old["teacher"], new["mos"], 0.0)
-    return {"run": str(run), "baseline": str(baseline), "distilled_minus_baseline": paired.to_dict(),
-            "teacher_minus_baseline": teacher.to_dict()}
+    return {
+        "run": str(run),
+        "baseline": str(baseline),
+        "distilled_minus_baseline": paired.to_dict(),
+        "teacher_minus_baseline": teacher.to_dict(),
+    }
 
 
 def main() -> None:
@@ -66,8 +73,11 @@ def main() -> None:
     agg = {}
     for name in MODELS:
         values = np.array([r[name]["srcc"] for r in runs])
-        agg[name] = {"srcc_mean": float(values.mean()), "srcc_sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                     "plcc_mean": float(np.mean([r[name]["plcc"] for r in runs]))}
+        agg[name] = {
+            "srcc_mean": float(values.mean()),
+            "srcc_sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "plcc_mean": float(np.mean([r[name]["plcc"] for r in runs])),
+        }
     gaps = np.array([r["student"]["srcc"] - r["student_only"]["srcc"] for r in runs])
     agg["distilled_minus_alone"] = {"mean": float(gaps.mean()), "per_seed": gaps.tolist()}
     agg["distilled_over_teacher"] = float(np.mean([r["distilled_over_teacher"] for r in runs]))
@@ -78,16 +88,25 @@ def main() -> None:
         summary = json.loads((args.runs[0] / "summary.json").read_text())
         if ridge["scores"]["paths"] == summary["scores"]["paths"]:
             result["ridge_floor"]["paired_vs_seed0"] = {
-                name: paired_srcc_difference(summary["scores"][name], ridge["scores"]["ridge"],
-                                             summary["scores"]["mos"], 0.0).to_dict() for name in MODELS}
+                name: paired_srcc_difference(
+                    summary["scores"][name], ridge["scores"]["ridge"], summary["scores"]["mos"], 0.0
+                ).to_dict()
+                for name in MODELS
+            }
     if args.baseline:
         result["vs_baseline"] = [_vs_baseline(run, base) for run, base in zip(args.runs, args.baseline)]
         result["aggregate"]["distilled_minus_baseline"] = {
-            "mean": float(np.mean([row["distilled_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]])),
-            "per_seed": [row["distilled_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]]}
+            "mean": float(
+                np.mean([row["distilled_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]])
+            ),
+            "per_seed": [row["distilled_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]],
+        }
         result["aggregate"]["teacher_minus_baseline"] = {
-            "mean": float(np.mean([row["teacher_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]])),
-            "per_seed": [row["teacher_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]]}
+            "mean": float(
+                np.mean([row["teacher_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]])
+            ),
+            "per_seed": [row["teacher_minus_baseline"]["difference"]["value"] for row in result["vs_baseline"]],
+        }
     print(json.dumps(result["aggregate"], indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

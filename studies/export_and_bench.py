@@ -1,12 +1,12 @@
 """Export a finished run's student in the given format/precision pairs and benchmark them in one quiet run.
 
-    python benchmarks/export_and_bench.py runs/livec_s0 onnx:fp32 onnx:fp16 onnx:int8 onnx:int8-trt \
+    python studies/export_and_bench.py runs/livec_s0 onnx:fp32 onnx:fp16 onnx:int8 onnx:int8-trt \
         openvino:int8 --batches 1
 
 The run's own ``config.yaml`` gives the data split, the INT8 calibration images (train) and the
 parity-gate images (val); each artifact goes through the usual gate, those that pass are benchmarked
 (``bench:`` settings of the run, batch sizes from ``--batches``) into ``<run>/results/<device>.json``
-with the report beside it. ``benchmarks/int8_agreement.py`` then reads fidelity and speed from that file.
+with the report beside it. ``studies/int8_agreement.py`` then reads fidelity and speed from that file.
 Run it alone on the machine: latency shares the cores with anything else running.
 """
 

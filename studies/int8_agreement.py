@@ -1,8 +1,8 @@
 """How faithful and how fast each reduced-precision artifact is, from one ``edgeiqa bench`` result.
 
-    python benchmarks/int8_agreement.py runs/livec/results/vm-cpu.json \
-        --out benchmarks/results/livec_s0_int8_agreement.json
-    python benchmarks/int8_agreement.py runs/livec --score runs/livec/artifacts/*.onnx  # fidelity only
+    python studies/int8_agreement.py runs/livec/results/vm-cpu.json \
+        --out studies/results/livec_s0_int8_agreement.json
+    python studies/int8_agreement.py runs/livec --score runs/livec/artifacts/*.onnx  # fidelity only
 
 Every artifact in the bench JSON scored the same test photos (per-image scores are in the file). The
 reference is the FP32 ONNX artifact; for each other artifact this prints and writes:
@@ -48,12 +48,17 @@ def agreement(bench: dict[str, Any]) -> dict[str, Any]:
         paired = paired_srcc_difference(ref, scores, mos, 0.0)
         p50 = _p50(r)
         rows[r["label"]] = {
-            "format": r.get("format"), "precision": r.get("precision"), "valid": r.get("valid", True),
-            "rank_agreement": srcc(scores, ref), "max_abs_delta": float(delta.max()),
-            "mean_abs_delta": float(delta.mean()), "srcc_vs_mos": srcc(scores, mos),
+            "format": r.get("format"),
+            "precision": r.get("precision"),
+            "valid": r.get("valid", True),
+            "rank_agreement": srcc(scores, ref),
+            "max_abs_delta": float(delta.max()),
+            "mean_abs_delta": float(delta.mean()),
+            "srcc_vs_mos": srcc(scores, mos),
             "delta_srcc_vs_mos": paired.difference.value,
             "delta_srcc_ci95": [paired.difference.low, paired.difference.high],
-            "p50_ms_batch1": p50, "speedup_vs_fp32_onnx": (ref_p50 / p50) if (p50 and ref_p50) else None,
+            "p50_ms_batch1": p50,
+            "speedup_vs_fp32_onnx": (ref_p50 / p50) if (p50 and ref_p50) else None,
         }
     return {"reference": reference["label"], "n": int(mos.size), "device": bench.get("device"), "rows": rows}
 
@@ -73,31 +78,49 @@ def scored_here(run: Path, artifacts: list[Path], allow_invalid: bool = False) -
         manifest = read_manifest(manifest_path_for(artifact))
         with Predictor.load(artifact, allow_invalid=allow_invalid) as predictor:
             scores = predictor(test["paths"], batch_size=8)
-        results.append({"label": artifact.name, "format": manifest.format, "precision": manifest.precision,
-                        "valid": manifest.valid, "scores": [float(v) for v in scores]})
+        results.append(
+            {
+                "label": artifact.name,
+                "format": manifest.format,
+                "precision": manifest.precision,
+                "valid": manifest.valid,
+                "scores": [float(v) for v in scores],
+            }
+        )
     return {"dataset": {"mos": test["mos"]}, "results": results, "device": None}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", type=Path, help="an edgeiqa bench result JSON, or with --score a run folder")
-    parser.add_argument("--score", nargs="+", type=Path, metavar="ARTIFACT",
-                        help="score the run's test photos with these artifacts here instead (fidelity only)")
-    parser.add_argument("--allow-invalid", action="store_true",
-                        help="with --score, also score artifacts whose parity gate failed (marked valid: false)")
+    parser.add_argument(
+        "--score",
+        nargs="+",
+        type=Path,
+        metavar="ARTIFACT",
+        help="score the run's test photos with these artifacts here instead (fidelity only)",
+    )
+    parser.add_argument(
+        "--allow-invalid",
+        action="store_true",
+        help="with --score, also score artifacts whose parity gate failed (marked valid: false)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    bench = (scored_here(args.bench, args.score, args.allow_invalid) if args.score
-             else json.loads(args.bench.read_text()))
+    bench = (
+        scored_here(args.bench, args.score, args.allow_invalid) if args.score else json.loads(args.bench.read_text())
+    )
     result = agreement(bench)
     print(f"reference {result['reference']}, n = {result['n']}")
     for label, r in result["rows"].items():
         speed = f"{r['speedup_vs_fp32_onnx']:.2f}x" if r["speedup_vs_fp32_onnx"] else "-"
         p50 = f"{r['p50_ms_batch1']:.2f} ms" if r["p50_ms_batch1"] else "-"
         lo, hi = r["delta_srcc_ci95"]
-        print(f"{label:34s} agree {r['rank_agreement']:.4f}  max|d| {r['max_abs_delta']:6.2f}  "
-              f"mean|d| {r['mean_abs_delta']:5.2f}  dSRCC {r['delta_srcc_vs_mos']:+.4f} [{lo:+.3f}, {hi:+.3f}]  "
-              f"p50 {p50}  {speed}{'' if r['valid'] else '  (parity gate failed)'}")
+        print(
+            f"{label:34s} agree {r['rank_agreement']:.4f}  max|d| {r['max_abs_delta']:6.2f}  "
+            f"mean|d| {r['mean_abs_delta']:5.2f}  dSRCC {r['delta_srcc_vs_mos']:+.4f} [{lo:+.3f}, {hi:+.3f}]  "
+            f"p50 {p50}  {speed}{'' if r['valid'] else '  (parity gate failed)'}"
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"source": str(args.bench), **result}, indent=1))

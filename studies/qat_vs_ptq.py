@@ -1,7 +1,7 @@
 """What quantization-aware training buys over post-training INT8, measured on a run's test split.
 
-    python benchmarks/qat_vs_ptq.py runs/livec [--qat-epochs 2] [--lr-scale 0.1] \
-        [--out benchmarks/results/qat_vs_ptq_livec.json]
+    python studies/qat_vs_ptq.py runs/livec [--qat-epochs 2] [--lr-scale 0.1] \
+        [--out studies/results/qat_vs_ptq_livec.json]
 
 RUN is a run folder of ``edgeiqa distill`` (its ``config.yaml``, a fine-tuned ``student/finetune`` and
 the score-calibrated ``student/final``). When ``student/qat_final`` is missing (or ``--retrain``), the
@@ -56,8 +56,17 @@ def qat_config(run: Path, epochs: int, lr_scale: float) -> ExperimentConfig:
     if not cfg.student.qat.enabled:
         finetune = cfg.student.finetune
         fields = {f.name: getattr(finetune.optim, f.name) for f in dataclasses.fields(finetune.optim)}
-        optim = QatOptimConfig(**{**fields, "epochs": epochs, "lr": finetune.optim.lr * lr_scale,
-                                  "warmup_epochs": 0.0, "freeze_bn": True, "amp": "off", "freeze_backbone_epochs": 0})
+        optim = QatOptimConfig(
+            **{
+                **fields,
+                "epochs": epochs,
+                "lr": finetune.optim.lr * lr_scale,
+                "warmup_epochs": 0.0,
+                "freeze_bn": True,
+                "amp": "off",
+                "freeze_backbone_epochs": 0,
+            }
+        )
         cfg.student.qat = dataclasses.replace(cfg.student.qat, enabled=True, optim=optim, losses=dict(finetune.losses))
     return cfg
 
@@ -70,8 +79,16 @@ def export_three(cfg: ExperimentConfig, run: Path) -> dict[str, Path]:
     out, artifacts = run / "qat_vs_ptq", {}
     for precision, stage in (("fp32", "final"), ("int8-trt", "final"), (QAT_PRECISION, QAT_FINAL_FOLDER)):
         options = export_options(ArtifactConfig("onnx", precision), section)
-        result = export_artifact(run / "student" / stage, "onnx", precision, out, calib=calib, val=val,
-                                 options=options, raise_on_failure=False)
+        result = export_artifact(
+            run / "student" / stage,
+            "onnx",
+            precision,
+            out,
+            calib=calib,
+            val=val,
+            options=options,
+            raise_on_failure=False,
+        )
         print(f"  {result.summary()}")
         artifacts[precision] = result.artifact
     return artifacts
@@ -90,9 +107,14 @@ def score_test_split(artifacts: dict[str, Path], cfg: ExperimentConfig) -> tuple
 def compare(int8: np.ndarray, fp32: np.ndarray, mos: np.ndarray) -> dict[str, float]:
     diff = np.abs(int8 - fp32)
     delta = srcc(fp32, mos) - srcc(int8, mos)
-    return {"rank_agreement_srcc_vs_fp32": srcc(int8, fp32), "srcc_vs_mos": srcc(int8, mos),
-            "delta_srcc_vs_mos": delta, "abs_delta_srcc_vs_mos": abs(delta),
-            "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean())}
+    return {
+        "rank_agreement_srcc_vs_fp32": srcc(int8, fp32),
+        "srcc_vs_mos": srcc(int8, mos),
+        "delta_srcc_vs_mos": delta,
+        "abs_delta_srcc_vs_mos": abs(delta),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+    }
 
 
 def gate_of(artifact: Path) -> dict[str, Any]:
@@ -107,7 +129,7 @@ def main() -> None:
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--lr-scale", type=float, default=0.1, help="QAT lr = fine-tune lr x this")
     parser.add_argument("--retrain", action="store_true", help="train the qat stage again even if it exists")
-    parser.add_argument("--out", type=Path, help="result JSON (default: benchmarks/results/qat_vs_ptq_<run>.json)")
+    parser.add_argument("--out", type=Path, help="result JSON (default: studies/results/qat_vs_ptq_<run>.json)")
     parser.add_argument("--note", help="what this run is, stored in the result (e.g. which data and model)")
     args = parser.parse_args()
     run = args.run.resolve()
@@ -120,14 +142,22 @@ def main() -> None:
     scores, mos = score_test_split(artifacts, cfg)
     history = json.loads((run / "student" / QAT_FOLDER / "metrics.json").read_text())
     result = {
-        "note": args.note, "run": str(run), "dataset": cfg.data.root, "split": "test" if load_splits(cfg.data).test else "val",
-        "n": int(mos.size), "fp32_srcc_vs_mos": srcc(scores["fp32"], mos),
+        "note": args.note,
+        "run": str(run),
+        "dataset": cfg.data.root,
+        "split": "test" if load_splits(cfg.data).test else "val",
+        "n": int(mos.size),
+        "fp32_srcc_vs_mos": srcc(scores["fp32"], mos),
         "ptq_int8_trt": compare(scores["int8-trt"], scores["fp32"], mos),
         "qat_int8_qat": compare(scores[QAT_PRECISION], scores["fp32"], mos),
         "gates_on_validation_split": {p: gate_of(a) for p, a in artifacts.items()},
-        "qat": {"optim": dataclasses.asdict(cfg.student.qat.optim), "losses": cfg.student.qat.losses,
-                "activation_calibration": cfg.student.qat.activation_calibration,
-                "val_srcc_per_epoch": [h.get("val_srcc") for h in history], "seconds_this_call": round(qat_seconds, 1)},
+        "qat": {
+            "optim": dataclasses.asdict(cfg.student.qat.optim),
+            "losses": cfg.student.qat.losses,
+            "activation_calibration": cfg.student.qat.activation_calibration,
+            "val_srcc_per_epoch": [h.get("val_srcc") for h in history],
+            "seconds_this_call": round(qat_seconds, 1),
+        },
         "scores": {"mos": mos.tolist(), **{p: s.tolist() for p, s in scores.items()}},
     }
     out = args.out or RESULTS / f"qat_vs_ptq_{run.name}.json"
