@@ -10,7 +10,8 @@ The floors, bottom to top (``docs/architecture.md`` explains each one and the co
     4  distill         edgeiqa.distill: training stages, checkpoints, score calibration
     5  export          edgeiqa.export: checkpoint -> artifact + manifest, parity gate
     6  benchmarks      edgeiqa.benchmarks: timing, accuracy and reports of any artifact or checkpoint
-    7  applications    edgeiqa.cli, edgeiqa.pipeline, edgeiqa.quickstart: wire the floors together for a user
+    7  applications    edgeiqa.experiment, edgeiqa.cli, edgeiqa.pipeline, edgeiqa.quickstart: the experiment
+                       file (training + export: + bench:) and what wires the floors together for a user
 
 A module may import its own floor and the floors below it, never one above. ``edgeiqa.runtime`` is
 stricter: besides itself it may import only the shared leaves that need no torch (errors, fileio,
@@ -49,7 +50,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("edgeiqa.distill",),
     ("edgeiqa.export",),
     ("edgeiqa.benchmarks",),
-    ("edgeiqa.cli", "edgeiqa.pipeline", "edgeiqa.quickstart"),
+    ("edgeiqa.experiment", "edgeiqa.cli", "edgeiqa.pipeline", "edgeiqa.quickstart"),
 )
 # A whole string that names a module of the package, optionally with ":attribute" (importlib, plugins).
 _MODULE_STRING = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?::[A-Za-z_][\w.]*)?$")

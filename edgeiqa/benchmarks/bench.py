@@ -2,7 +2,7 @@
 
     result = bench_artifacts(["exports/student_fp32.onnx", "exports/student_int8.onnx"],
                              DatasetSpec("runs/quickstart/data", split="test"),
-                             BenchOptions(batches=(1, 8), min_seconds=1.0), device_name="xeon-2c")
+                             BenchOptions(batches=(1, 8), threads=2), device_name="xeon-2c")
     result.write("results/xeon-2c.json")
 
 The parent loads the dataset once (so a bad CSV fails before any worker starts), then runs the
@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 from edgeiqa.benchmarks.compute import artifact_size_bytes, compute_info
 from edgeiqa.benchmarks.device_info import collect_device_info
 from edgeiqa.benchmarks.schema import BenchResult
-from edgeiqa.benchmarks.spec import BenchOptions, BenchSpec
+from edgeiqa.benchmarks.spec import DEFAULT_SPLIT, BenchOptions, BenchSpec
 from edgeiqa.benchmarks.targets import Target, parse_targets
 from edgeiqa.errors import ConfigError, DataError, EdgeIQAError
 from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
@@ -48,7 +48,7 @@ class DatasetSpec:
 
     root: str
     name: str = "csv"
-    split: str | None = "test"
+    split: str | None = DEFAULT_SPLIT
     options: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     split_rule: str | None = None

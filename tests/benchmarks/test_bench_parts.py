@@ -41,7 +41,7 @@ def test_time_calls_warms_up_then_runs_to_the_minimum_duration_and_count() -> No
     samples, _ = time_calls(lambda: time.sleep(0.004), min_seconds=0.0, warmup=0, min_iters=3)
     assert len(samples) == 3 and min(samples) >= 0.004
     with pytest.raises(ConfigError, match="min_iters"):
-        time_calls(lambda: None, min_iters=0)
+        time_calls(lambda: None, min_seconds=0.0, warmup=0, min_iters=0)
 
 
 # ------------------------------------------------------------------------------------ device probes
