@@ -23,7 +23,7 @@ from edgeiqa.benchmarks.report_format import (
 )
 from edgeiqa.benchmarks.report_html import render_html
 from edgeiqa.benchmarks.report_model import (  # noqa: F401 - re-exported: the report's public names
-    MergedRuns, ReportModel, ablation_rows, build_report_model, device_rows, expand_paths, merge_results,
+    MergedRuns, ReportModel, ablation_rows, build_report_model, device_rows, expand_result_paths, merge_results,
     pareto_points, run_lines, table_rows,
 )
 from edgeiqa.errors import ConfigError

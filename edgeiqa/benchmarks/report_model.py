@@ -64,7 +64,7 @@ class MergedRuns:
         return out
 
 
-def expand_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
+def expand_result_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """Files as given; a folder stands for the ``*.json`` files in it."""
     out: list[Path] = []
     for item in paths:
@@ -76,7 +76,7 @@ def expand_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
 def merge_results(paths: Sequence[str | os.PathLike]) -> MergedRuns:
     """Load every result file it can; the others land in ``skipped`` with a one-line reason."""
     merged = MergedRuns()
-    for path in expand_paths(paths):
+    for path in expand_result_paths(paths):
         try:
             merged.runs.append((path, load_result(path)))
         except ResultError as exc:

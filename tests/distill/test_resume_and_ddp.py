@@ -15,7 +15,7 @@ from pathlib import Path
 
 from experiment_helpers import tiny_experiment, write_yaml
 from edgeiqa.distill.api import run_teacher
-from edgeiqa.distill.checkpoint import latest_checkpoint, load_checkpoint
+from edgeiqa.distill.checkpoint import latest_checkpoint, read_checkpoint
 from edgeiqa.experiment import ExperimentConfig
 
 EPOCHS = 6
@@ -53,7 +53,7 @@ def test_sigkill_mid_epoch_then_resume_loses_at_most_one_epoch(tmp_path, tiny_sy
     history = json.loads((stage / "metrics.json").read_text())
     assert [h["epoch"] for h in history] == list(range(EPOCHS))
     for folder in stage.glob("epoch_*"):
-        assert load_checkpoint(folder).state["complete"] == (folder.name == f"epoch_{EPOCHS - 1:04d}")
+        assert read_checkpoint(folder).state["complete"] == (folder.name == f"epoch_{EPOCHS - 1:04d}")
     assert not list(stage.glob("*.tmp"))
 
 
