@@ -13,7 +13,7 @@ from typing import Callable, NoReturn, Sequence
 
 from edgeiqa.argtypes import check_output_file, nonneg_int, positive_int, size_wxh
 from edgeiqa.errors import EdgeIQAError
-from edgeiqa.benchmarks.spec import DECODERS, DEFAULT_DECODER
+from edgeiqa.bench.spec import DECODERS, DEFAULT_DECODER
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -149,7 +149,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from edgeiqa.benchmarks.ridge_floor import ridge_floor
+    from edgeiqa.distill.ridge_floor import ridge_floor
 
     cfg = _load_experiment(args)
     result = ridge_floor(cfg, backbone=args.backbone, progress=not args.quiet)
@@ -189,7 +189,7 @@ def _delegate(sub: argparse._SubParsersAction, name: str, help_text: str,
 
 
 def _add_benchmarks(sub: argparse._SubParsersAction) -> None:
-    from edgeiqa.benchmarks.cli_entry import add_bench_arguments, add_report_arguments, run_bench, run_report
+    from edgeiqa.bench.cli_entry import add_bench_arguments, add_report_arguments, run_bench, run_report
 
     _delegate(sub, "bench", "time, size and score artifacts on this device (one process each)",
               add_bench_arguments, run_bench)
@@ -272,7 +272,7 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 def _cmd_speed(args: argparse.Namespace) -> int:
     import json
 
-    from edgeiqa.benchmarks.e2e_speed import make_uhd_jpegs, measure_speed, speed_artifact_info
+    from edgeiqa.bench.e2e_speed import make_uhd_jpegs, measure_speed, speed_artifact_info
     from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
     from edgeiqa.runtime.batch import expand_paths
 
@@ -288,7 +288,7 @@ def _cmd_speed(args: argparse.Namespace) -> int:
     record = {**result.to_dict(), "decoder": args.decoder, "batch": args.batch,
               "unbounded_frames": bool(args.unbounded_frames), "artifact": speed_artifact_info(Path(args.artifact))}
     if args.out:
-        from edgeiqa.benchmarks.device_info import collect_device_info
+        from edgeiqa.bench.device_info import collect_device_info
         from edgeiqa.fileio import atomic_write_text
 
         # Rates differ between CPUs of the same core count (an AVX512 Intel and an EPYC VM differed by 1.4x

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from edgeiqa.benchmarks.spec import DEFAULT_SPLIT, BenchOptions, BenchSplit
+from edgeiqa.bench.spec import DEFAULT_SPLIT, BenchOptions, BenchSplit
 from edgeiqa.configs import load_yaml
 from edgeiqa.distill.config import TrainingConfig
 from edgeiqa.distill.validate import validate_experiment

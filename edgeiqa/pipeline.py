@@ -106,10 +106,10 @@ def export_all(cfg: ExperimentConfig, final: Path, quiet: bool = False) -> list[
 def bench_and_report(cfg: ExperimentConfig, artifacts: list[Path], final: Path) -> Path:
     """Steps 3 and 4: benchmark ``artifacts`` (and ``final``, when ``bench.torch_checkpoint``) into
     ``<out>/results/<device>.json``, then write ``<out>/report/``; the report page."""
-    from edgeiqa.benchmarks.ablation import load_ablation
-    from edgeiqa.benchmarks.bench import DatasetSpec, bench_artifacts
-    from edgeiqa.benchmarks.report import write_report
-    from edgeiqa.benchmarks.screenshot import find_chromium, screenshot_html
+    from edgeiqa.bench.ablation import load_ablation
+    from edgeiqa.bench.harness import DatasetSpec, bench_artifacts
+    from edgeiqa.report.writer import write_report
+    from edgeiqa.report.screenshot import find_chromium, screenshot_html
 
     out, bench, data_cfg = Path(cfg.out), cfg.bench, cfg.data
     device = bench.device_name or f"{platform.node() or 'this-machine'}-cpu"

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from experiment_helpers import tiny_experiment, write_yaml
-from edgeiqa.benchmarks.spec import BenchOptions
+from edgeiqa.bench.spec import BenchOptions
 from edgeiqa.cli import main
 from edgeiqa.configs import to_dict
 from edgeiqa.errors import ConfigError

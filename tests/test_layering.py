@@ -49,7 +49,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("edgeiqa.models",),
     ("edgeiqa.distill",),
     ("edgeiqa.export",),
-    ("edgeiqa.benchmarks",),
+    ("edgeiqa.benchmarks", "edgeiqa.bench", "edgeiqa.report"),
     ("edgeiqa.experiment", "edgeiqa.cli", "edgeiqa.pipeline", "edgeiqa.quickstart"),
 )
 # A whole string that names a module of the package, optionally with ":attribute" (importlib, plugins).

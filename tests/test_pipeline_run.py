@@ -80,7 +80,7 @@ def test_the_quickstart_is_the_preset_run_on_generated_data(tmp_path, monkeypatc
 
 @pytest.mark.parametrize("rule", ["official", "random"])
 def test_the_bench_scores_the_test_images_the_experiment_held_out(tiny_synth, rule: str) -> None:
-    from edgeiqa.benchmarks.bench import DatasetSpec
+    from edgeiqa.bench.harness import DatasetSpec
     from edgeiqa.distill.config import DataConfig
     from edgeiqa.distill.runs import load_splits
 

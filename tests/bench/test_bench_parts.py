@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from bench_helpers import CONV_MACS, build_onnx, entry, result_dict, tiny_artifact, tiny_dataset
-from edgeiqa.benchmarks import device_info
-from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
-from edgeiqa.benchmarks.compute import artifact_size_bytes, compute_info, onnx_macs_params
-from edgeiqa.benchmarks.schema import BenchResult, ResultError, load_result
-from edgeiqa.benchmarks.targets import Target, parse_targets
-from edgeiqa.benchmarks.timing import LatencyStats, time_calls
+from edgeiqa.bench import device_info
+from edgeiqa.bench.harness import BenchOptions, DatasetSpec, bench_artifacts
+from edgeiqa.bench.compute import artifact_size_bytes, compute_info, onnx_macs_params
+from edgeiqa.bench.schema import BenchResult, ResultError, load_result
+from edgeiqa.bench.targets import Target, parse_targets
+from edgeiqa.bench.timing import LatencyStats, time_calls
 from edgeiqa.errors import ConfigError, DataError
 
 # ------------------------------------------------------------------------------------------- timing

@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
-from edgeiqa.benchmarks.targets import Target
+from edgeiqa.bench.targets import Target
 from edgeiqa.errors import ConfigError
 from edgeiqa.runtime.decode import DecoderName
 

@@ -14,11 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.benchmarks.report_format import (
+from edgeiqa.report.formatting import (
     ABLATION_COLUMNS, COLUMNS, COMPARISON_COLUMNS, DEVICE_COLUMNS, NUMERIC, Column, formatted, recommendation_text,
     rule_text,
 )
-from edgeiqa.benchmarks.report_model import ReportModel
+from edgeiqa.report.model import ReportModel
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; margin: 24px 32px;

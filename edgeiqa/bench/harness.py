@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from edgeiqa.benchmarks.compute import artifact_size_bytes, compute_info
-from edgeiqa.benchmarks.device_info import collect_device_info
-from edgeiqa.benchmarks.schema import BenchResult
-from edgeiqa.benchmarks.spec import DEFAULT_SPLIT, BenchOptions, BenchSpec
-from edgeiqa.benchmarks.targets import Target, parse_targets
+from edgeiqa.bench.compute import artifact_size_bytes, compute_info
+from edgeiqa.bench.device_info import collect_device_info
+from edgeiqa.bench.schema import BenchResult
+from edgeiqa.bench.spec import DEFAULT_SPLIT, BenchOptions, BenchSpec
+from edgeiqa.bench.targets import Target, parse_targets
 from edgeiqa.errors import ConfigError, DataError, EdgeIQAError
 from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
 
@@ -93,7 +93,7 @@ def run_isolated(spec: BenchSpec) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="edgeiqa-bench-") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec_path.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
-        argv = [sys.executable, "-m", "edgeiqa.benchmarks.worker", str(spec_path), str(out_path)]
+        argv = [sys.executable, "-m", "edgeiqa.bench.worker", str(spec_path), str(out_path)]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_worker_env())
         except subprocess.TimeoutExpired:
@@ -189,7 +189,7 @@ def bench_artifacts(
 
 
 def _run_here(spec: BenchSpec) -> dict[str, Any]:
-    from edgeiqa.benchmarks.worker import safe_run
+    from edgeiqa.bench.worker import safe_run
 
     # Through JSON, as an isolated worker would receive it: the in-process path tests the same contract.
     return safe_run(json.loads(json.dumps(spec.to_dict())))

@@ -12,8 +12,8 @@ import sys
 from typing import Any
 
 from edgeiqa.argtypes import check_output_file, nonneg_float, nonneg_int, positive_float, positive_int, size_wxh
-from edgeiqa.benchmarks.bench import DatasetSpec
-from edgeiqa.benchmarks.spec import BENCH_SPLITS, DECODERS, BenchOptions
+from edgeiqa.bench.harness import DatasetSpec
+from edgeiqa.bench.spec import BENCH_SPLITS, DECODERS, BenchOptions
 from edgeiqa.configs import field_default
 from edgeiqa.errors import ConfigError
 
@@ -120,8 +120,8 @@ def bench_options_from_args(args: argparse.Namespace) -> BenchOptions:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Benchmark, write the result file; 0 when every artifact ran, 1 when some failed."""
-    from edgeiqa.benchmarks.ablation import load_ablation
-    from edgeiqa.benchmarks.bench import bench_artifacts
+    from edgeiqa.bench.ablation import load_ablation
+    from edgeiqa.bench.harness import bench_artifacts
 
     check_output_file(args.out)  # before minutes of timing, not after
     data = None
@@ -149,7 +149,7 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """Merge and write the report; skipped files are named on stderr. 0 if any merged, else 2."""
-    from edgeiqa.benchmarks.report import merge_results, write_report
+    from edgeiqa.report.writer import merge_results, write_report
 
     merged = merge_results(args.results)
     for _, reason in merged.skipped:

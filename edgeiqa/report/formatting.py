@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from edgeiqa.benchmarks.recommend import Recommendation
+    from edgeiqa.report.recommend import Recommendation
 
 _PRECISION_ALIASES = {"f32": "fp32", "float32": "fp32", "f16": "fp16", "float16": "fp16", "i8": "int8"}
 
@@ -174,7 +174,7 @@ def recommendation_text(rec: "Recommendation") -> str:
 
 def rule_text(budget: float) -> str:
     """The recommendation rule in one paragraph, as both pages state it above the recommendations."""
-    from edgeiqa.benchmarks.intervals import LEVEL
+    from edgeiqa.report.intervals import LEVEL
     from edgeiqa.metrics import BOOTSTRAP_RESAMPLES
 
     return (f"Fastest artifact at batch 1 (p50) whose SRCC is within {budget:g} of the device's FP32 student (the "

@@ -15,12 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgeiqa.benchmarks.ablation import ABLATION_MODELS
-from edgeiqa.benchmarks.intervals import Interval, srcc_interval
-from edgeiqa.benchmarks.pareto import Point
-from edgeiqa.benchmarks.recommend import DEFAULT_BUDGET, Recommendation, recommend
-from edgeiqa.benchmarks.report_format import backend_text, fmt_bytes, precision_text
-from edgeiqa.benchmarks.schema import BenchResult, ResultError, load_result
+from edgeiqa.bench.ablation import ABLATION_MODELS
+from edgeiqa.report.intervals import Interval, srcc_interval
+from edgeiqa.report.pareto import Point
+from edgeiqa.report.recommend import DEFAULT_BUDGET, Recommendation, recommend
+from edgeiqa.report.formatting import backend_text, fmt_bytes, precision_text
+from edgeiqa.bench.schema import BenchResult, ResultError, load_result
 
 
 @dataclass

@@ -27,11 +27,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgeiqa.benchmarks.compute import artifact_size_bytes
-from edgeiqa.benchmarks.memory import current_rss_mb, peak_rss_mb
-from edgeiqa.benchmarks.spec import BenchOptions, BenchSpec
-from edgeiqa.benchmarks.targets import Target
-from edgeiqa.benchmarks.timing import measure_latency
+from edgeiqa.bench.compute import artifact_size_bytes
+from edgeiqa.bench.memory import current_rss_mb, peak_rss_mb
+from edgeiqa.bench.spec import BenchOptions, BenchSpec
+from edgeiqa.bench.targets import Target
+from edgeiqa.bench.timing import measure_latency
 from edgeiqa.benchmarks.torch_runner import register_torch_backend
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.runtime.runners.base import first_line
