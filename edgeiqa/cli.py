@@ -189,7 +189,8 @@ def _delegate(sub: argparse._SubParsersAction, name: str, help_text: str,
 
 
 def _add_benchmarks(sub: argparse._SubParsersAction) -> None:
-    from edgeiqa.bench.cli_entry import add_bench_arguments, add_report_arguments, run_bench, run_report
+    from edgeiqa.bench.cli_entry import add_bench_arguments, run_bench
+    from edgeiqa.report.cli_entry import add_report_arguments, run_report
 
     _delegate(sub, "bench", "time, size and score artifacts on this device (one process each)",
               add_bench_arguments, run_bench)

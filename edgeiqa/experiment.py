@@ -8,7 +8,7 @@ types, so each default is written once, where that layer defines it:
 
 - ``export.calibration`` *is* an :class:`~edgeiqa.export.options.Int8Settings` (plus the split its
   images come from), ``export.tolerances`` *is* a :class:`~edgeiqa.export.options.Tolerances`;
-- ``bench:`` *is* a :class:`~edgeiqa.benchmarks.spec.BenchOptions` (plus what only a run needs: the
+- ``bench:`` *is* a :class:`~edgeiqa.bench.spec.BenchOptions` (plus what only a run needs: the
   split scored, whether the torch checkpoint is timed too, the device's label).
 
 Values are checked as they load (each dataclass checks its own); what needs the whole file or the

@@ -307,7 +307,7 @@ def bootstrap_indices(n: int, n_boot: int = BOOTSTRAP_RESAMPLES, seed: int = BOO
     """``(n_boot, n)`` indices drawn with replacement from ``numpy.random.default_rng(seed)``.
 
     The one resampling of every bootstrap in the package (:func:`bootstrap_ci` here, the report's
-    paired intervals in ``edgeiqa.benchmarks.intervals``): the same seed draws the same resamples, so
+    paired intervals in ``edgeiqa.report.intervals``): the same seed draws the same resamples, so
     their intervals agree by construction.
     """
     if n < 2 or n_boot < 1:

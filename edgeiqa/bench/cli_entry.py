@@ -1,8 +1,7 @@
-"""Argument parsers and handlers of ``edgeiqa bench`` and ``edgeiqa report`` (wired in :mod:`edgeiqa.cli`).
+"""Argument parser and handler of ``edgeiqa bench`` (wired in :mod:`edgeiqa.cli`).
 
     edgeiqa bench exports/student_fp32.onnx exports/student_int8.onnx runs/exp/student/final \\
         --data runs/quickstart/data --split test --batch 1,8 --device-name xeon-2c --out results/xeon-2c.json
-    edgeiqa report results/*.json --out report/ --budget 0.005
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from edgeiqa.argtypes import check_output_file, nonneg_float, nonneg_int, positi
 from edgeiqa.bench.harness import DatasetSpec
 from edgeiqa.bench.spec import BENCH_SPLITS, DECODERS, BenchOptions
 from edgeiqa.configs import field_default
-from edgeiqa.errors import ConfigError
 
 # Every default below is BenchOptions' or DatasetSpec's own: the CLI, the API and an experiment's
 # bench: section (which is a BenchOptions) agree by construction (tests/test_defaults_agree.py).
@@ -137,32 +135,3 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"wrote {path}: {len(result.results) - failed} artifact(s) benchmarked on {result.device_name}"
           + (f", {failed} failed" if failed else ""))
     return 1 if failed else 0
-
-
-def add_report_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``edgeiqa report``."""
-    p.add_argument("results", nargs="+", metavar="RESULT", help="result JSON files (or folders of them)")
-    p.add_argument("--out", required=True, help="report folder (report.md, report.html, pareto.png)")
-    p.add_argument("--budget", type=float, default=0.005,
-                   help="SRCC an artifact may lose against the device's FP32 student and still be chosen")
-
-
-def run_report(args: argparse.Namespace) -> int:
-    """Merge and write the report; skipped files are named on stderr. 0 if any merged, else 2."""
-    from edgeiqa.report.writer import merge_results, write_report
-
-    merged = merge_results(args.results)
-    for _, reason in merged.skipped:
-        print(f"edgeiqa: skipped: {reason}", file=sys.stderr)
-    if not merged.runs:
-        print("edgeiqa: error: no benchmark result could be merged", file=sys.stderr)
-        return 2
-    if args.budget < 0:
-        raise ConfigError(f"--budget must be >= 0, got {args.budget}")
-    report = write_report(merged, args.out, args.budget)
-    outputs = [report.markdown, report.html] + ([report.pareto] if report.pareto else [])
-    print(f"merged {len(merged.runs)} run(s) on {len(merged.devices())} device(s) -> "
-          + ", ".join(str(p) for p in outputs))
-    for rec in report.recommendations:
-        print(f"  {rec.device}: " + (rec.choice.label if rec.choice else "no recommendation") + f" ({rec.reason})")
-    return 0

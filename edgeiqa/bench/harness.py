@@ -88,7 +88,7 @@ def _worker_env() -> dict[str, str]:
 
 
 def run_isolated(spec: BenchSpec) -> dict[str, Any]:
-    """Run :func:`edgeiqa.benchmarks.worker.safe_run` on ``spec`` in a fresh Python process."""
+    """Run :func:`edgeiqa.bench.worker.safe_run` on ``spec`` in a fresh Python process."""
     target, timeout = spec.target.to_dict(), spec.options.timeout
     with tempfile.TemporaryDirectory(prefix="edgeiqa-bench-") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"

@@ -1,6 +1,6 @@
 """What a benchmark run is told: :class:`BenchOptions` (how to measure) and :class:`BenchSpec` (one worker's job).
 
-The harness (:mod:`.bench`) and the worker (:mod:`.worker`) run in different processes and talk in
+The harness (:mod:`.harness`) and the worker (:mod:`.worker`) run in different processes and talk in
 JSON; both sides read these dataclasses, so every default lives here once: the CLI's flags take their
 defaults from a default ``BenchOptions()``, and an experiment's ``bench:`` section *is* a
 ``BenchOptions`` (:class:`edgeiqa.experiment.BenchConfig` subclasses it)::

@@ -107,6 +107,6 @@ def measure_latency(
 ) -> LatencyStats:
     """:func:`time_calls` summarised as :class:`LatencyStats` for calls on ``batch`` items.
 
-    No defaults here: a run's are :class:`edgeiqa.benchmarks.spec.BenchOptions`' (the one place they live)."""
+    No defaults here: a run's are :class:`edgeiqa.bench.spec.BenchOptions`' (the one place they live)."""
     samples, wall = time_calls(fn, min_seconds=min_seconds, warmup=warmup, min_iters=min_iters)
     return LatencyStats.from_samples(samples, batch, warmup, wall)

@@ -1,5 +1,5 @@
 """Number formatting, the columns of the report's tables and the recommendation sentence, shared by the
-Markdown and HTML renderers (which lay out a :class:`~edgeiqa.benchmarks.report_model.ReportModel`)."""
+Markdown and HTML renderers (which lay out a :class:`~edgeiqa.report.model.ReportModel`)."""
 
 from __future__ import annotations
 

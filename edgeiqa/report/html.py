@@ -2,8 +2,8 @@
 
 Nothing is fetched when the page opens (no fonts, scripts or images from the network), so it can be
 mailed, attached to a CI run or opened on an air-gapped machine. Every text from a result file is
-HTML-escaped. It lays out the same :class:`~edgeiqa.benchmarks.report_model.ReportModel` as the
-Markdown page, and imports nothing of :mod:`.report`.
+HTML-escaped. It lays out the same :class:`~edgeiqa.report.model.ReportModel` as the
+Markdown page, and imports nothing of :mod:`.writer`.
 """
 
 from __future__ import annotations

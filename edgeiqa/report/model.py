@@ -1,7 +1,7 @@
 """The report as data: merged result files, the rows of every table, the recommendations and intervals.
 
-:func:`build_report_model` computes everything once; the Markdown (:mod:`.report`) and HTML
-(:mod:`.report_html`) renderers only lay out a :class:`ReportModel`, so the two never disagree and
+:func:`build_report_model` computes everything once; the Markdown (:mod:`.writer`) and HTML
+(:mod:`.html`) renderers only lay out a :class:`ReportModel`, so the two never disagree and
 neither imports the other. A file that is missing, not JSON or not ``edgeiqa.bench/1`` is skipped and
 named in :attr:`MergedRuns.skipped`; runs with the same device name merge into one device.
 """

@@ -4,9 +4,9 @@
     report/report.html  the same, self-contained (inline CSS, the plot as a data URI)
     report/pareto.png   SRCC vs batch-1 latency, one panel per device, Pareto front drawn
 
-Both pages render one :class:`~edgeiqa.benchmarks.report_model.ReportModel` (computed once: merged
+Both pages render one :class:`~edgeiqa.report.model.ReportModel` (computed once: merged
 runs, tables, bootstrap intervals, paired recommendations); this module writes the files and holds
-the Markdown renderer, :mod:`.report_html` the HTML one.
+the Markdown renderer, :mod:`.html` the HTML one.
 """
 
 from __future__ import annotations

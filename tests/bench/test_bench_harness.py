@@ -17,7 +17,8 @@ import pytest
 
 from bench_helpers import CONV_MACS, LINEAR_MACS, tiny_artifact, tiny_dataset
 from edgeiqa.bench.harness import BenchOptions, DatasetSpec, bench_artifacts
-from edgeiqa.bench.cli_entry import add_bench_arguments, add_report_arguments, run_bench, run_report
+from edgeiqa.bench.cli_entry import add_bench_arguments, run_bench
+from edgeiqa.report.cli_entry import add_report_arguments, run_report
 from edgeiqa.bench.schema import SCHEMA, load_result
 
 MIN_SECONDS = 0.05

@@ -10,7 +10,7 @@ import pytest
 
 from bench.bench_helpers import entry, result_dict
 from edgeiqa.bench.ablation import load_ablation
-from edgeiqa.bench.cli_entry import add_report_arguments, run_report
+from edgeiqa.report.cli_entry import add_report_arguments, run_report
 from edgeiqa.report.pareto import Point, pareto_front
 from edgeiqa.report.recommend import recommend_device
 from edgeiqa.report.writer import merge_results, write_report
