@@ -13,6 +13,7 @@ from typing import Callable, NoReturn, Sequence
 
 from edgeiqa.argtypes import check_output_file, nonneg_int, positive_int, size_wxh
 from edgeiqa.errors import EdgeIQAError
+from edgeiqa.bench.spec import DECODERS, DEFAULT_DECODER
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -122,9 +123,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--unbounded-frames", action="store_true",
                          help="let every decode thread hold a decoded frame (faster at 4K; default: one 4K "
                               "frame in flight, for devices with little memory)")
-    predict.add_argument("--decoder", default="auto", choices=["auto", "pillow", "simplejpeg"],
-                         help="JPEG decoder: pillow, simplejpeg (libjpeg-turbo, the fast-jpeg extra) or auto "
-                              "(the measured faster one here: pillow)")
+    predict.add_argument("--decoder", default=DEFAULT_DECODER, choices=DECODERS,
+                         help="JPEG decoder (simplejpeg: libjpeg-turbo, the fast-jpeg extra; auto: the one measured "
+                              f"faster; default: {DEFAULT_DECODER})")
     predict.add_argument("--no-verify", action="store_true",
                          help="run the artifact even if its sha256 differs from the one its manifest recorded")
     predict.add_argument("--allow-invalid", action="store_true",
@@ -135,16 +136,15 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 def _load_experiment(args: argparse.Namespace, validate: Callable[..., None] | None = None):
     """The config with ``--out``/``--seed`` applied, validated (``validate``: the whole-run check of
-    ``edgeiqa run``; default: the training sections) with the file's name, before any folder or model exists."""
-    from edgeiqa.distill.config import ExperimentConfig
-    from edgeiqa.distill.validate import validate_experiment
+    ``edgeiqa run``; default: what training needs) with the file's name, before any folder or model exists."""
+    from edgeiqa.experiment import ExperimentConfig, validate_training
 
     cfg = ExperimentConfig.load(args.config)
     if args.out:
         cfg.out = args.out
     if args.seed is not None:
         cfg.seed = args.seed
-    (validate or validate_experiment)(cfg, args.config)
+    (validate or validate_training)(cfg, args.config)
     return cfg
 
 
@@ -152,8 +152,8 @@ def _cmd_train_teacher(args: argparse.Namespace) -> int:
     from edgeiqa.distill.api import run_teacher
 
     result = run_teacher(_load_experiment(args), resume=not args.restart, progress=not args.quiet)
-    print(f"teacher: best val SRCC {result['best_val_srcc']:.4f} after {result['epochs']} epoch(s), "
-          f"{result['seconds']:.0f} s")
+    best = "none" if result.best_val_srcc is None else f"{result.best_val_srcc:.4f}"
+    print(f"teacher: best val SRCC {best} after {result.epochs} epoch(s), {result.seconds:.0f} s")
     return 0
 
 
@@ -163,16 +163,16 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     result = run_distill(_load_experiment(args), parse_stages(args.stages), student_only=args.student_only,
                          resume=not args.restart, progress=not args.quiet)
     name = "student_only" if args.student_only else "student"
-    for key, folder in ((name, result["final"]), ("student_qat", result.get("qat_final"))):
-        metrics = result["summary"].get(key)
+    for key, folder in ((name, result.final), ("student_qat", result.qat_final)):
+        metrics = result.summary.get(key)
         if metrics and folder:
-            print(f"{key}: {result['summary']['split']} SRCC {metrics['srcc']:.4f} PLCC {metrics['plcc']:.4f} "
+            print(f"{key}: {result.summary['split']} SRCC {metrics['srcc']:.4f} PLCC {metrics['plcc']:.4f} "
                   f"(n={metrics['n']}) -> {folder}")
     return 0
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from edgeiqa.benchmarks.ridge_floor import ridge_floor
+    from edgeiqa.distill.ridge_floor import ridge_floor
 
     cfg = _load_experiment(args)
     result = ridge_floor(cfg, backbone=args.backbone, progress=not args.quiet)
@@ -212,7 +212,8 @@ def _delegate(sub: argparse._SubParsersAction, name: str, help_text: str,
 
 
 def _add_benchmarks(sub: argparse._SubParsersAction) -> None:
-    from edgeiqa.benchmarks.cli_entry import add_bench_arguments, add_report_arguments, run_bench, run_report
+    from edgeiqa.bench.cli_entry import add_bench_arguments, run_bench
+    from edgeiqa.report.cli_entry import add_report_arguments, run_report
 
     _delegate(sub, "bench", "time, size and score artifacts on this device (one process each)",
               add_bench_arguments, run_bench)
@@ -295,7 +296,7 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 def _cmd_speed(args: argparse.Namespace) -> int:
     import json
 
-    from edgeiqa.benchmarks.e2e_speed import make_uhd_jpegs, measure_speed, speed_artifact_info
+    from edgeiqa.bench.e2e_speed import make_uhd_jpegs, measure_speed, speed_artifact_info
     from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
     from edgeiqa.runtime.batch import expand_paths
 
@@ -311,7 +312,7 @@ def _cmd_speed(args: argparse.Namespace) -> int:
     record = {**result.to_dict(), "decoder": args.decoder, "batch": args.batch,
               "unbounded_frames": bool(args.unbounded_frames), "artifact": speed_artifact_info(Path(args.artifact))}
     if args.out:
-        from edgeiqa.benchmarks.device_info import collect_device_info
+        from edgeiqa.bench.device_info import collect_device_info
         from edgeiqa.fileio import atomic_write_text
 
         # Rates differ between CPUs of the same core count (an AVX512 Intel and an EPYC VM differed by 1.4x
@@ -335,7 +336,7 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--unbounded-frames", action="store_true",
                        help="let every decode thread hold a decoded frame (see predict --unbounded-frames)")
     speed.add_argument("--batch", type=positive_int, default=8)
-    speed.add_argument("--decoder", choices=["auto", "pillow", "simplejpeg"], default="auto",
+    speed.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER,
                        help="JPEG decoder of the runtime and of the decode figure (simplejpeg: the fast-jpeg extra)")
     speed.add_argument("--repeats", type=positive_int, default=3)
     speed.add_argument("--out", metavar="FILE", help="also write the result, with this machine's description, as JSON")

@@ -75,6 +75,21 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
         raise ConfigError(f"{where}: {exc}") from exc
+    except ConfigError as exc:  # the dataclass checks its own values (BenchOptions, Tolerances, ...)
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def field_default(cls: type, name: str) -> Any:
+    """The default of dataclass ``cls``'s field ``name`` (a fresh one for a ``default_factory``), so a
+    CLI flag or a docstring can quote it instead of writing the value a second time."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            raise KeyError(f"{cls.__name__}.{name} has no default")
+    raise KeyError(f"{cls.__name__} has no field {name!r}")
 
 
 def to_dict(obj: Any) -> Any:

@@ -16,21 +16,16 @@ of it, the export section's names against the export layer's tables included, be
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from edgeiqa.distill.config import ArtifactConfig, BenchConfig, ExperimentConfig, ExportConfig
-from edgeiqa.errors import ConfigError, EdgeIQAError
-
-if TYPE_CHECKING:
-    from edgeiqa.benchmarks.spec import BenchOptions
-    from edgeiqa.export.options import ExportOptions
+from edgeiqa.errors import EdgeIQAError
+from edgeiqa.experiment import ExperimentConfig, export_problems, section_problems
 
 
 @dataclass
@@ -43,6 +38,16 @@ class ExperimentResult:
     steps: dict[str, float] = field(default_factory=dict)
     exports: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (paths as strings)."""
+        return {"out": str(self.out), "report": str(self.report), "seconds": self.seconds, "steps": dict(self.steps),
+                "exports": list(self.exports), "summary": self.summary}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ExperimentResult":
+        return cls(Path(data["out"]), Path(data["report"]), float(data["seconds"]), dict(data.get("steps") or {}),
+                   list(data.get("exports") or []), dict(data.get("summary") or {}))
 
 
 class Steps:
@@ -61,72 +66,16 @@ class Steps:
         return value
 
 
-def export_problems(cfg: ExperimentConfig) -> list[str]:
-    """The ``export:`` names the distill floor cannot check: formats, precisions, the INT8 method."""
-    from edgeiqa.export.formats import FORMATS, QAT_PRECISION
-    from edgeiqa.export.options import CALIBRATION_METHODS, NNCF_BIAS_CORRECTIONS, Tolerances
-
-    problems = []
-    for i, artifact in enumerate(cfg.export.artifacts):
-        fmt = FORMATS.get(artifact.format)
-        if fmt is None:
-            problems.append(f"export.artifacts[{i}].format: unknown format {artifact.format!r}; "
-                            f"known: {', '.join(FORMATS)}")
-        elif artifact.precision not in fmt.precisions:
-            problems.append(f"export.artifacts[{i}].precision: {artifact.format} has no precision "
-                            f"{artifact.precision!r}; choose one of {', '.join(fmt.precisions)}")
-        elif artifact.precision == QAT_PRECISION and not cfg.student.qat.enabled:
-            problems.append(f"export.artifacts[{i}].precision: {QAT_PRECISION} exports the quantization-aware "
-                            "student: set student.qat.enabled: true")
-    method = cfg.export.calibration.method
-    if method not in CALIBRATION_METHODS:
-        problems.append(f"export.calibration.method: {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
-    bias = cfg.export.calibration.nncf_bias_correction
-    if bias not in NNCF_BIAS_CORRECTIONS:
-        problems.append(f"export.calibration.nncf_bias_correction: {bias!r} is not one of "
-                        f"{', '.join(NNCF_BIAS_CORRECTIONS)}")
-    known = {f.name for f in dataclasses.fields(Tolerances)}
-    unknown = sorted(set(cfg.export.tolerances) - known)
-    if unknown:
-        problems.append(f"export.tolerances: unknown limit(s) {unknown}; known: {', '.join(sorted(known))}")
-    else:
-        try:
-            Tolerances(**cfg.export.tolerances)
-        except ConfigError as exc:
-            problems.append(f"export.tolerances: {exc}")
-    return problems
-
-
 def validate_run(cfg: ExperimentConfig, path: str | os.PathLike | None = None) -> None:
     """The whole experiment, export and bench sections included: one-line :class:`ConfigError` or nothing."""
     from edgeiqa.distill.validate import validate_experiment
 
-    validate_experiment(cfg, path, extra_checks=(export_problems,))
+    validate_experiment(cfg, path, extra_checks=(section_problems, export_problems))
 
 
-def export_options(artifact: ArtifactConfig, section: ExportConfig) -> "ExportOptions":
-    """One artifact's :class:`~edgeiqa.export.options.ExportOptions`: the section's INT8 calibration and
-    parity limits, the artifact's ``keep_fp``; the exporter's defaults for everything else."""
-    from edgeiqa.export.options import ExportOptions, Int8Settings, Tolerances
-
-    calibration = section.calibration
-    chosen: dict[str, Any] = {"int8": Int8Settings(method=calibration.method, n_images=calibration.n_images,
-                                                   nncf_bias_correction=calibration.nncf_bias_correction),
-                              "tolerances": Tolerances(**section.tolerances)}
-    if artifact.keep_fp is not None:
-        chosen["keep_fp"] = tuple(artifact.keep_fp)
-    return ExportOptions(**chosen)
-
-
-def bench_options(bench: BenchConfig) -> "BenchOptions":
-    """The ``bench:`` section as :class:`~edgeiqa.benchmarks.spec.BenchOptions` (its defaults elsewhere)."""
-    from edgeiqa.benchmarks.spec import BenchOptions
-
-    return BenchOptions(batches=tuple(bench.batches), min_seconds=bench.min_seconds, warmup=bench.warmup,
-                        threads=bench.threads, torch_devices=tuple(bench.torch_devices))
-
-
-def _export_all(cfg: ExperimentConfig, final: Path, quiet: bool) -> list[Path]:
+def export_all(cfg: ExperimentConfig, final: Path, quiet: bool = False) -> list[Path]:
+    """Step 2: export every artifact of ``cfg.export`` from ``final`` (``int8-qat``: its ``qat_final``
+    sibling) into ``<out>/artifacts``, each parity-gated; the artifacts that passed."""
     from edgeiqa.distill.runs import load_splits
     from edgeiqa.distill.stages import QAT_FINAL_FOLDER
     from edgeiqa.export.exporter import export_artifact
@@ -145,7 +94,7 @@ def _export_all(cfg: ExperimentConfig, final: Path, quiet: bool) -> list[Path]:
         if folder not in sources:
             sources[folder] = load_export_source(folder)
         result = export_artifact(sources[folder], artifact.format, artifact.precision, Path(cfg.out) / "artifacts",
-                                 calib=calib, val=val, options=export_options(artifact, section),
+                                 calib=calib, val=val, options=section.options_for(artifact),
                                  raise_on_failure=False)
         if not quiet:
             print(f"    {result.summary()}", file=sys.stderr)
@@ -154,11 +103,13 @@ def _export_all(cfg: ExperimentConfig, final: Path, quiet: bool) -> list[Path]:
     return valid
 
 
-def _bench_and_report(cfg: ExperimentConfig, artifacts: list[Path], final: Path) -> Path:
-    from edgeiqa.benchmarks.ablation import load_ablation
-    from edgeiqa.benchmarks.bench import DatasetSpec, bench_artifacts
-    from edgeiqa.benchmarks.report import write_report
-    from edgeiqa.benchmarks.screenshot import find_chromium, screenshot_html
+def bench_and_report(cfg: ExperimentConfig, artifacts: list[Path], final: Path) -> Path:
+    """Steps 3 and 4: benchmark ``artifacts`` (and ``final``, when ``bench.torch_checkpoint``) into
+    ``<out>/results/<device>.json``, then write ``<out>/report/``; the report page."""
+    from edgeiqa.bench.ablation import load_ablation
+    from edgeiqa.bench.harness import DatasetSpec, bench_artifacts
+    from edgeiqa.report.writer import write_report
+    from edgeiqa.report.screenshot import find_chromium, screenshot_html
 
     out, bench, data_cfg = Path(cfg.out), cfg.bench, cfg.data
     device = bench.device_name or f"{platform.node() or 'this-machine'}-cpu"
@@ -168,7 +119,7 @@ def _bench_and_report(cfg: ExperimentConfig, artifacts: list[Path], final: Path)
     if not targets:
         raise EdgeIQAError(f"no artifact passed its parity gate (see {out / 'artifacts'}/*.json) and "
                            "bench.torch_checkpoint is false: nothing to benchmark")
-    result = bench_artifacts(targets, data, bench_options(bench), device_name=device,
+    result = bench_artifacts(targets, data, bench.options(), device_name=device,
                              ablation=load_ablation(out / "summary.json"))
     results_file = out / "results" / f"{device}.json"
     results_file.parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +145,7 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False, *, steps: Steps |
     steps(f"distil the student ({cfg.student.model})", lambda: run_distill(cfg, progress=progress, evaluate_after=False))
     done = steps("train the student alone (ablation)", lambda: run_distill(cfg, student_only=True, progress=progress))
     final = Path(cfg.out) / "student" / "final"
-    artifacts = steps("export and parity-gate", lambda: _export_all(cfg, final, quiet))
-    report = steps("benchmark and report", lambda: _bench_and_report(cfg, artifacts, final))
+    artifacts = steps("export and parity-gate", lambda: export_all(cfg, final, quiet))
+    report = steps("benchmark and report", lambda: bench_and_report(cfg, artifacts, final))
     return ExperimentResult(Path(cfg.out), report, time.perf_counter() - steps.started, steps.seconds,
-                            [str(a) for a in artifacts], done["summary"])
+                            [str(a) for a in artifacts], done.summary)

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from edgeiqa.errors import EdgeIQAError
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.pipeline import ExperimentResult, Steps, run_experiment
 
 PRESET = "quickstart.yaml"
@@ -39,8 +40,6 @@ def _dataset(out: Path, seed: int, quiet: bool) -> Path:
 def run_quickstart(out: Path | str = "runs/quickstart", seed: int = 0, quiet: bool = False) -> ExperimentResult:
     """The preset on freshly generated data; ``out`` and ``seed`` are what ``edgeiqa run``'s ``--out``
     and ``--seed`` are (the experiment's folder is ``<out>/run``). ``result.out`` is ``out``."""
-    from edgeiqa.distill.config import ExperimentConfig
-
     out = Path(out)
     steps = Steps(quiet)
     csv_path = steps("generate the embedded dataset", lambda: _dataset(out, seed, quiet))

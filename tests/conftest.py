@@ -45,7 +45,7 @@ def qat_run(tmp_path_factory: pytest.TempPathFactory, tiny_synth: Path):
     """A tiny run trained through every stage, the optional ``qat`` stage included (shared by the distill
     and export tests, which only read it): ``(config, its YAML path, run_distill's result)``."""
     from edgeiqa.distill.api import run_distill, run_teacher
-    from edgeiqa.distill.config import ExperimentConfig
+    from edgeiqa.experiment import ExperimentConfig
     from experiment_helpers import qat_experiment, write_yaml
 
     out = tmp_path_factory.mktemp("qat_run")

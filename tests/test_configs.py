@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeiqa.distill.config import ExperimentConfig
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.errors import ConfigError
 
 

@@ -269,7 +269,7 @@ def test_tampered_artifacts_are_refused_by_predictor_load_unless_told(tmp_path) 
 
 
 def test_bench_refuses_a_tampered_artifact_and_all_failed_batches(tmp_path, capsys) -> None:
-    from benchmarks.bench_helpers import tiny_artifact, tiny_dataset
+    from bench.bench_helpers import tiny_artifact, tiny_dataset
 
     data = tiny_dataset(tmp_path / "data", n=6)
     (data.parent / "img3.png").write_bytes(b"not a png")  # one corrupt image (not the timing one)

@@ -9,8 +9,11 @@ The floors, bottom to top (``docs/architecture.md`` explains each one and the co
     3  models          edgeiqa.models: teachers, students, registry (uses the runtime's contract)
     4  distill         edgeiqa.distill: training stages, checkpoints, score calibration
     5  export          edgeiqa.export: checkpoint -> artifact + manifest, parity gate
-    6  benchmarks      edgeiqa.benchmarks: timing, accuracy and reports of any artifact or checkpoint
-    7  applications    edgeiqa.cli, edgeiqa.pipeline, edgeiqa.quickstart: wire the floors together for a user
+    6  bench           edgeiqa.bench: timing, memory, accuracy and result files of any artifact or checkpoint
+                       (and edgeiqa.benchmarks, which holds only the torch runner until it moves)
+    7  report          edgeiqa.report: result files merged into tables, pages, Pareto plots, a recommendation
+    8  applications    edgeiqa.experiment, edgeiqa.cli, edgeiqa.pipeline, edgeiqa.quickstart: the experiment
+                       file (training + export: + bench:) and what wires the floors together for a user
 
 A module may import its own floor and the floors below it, never one above. ``edgeiqa.runtime`` is
 stricter: besides itself it may import only the shared leaves that need no torch (errors, fileio,
@@ -48,12 +51,14 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("edgeiqa.models",),
     ("edgeiqa.distill",),
     ("edgeiqa.export",),
-    ("edgeiqa.benchmarks",),
-    ("edgeiqa.cli", "edgeiqa.pipeline", "edgeiqa.quickstart"),
+    ("edgeiqa.benchmarks", "edgeiqa.bench"),
+    ("edgeiqa.report",),
+    ("edgeiqa.experiment", "edgeiqa.cli", "edgeiqa.pipeline", "edgeiqa.quickstart"),
 )
 # A whole string that names a module of the package, optionally with ":attribute" (importlib, plugins).
 _MODULE_STRING = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?::[A-Za-z_][\w.]*)?$")
-BELOW_BENCHMARKS = ("edgeiqa.data", "edgeiqa.models", "edgeiqa.distill", "edgeiqa.export", "edgeiqa.runtime")
+BELOW_BENCH = ("edgeiqa.data", "edgeiqa.models", "edgeiqa.distill", "edgeiqa.export", "edgeiqa.runtime")
+MEASURING = ("edgeiqa.bench", "edgeiqa.benchmarks", "edgeiqa.report")
 
 
 @dataclass
@@ -211,9 +216,9 @@ def test_every_module_has_a_floor(modules: dict[str, Module]) -> None:
     assert not unplaced, f"give these modules a floor in FLOORS (and docs/architecture.md): {unplaced}"
 
 
-def test_nothing_below_benchmarks_imports_benchmarks(modules: dict[str, Module]) -> None:
-    bad = [_where(m, name, line, how) for m in modules.values() if any(_within(m.name, p) for p in BELOW_BENCHMARKS)
-           for name, line, how in m.imports if _within(name, "edgeiqa.benchmarks")]
+def test_nothing_below_bench_imports_bench_or_report(modules: dict[str, Module]) -> None:
+    bad = [_where(m, name, line, how) for m in modules.values() if any(_within(m.name, p) for p in BELOW_BENCH)
+           for name, line, how in m.imports if any(_within(name, p) for p in MEASURING)]
     assert not bad, "\n".join(bad)
 
 
@@ -262,6 +267,7 @@ def test_walker_resolves_relative_lazy_and_type_checking_imports(tmp_path: Path)
 def test_floor_of_picks_the_longest_prefix() -> None:
     assert floor_of("edgeiqa") == 0 and floor_of("edgeiqa.metrics") == 0
     assert floor_of("edgeiqa.runtime.runners.base") == 1
-    assert floor_of("edgeiqa.benchmarks.worker") == 6
+    assert floor_of("edgeiqa.bench.worker") == 6 and floor_of("edgeiqa.report.writer") == 7
+    assert floor_of("edgeiqa.experiment") == floor_of("edgeiqa.cli") == 8
     with pytest.raises(KeyError):
         floor_of("edgeiqa.newthing")

@@ -13,6 +13,7 @@ from edgeiqa.metrics import (
     Logistic4Fit,
     MetricInputError,
     bootstrap_ci,
+    bootstrap_indices,
     fit_logistic4,
     iqa_metrics,
     krcc,
@@ -22,6 +23,7 @@ from edgeiqa.metrics import (
     plcc_logistic,
     rmse,
     srcc,
+    srcc_rows,
 )
 from edgeiqa.errors import ConfigError, EdgeIQAError
 
@@ -272,3 +274,17 @@ def test_bootstrap_ci_takes_any_metric() -> None:
     assert low < plcc_logistic(pred, mos) < high
     low, high = bootstrap_ci(pred, mos, metric=lambda p, m: float(np.mean(p - m)), n_boot=200)
     assert low < float(np.mean(pred - mos)) < high
+
+
+def test_the_vectorised_srcc_bootstrap_is_the_per_resample_one() -> None:
+    # bootstrap_ci computes SRCC for all resamples at once (srcc_rows); the generic per-resample path
+    # with srcc itself must give the same interval, ties and a constant resample included.
+    rng = _rng(10)
+    pred = np.round(rng.normal(size=12), 1)
+    mos = pred + np.round(rng.normal(size=12), 1)
+    fast = bootstrap_ci(pred, mos, metric="srcc", n_boot=200, seed=3)
+    slow = bootstrap_ci(pred, mos, metric=lambda p, m: srcc(p, m), n_boot=200, seed=3)
+    assert fast == pytest.approx(slow, abs=1e-12)
+    idx = bootstrap_indices(12, 200, 3)
+    assert idx.shape == (200, 12) and np.array_equal(idx, bootstrap_indices(12, 200, 3))
+    assert srcc_rows(np.ones((1, 5)), np.arange(5.0)[None, :])[0] == 0.0 == srcc(np.ones(5), np.arange(5.0))

@@ -59,7 +59,7 @@ def test_edgeiqa_run_exports_benches_and_reports_from_the_yaml_alone(tiny_synth,
 
 def test_the_quickstart_is_the_preset_run_on_generated_data(tmp_path, monkeypatch) -> None:
     from edgeiqa import quickstart
-    from edgeiqa.distill.config import ExperimentConfig
+    from edgeiqa.experiment import ExperimentConfig
     from edgeiqa.pipeline import ExperimentResult
 
     seen = {}
@@ -80,7 +80,7 @@ def test_the_quickstart_is_the_preset_run_on_generated_data(tmp_path, monkeypatc
 
 @pytest.mark.parametrize("rule", ["official", "random"])
 def test_the_bench_scores_the_test_images_the_experiment_held_out(tiny_synth, rule: str) -> None:
-    from edgeiqa.benchmarks.bench import DatasetSpec
+    from edgeiqa.bench.harness import DatasetSpec
     from edgeiqa.distill.config import DataConfig
     from edgeiqa.distill.runs import load_splits
 

@@ -1,9 +1,15 @@
-"""Entry points behind ``edgeiqa train-teacher`` and ``edgeiqa distill`` (also usable from Python)."""
+"""Entry points behind ``edgeiqa train-teacher`` and ``edgeiqa distill`` (also usable from Python).
+
+Both take a :class:`~edgeiqa.distill.config.TrainingConfig` (an experiment file's
+:class:`edgeiqa.experiment.TrainingConfig` is one) and return a typed result, :class:`TrainResult` or
+:class:`DistillResult`; ``to_dict``/``from_dict`` give their plain JSON form.
+"""
 
 from __future__ import annotations
 
 import random
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -11,7 +17,7 @@ import numpy as np
 import torch
 
 from edgeiqa.configs import to_dict
-from edgeiqa.distill.config import ExperimentConfig
+from edgeiqa.distill.config import TrainingConfig
 from edgeiqa.distill.distributed import init_distributed
 from edgeiqa.distill.qat import train_qat
 from edgeiqa.distill.runs import load_splits
@@ -19,6 +25,50 @@ from edgeiqa.distill.stages import STUDENT_STAGES, Run, evaluate, train_student,
 from edgeiqa.distill.validate import validate_experiment
 from edgeiqa.fileio import atomic_write_text
 from edgeiqa.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The teacher's training: its best validation SRCC (None when no epoch ran), the epochs in its
+    history, the seconds this call took, and the epoch it resumed after (None: a fresh start)."""
+
+    best_val_srcc: float | None
+    epochs: int
+    seconds: float
+    resumed_from: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"best_val_srcc": self.best_val_srcc, "epochs": self.epochs, "seconds": self.seconds,
+                "resumed_from": self.resumed_from}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainResult":
+        return cls(data["best_val_srcc"], int(data["epochs"]), float(data["seconds"]), data.get("resumed_from"))
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """The student's folders and, when it evaluated, the contents of ``summary.json`` (else empty).
+
+    ``final`` is the last stage's checkpoint (``student/final``, or ``student_only/final``); ``qat_final``
+    the quantization-aware student's when that stage ran.
+    """
+
+    final: Path
+    qat_final: Path | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Paths as strings; ``qat_final`` only when the stage ran."""
+        out: dict[str, Any] = {"final": str(self.final)}
+        if self.qat_final is not None:
+            out["qat_final"] = str(self.qat_final)
+        return {**out, "summary": self.summary}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DistillResult":
+        qat = data.get("qat_final")
+        return cls(Path(data["final"]), Path(qat) if qat else None, dict(data.get("summary") or {}))
 
 
 @contextmanager
@@ -41,7 +91,7 @@ def scoped_process_state(threads: int | None) -> Iterator[None]:
         random.setstate(python_state)
 
 
-def open_run(cfg: ExperimentConfig, progress: bool = True) -> Run:
+def open_run(cfg: TrainingConfig, progress: bool = True) -> Run:
     """Validate the whole experiment, join torchrun's group if any, load the splits, record the config in
     the run folder. Nothing is created before the config passed validation."""
     validate_experiment(cfg)
@@ -67,25 +117,26 @@ def parse_stages(text: str | None) -> tuple[str, ...] | None:
     return stages
 
 
-def run_teacher(cfg: ExperimentConfig, resume: bool = True, progress: bool = True) -> dict[str, Any]:
+def run_teacher(cfg: TrainingConfig, resume: bool = True, progress: bool = True) -> TrainResult:
+    """Train (or resume) the teacher of ``cfg`` into ``<out>/teacher``."""
     with scoped_process_state(cfg.threads):
         return _run_teacher(cfg, resume, progress)
 
 
-def _run_teacher(cfg: ExperimentConfig, resume: bool, progress: bool) -> dict[str, Any]:
+def _run_teacher(cfg: TrainingConfig, resume: bool, progress: bool) -> TrainResult:
     run = open_run(cfg, progress)
     try:
         result = train_teacher(run, resume=resume)
-        return {"best_val_srcc": max((h["val_srcc"] for h in result.history), default=None),
-                "epochs": len(result.history), "seconds": result.seconds, "resumed_from": result.resumed_from}
+        return TrainResult(max((h["val_srcc"] for h in result.history), default=None), len(result.history),
+                           result.seconds, result.resumed_from)
     finally:
         run.dist.close()
 
 
 def run_distill(
-    cfg: ExperimentConfig, stages: tuple[str, ...] | None = None, student_only: bool = False,
+    cfg: TrainingConfig, stages: tuple[str, ...] | None = None, student_only: bool = False,
     resume: bool = True, progress: bool = True, evaluate_after: bool = True,
-) -> dict[str, Any]:
+) -> DistillResult:
     """Train the student stages; then (``evaluate_after``) score every trained model into summary.json.
 
     ``stages`` None runs every enabled stage in order (``qat`` only when ``student.qat.enabled``, and
@@ -99,7 +150,7 @@ def run_distill(
         return _run_distill(cfg, stages, student_only, resume, progress, evaluate_after)
 
 
-def wants_qat(cfg: ExperimentConfig, stages: tuple[str, ...] | None, student_only: bool) -> bool:
+def wants_qat(cfg: TrainingConfig, stages: tuple[str, ...] | None, student_only: bool) -> bool:
     """Whether the ``qat`` stage runs; raises when it was asked for by name but cannot (see run_distill)."""
     if stages is not None and "qat" in stages:
         if not cfg.student.qat.enabled:
@@ -112,17 +163,15 @@ def wants_qat(cfg: ExperimentConfig, stages: tuple[str, ...] | None, student_onl
     return stages is None and cfg.student.qat.enabled and not student_only
 
 
-def _run_distill(cfg: ExperimentConfig, stages: tuple[str, ...] | None, student_only: bool, resume: bool,
-                 progress: bool, evaluate_after: bool) -> dict[str, Any]:
+def _run_distill(cfg: TrainingConfig, stages: tuple[str, ...] | None, student_only: bool, resume: bool,
+                 progress: bool, evaluate_after: bool) -> DistillResult:
     qat = wants_qat(cfg, stages, student_only)  # before open_run: nothing is created for a refused request
     stages = stages or STUDENT_STAGES
     run = open_run(cfg, progress)
     try:
         final = train_student(run, stages, student_only, resume=resume)
-        result: dict[str, Any] = {"final": str(final)}
-        if qat:
-            result["qat_final"] = str(train_qat(run, run.out / "student", resume=resume))
-        result["summary"] = evaluate(run) if ("calibrate" in stages or qat) and evaluate_after else {}
-        return result
+        qat_final = train_qat(run, run.out / "student", resume=resume) if qat else None
+        summary = evaluate(run) if ("calibrate" in stages or qat) and evaluate_after else {}
+        return DistillResult(Path(final), Path(qat_final) if qat_final is not None else None, summary)
     finally:
         run.dist.close()

@@ -140,7 +140,7 @@ def _prune(stage_dir: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def load_checkpoint(folder: Path, verify: bool = True) -> Checkpoint:
+def read_checkpoint(folder: Path, verify: bool = True) -> Checkpoint:
     """Read one checkpoint folder; the weights must match the sha256 in state.json unless ``verify=False``."""
     state_path = folder / "state.json"
     if not state_path.exists():
@@ -170,14 +170,14 @@ def latest_checkpoint(stage_dir: Path, which: str = "last", verify: bool = True)
     for tmp in stage_dir.glob("*.tmp"):
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink()
     name = _pointed(stage_dir, f"{which}.json")
-    return load_checkpoint(stage_dir / name, verify) if name else None
+    return read_checkpoint(stage_dir / name, verify) if name else None
 
 
 def resolve_checkpoint(path: Path | str, verify: bool = True) -> Checkpoint:
     """A checkpoint folder, a stage folder (its best, else last) or a run folder's final stage."""
     path = Path(path)
     if (path / "state.json").exists():
-        return load_checkpoint(path, verify)
+        return read_checkpoint(path, verify)
     for which in ("best", "last"):
         if (path / f"{which}.json").exists():
             found = latest_checkpoint(path, which, verify)

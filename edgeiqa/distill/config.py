@@ -1,18 +1,15 @@
-"""One experiment = one YAML file mapped onto these dataclasses (see configs/*.yaml).
+"""The training sections of an experiment YAML (see configs/*.yaml) as typed dataclasses.
 
-The file describes the whole job that ``edgeiqa run --config X.yaml`` does: the data, the teacher, the
-student and its stages, the loss settings, the artifacts to export (``export:``) and how to benchmark
-them (``bench:``). Plain values only: the export and benchmark layers read these sections, so names
-such as a format or a precision are checked against their tables by ``edgeiqa.pipeline``.
+An experiment file describes the whole job that ``edgeiqa run --config X.yaml`` does; this module holds
+what training reads (the data, the teacher, the student and its stages, the loss settings), gathered
+in :class:`TrainingConfig`. The ``export:`` and ``bench:`` sections belong to the layers above and are
+added by :class:`edgeiqa.experiment.ExperimentConfig`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
-
-from edgeiqa.configs import load_yaml
 
 # The capture-side degradations of in-the-wild photos (focus, shake, sensor noise, exposure, colour,
 # compression); the synthetic codec and palette artefacts are left out by default.
@@ -201,67 +198,14 @@ class LossOptions:
 
 
 @dataclass
-class ArtifactConfig:
-    """One artifact to export: a format and precision of ``edgeiqa.export.formats``.
+class TrainingConfig:
+    """The training part of an experiment: its name, seed, folder, device, data, models and stages.
 
-    ``keep_fp`` names parts kept in float in FP16/INT8 artifacts (see ``ExportOptions.keep_fp``);
-    None keeps the exporter's default (the head and the variance pooling).
+    The whole experiment file (these keys plus ``export:`` and ``bench:``) is
+    :class:`edgeiqa.experiment.ExperimentConfig`, a subclass on the application floor: training reads
+    only what is here, so this floor knows nothing of the export and benchmark layers above it.
     """
 
-    format: str
-    precision: str
-    keep_fp: list[str] | None = None
-
-
-def _default_artifacts() -> list[ArtifactConfig]:
-    pairs = [("onnx", "fp32"), ("onnx", "fp16"), ("onnx", "int8"), ("onnx", "int8-trt"), ("openvino", "int8"),
-             ("coreml", "fp16")]
-    return [ArtifactConfig(fmt, precision) for fmt, precision in pairs]
-
-
-@dataclass
-class Int8CalibrationConfig:
-    """INT8 calibration (activation ranges), not the score calibration: images of a train or val split."""
-
-    split: Literal["train", "val"] = "train"
-    n_images: int = 200
-    method: str = "minmax"  # minmax, entropy or percentile (edgeiqa.export.options.CALIBRATION_METHODS)
-    nncf_bias_correction: str = "full"  # OpenVINO INT8: full or fast (edgeiqa.export.options.NNCF_BIAS_CORRECTIONS)
-
-
-@dataclass
-class ExportConfig:
-    """What ``edgeiqa run`` exports from ``<out>/student/final`` into ``<out>/artifacts``, each parity-gated
-    on ``validation_split`` (images + MOS); artifacts that fail the gate are kept out of the benchmark."""
-
-    artifacts: list[ArtifactConfig] = field(default_factory=_default_artifacts)
-    calibration: Int8CalibrationConfig = field(default_factory=Int8CalibrationConfig)
-    validation_split: Literal["train", "val", "test"] = "val"
-    # Parity limits that differ from edgeiqa.export.options.Tolerances, e.g. {fp32_max_abs: 0.01}: its
-    # |score difference| limits are on the MOS scale, which differs between datasets.
-    tolerances: dict[str, float | None] = field(default_factory=dict)
-
-
-@dataclass
-class BenchConfig:
-    """How ``edgeiqa run`` benchmarks the artifacts (fields as in ``edgeiqa.benchmarks.spec.BenchOptions``).
-
-    Each batch size is timed for ``min_seconds`` after ``warmup`` untimed calls, one process per target;
-    accuracy is scored on ``split`` of the experiment's own split (``all``: every image).
-    """
-
-    batches: list[int] = field(default_factory=lambda: [1, 8])
-    min_seconds: float = 1.0
-    warmup: int = 3
-    threads: int | None = None  # every runtime's thread knob; None: the runtime's default
-    split: Literal["train", "val", "test", "all"] = "test"
-    torch_checkpoint: bool = True  # also time the torch checkpoint the artifacts came from
-    torch_devices: list[str] = field(default_factory=lambda: ["cpu"])
-    device_name: str | None = None  # the run's label in reports; None: "<host name>-cpu"
-
-
-@dataclass
-class ExperimentConfig:
     name: str = "experiment"
     seed: int = 0
     out: str = "runs/experiment"
@@ -271,9 +215,3 @@ class ExperimentConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     loss_options: LossOptions = field(default_factory=LossOptions)
-    export: ExportConfig = field(default_factory=ExportConfig)
-    bench: BenchConfig = field(default_factory=BenchConfig)
-
-    @classmethod
-    def load(cls, path: Path | str) -> "ExperimentConfig":
-        return load_yaml(cls, path)

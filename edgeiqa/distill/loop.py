@@ -13,7 +13,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -76,6 +76,105 @@ def _restore(ckpt: Checkpoint, module: nn.Module, optimizer: torch.optim.Optimiz
     restore_rng_state(ckpt.state["rng"])
 
 
+@dataclass
+class _Stage:
+    """What one :func:`run_stage` call trains with; fixed for all its epochs."""
+
+    name: str
+    module: TrainModule
+    trained: nn.Module  # ``module``, wrapped for DDP when distributed
+    optimizer: torch.optim.Optimizer
+    params: list[nn.Parameter]
+    cfg: OptimConfig
+    stage_dir: Path
+    dist: DistContext
+    steps_per_epoch: int
+    show: bool  # progress output (this rank, when asked for)
+
+
+@dataclass
+class _Standing:
+    """Where a stage stands: restored from its last checkpoint on resume, advanced by every epoch."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_srcc: float = -math.inf
+    since_best: int = 0
+    next_epoch: int = 0
+    resumed_from: int | None = None
+
+
+def _resume(stage_dir: Path, module: nn.Module, optimizer: torch.optim.Optimizer, cfg: OptimConfig,
+            dist: DistContext, resume: bool) -> _Standing:
+    """The last checkpoint's weights, optimiser, RNG and standing (``resume``), or a clean start."""
+    if not resume and dist.is_main and stage_dir.exists():
+        shutil.rmtree(stage_dir)  # a fresh start must not inherit an older run's best.json
+    dist.barrier()
+    last = latest_checkpoint(stage_dir) if resume else None
+    if last is None:
+        return _Standing()
+    _restore(last, module, optimizer)
+    # A finished stage is skipped on resume: nothing is left to do.
+    next_epoch = cfg.epochs if last.state.get("complete") else last.epoch + 1
+    return _Standing(last.state.get("history", []), last.state.get("best_srcc", -math.inf),
+                     last.state.get("since_best", 0), next_epoch, last.epoch)
+
+
+def _train_epoch(stage: _Stage, epoch: int, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """One epoch of at most ``steps_per_epoch`` steps; the mean of the loss and of each named part."""
+    cfg, steps = stage.cfg, stage.steps_per_epoch
+    stage.trained.train()
+    apply_train_mode(stage.module, cfg, epoch)
+    total, warmup = cfg.epochs * steps, int(cfg.warmup_epochs * steps)
+    sums: dict[str, float] = {}
+    step = -1
+    bar = progress_bar(steps, f"{stage.name} {epoch + 1}/{cfg.epochs}", iterable=batches, enabled=stage.show,
+                       leave=False)
+    for step, batch in enumerate(bar):
+        if step >= steps:
+            break
+        factor = lr_factor(epoch * steps + step, total, warmup, cfg.min_lr_ratio)
+        for group in stage.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        with _autocast(stage.dist.device, cfg):
+            loss, parts = stage.trained(batch)
+        stage.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(stage.params, cfg.grad_clip)
+        stage.optimizer.step()
+        for key, value in {"loss": float(loss.detach()), **parts}.items():
+            sums[key] = sums.get(key, 0.0) + value
+        bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.4f}")
+    n = max(1, min(steps, step + 1))
+    return {key: value / n for key, value in sums.items()}
+
+
+def _end_epoch(stage: _Stage, standing: _Standing, epoch: int, train: dict[str, float], val: dict[str, float],
+               metadata: dict[str, Any]) -> bool:
+    """Record the epoch, keep track of the best validation SRCC, checkpoint; whether to stop early."""
+    cfg = stage.cfg
+    record = {"epoch": epoch, **{f"train_{k}": v for k, v in train.items()}, **{f"val_{k}": v for k, v in val.items()}}
+    standing.history.append(record)
+    improved = val["srcc"] > standing.best_srcc
+    if improved:
+        standing.best_srcc, standing.since_best = val["srcc"], 0
+    else:
+        standing.since_best += 1
+    stop = bool(cfg.early_stop_patience) and standing.since_best >= cfg.early_stop_patience
+    if stage.dist.is_main:
+        state = dict(metadata, stage=stage.name, metrics=record, history=standing.history,
+                     best_srcc=standing.best_srcc, since_best=standing.since_best,
+                     complete=stop or epoch + 1 == cfg.epochs)
+        save_checkpoint(stage.stage_dir, epoch, stage.module, state, stage.optimizer,
+                        is_best=improved or cfg.select == "last")
+        _write_history(stage.stage_dir, standing.history)
+        if stage.show:
+            progress_write(f"{stage.name} epoch {epoch + 1}/{cfg.epochs}: loss "
+                           f"{record.get('train_loss', float('nan')):.4f} val SRCC {val['srcc']:.4f}{' *' if improved else ''}")
+    stage.dist.barrier()
+    return stop
+
+
 def run_stage(
     name: str,
     module: TrainModule,
@@ -89,73 +188,26 @@ def run_stage(
     resume: bool = True,
     progress: bool = True,
 ) -> StageResult:
-    """Train ``module`` for ``cfg.epochs`` epochs (or until early stopping) and checkpoint each epoch."""
+    """Train ``module`` for ``cfg.epochs`` epochs (or until early stopping) and checkpoint each epoch.
+
+    ``make_batches(epoch)`` yields the epoch's batches, ``validate()`` returns validation metrics (with
+    ``srcc``), ``metadata`` goes into every checkpoint's state. Resuming continues after the last
+    complete epoch (:func:`_resume`); each epoch trains (:func:`_train_epoch`), then validates and
+    checkpoints (:func:`_end_epoch`).
+    """
     started = time.perf_counter()
-    device = dist.device
-    module.to(device)
+    module.to(dist.device)
     groups = param_groups(module, cfg)
-    params = [p for group in groups for p in group["params"]]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    history: list[dict[str, float]] = []
-    best_srcc, since_best, start_epoch, resumed_from = -math.inf, 0, 0, None
-    if not resume and dist.is_main and stage_dir.exists():
-        shutil.rmtree(stage_dir)  # a fresh start must not inherit an older run's best.json
-    dist.barrier()
-    last = latest_checkpoint(stage_dir) if resume else None
-    if last is not None:
-        _restore(last, module, optimizer)
-        history = last.state.get("history", [])
-        best_srcc, since_best = last.state.get("best_srcc", -math.inf), last.state.get("since_best", 0)
-        start_epoch, resumed_from = last.epoch + 1, last.epoch
-        if last.state.get("complete"):
-            start_epoch = cfg.epochs  # nothing left to do: a finished stage is skipped on resume
-    trained = dist.wrap(module)
-    total_steps = cfg.epochs * steps_per_epoch
-    warmup = int(cfg.warmup_epochs * steps_per_epoch)
-    for epoch in range(start_epoch, cfg.epochs):
-        trained.train()
-        apply_train_mode(module, cfg, epoch)
-        sums: dict[str, float] = {}
-        step = -1
-        batches = make_batches(epoch)
-        bar = progress_bar(steps_per_epoch, f"{name} {epoch + 1}/{cfg.epochs}", iterable=batches,
-                           enabled=progress and dist.is_main, leave=False)
-        for step, batch in enumerate(bar):
-            if step >= steps_per_epoch:
-                break
-            factor = lr_factor(epoch * steps_per_epoch + step, total_steps, warmup, cfg.min_lr_ratio)
-            for group in optimizer.param_groups:
-                group["lr"] = group["base_lr"] * factor
-            with _autocast(device, cfg):
-                loss, parts = trained(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            optimizer.step()
-            for key, value in {"loss": float(loss.detach()), **parts}.items():
-                sums[key] = sums.get(key, 0.0) + value
-            bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.4f}")
+    standing = _resume(stage_dir, module, optimizer, cfg, dist, resume)
+    stage = _Stage(name, module, dist.wrap(module), optimizer, [p for g in groups for p in g["params"]], cfg,
+                   stage_dir, dist, steps_per_epoch, progress and dist.is_main)
+    for epoch in range(standing.next_epoch, cfg.epochs):
+        train = _train_epoch(stage, epoch, make_batches(epoch))
         module.eval()
         with torch.no_grad():
             val = validate()
-        n = max(1, min(steps_per_epoch, step + 1))
-        record = {"epoch": epoch, **{f"train_{k}": v / n for k, v in sums.items()}, **{f"val_{k}": v for k, v in val.items()}}
-        history.append(record)
-        improved = val["srcc"] > best_srcc
-        best_srcc, since_best = (val["srcc"], 0) if improved else (best_srcc, since_best + 1)
-        stop = bool(cfg.early_stop_patience) and since_best >= cfg.early_stop_patience
-        complete = stop or epoch + 1 == cfg.epochs
-        if dist.is_main:
-            state = dict(metadata, stage=name, metrics=record, history=history, best_srcc=best_srcc,
-                         since_best=since_best, complete=complete)
-            save_checkpoint(stage_dir, epoch, module, state, optimizer, is_best=improved or cfg.select == "last")
-            _write_history(stage_dir, history)
-            if progress:
-                progress_write(f"{name} epoch {epoch + 1}/{cfg.epochs}: loss {record.get('train_loss', float('nan')):.4f} "
-                           f"val SRCC {val['srcc']:.4f}{' *' if improved else ''}")
-        dist.barrier()
-        if stop:
+        if _end_epoch(stage, standing, epoch, train, val, metadata):
             break
     best = latest_checkpoint(stage_dir, "best") if stage_dir.exists() else None
-    return StageResult(stage_dir, best, history, resumed_from, time.perf_counter() - started)
+    return StageResult(stage_dir, best, standing.history, standing.resumed_from, time.perf_counter() - started)

@@ -28,7 +28,7 @@ from edgeiqa.metrics import bootstrap_ci, iqa_metrics, srcc
 from edgeiqa.configs import to_dict
 from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration, fit_score_map
 from edgeiqa.distill.checkpoint import latest_checkpoint, save_checkpoint
-from edgeiqa.distill.config import ExperimentConfig, StageConfig
+from edgeiqa.distill.config import StageConfig, TrainingConfig
 from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.loop import StageResult, run_stage
 from edgeiqa.distill.losses import WeightedLoss
@@ -57,7 +57,7 @@ _TEACHER_TERMS = ("kd_score", "kd_rank", "feature")
 class Run:
     """One experiment's config, splits, device and output folder, shared by its stages."""
 
-    def __init__(self, cfg: ExperimentConfig, splits: Splits, dist: DistContext, progress: bool = True) -> None:
+    def __init__(self, cfg: TrainingConfig, splits: Splits, dist: DistContext, progress: bool = True) -> None:
         self.cfg, self.splits, self.dist, self.progress = cfg, splits, dist, progress
         self.out = Path(cfg.out)
 
@@ -98,7 +98,7 @@ def _model_meta(model: torch.nn.Module, kind: str, mos_range: tuple[float, float
             "contract": model.contract.to_dict(), "mos_range": list(mos_range)}
 
 
-def _seeded_model(cfg: ExperimentConfig, name: str, kwargs: dict[str, Any], pretrained: bool) -> torch.nn.Module:
+def _seeded_model(cfg: TrainingConfig, name: str, kwargs: dict[str, Any], pretrained: bool) -> torch.nn.Module:
     torch.manual_seed(cfg.seed)  # same init for the distilled student and its label-only twin (RNG scoped by api)
     return create_model(name, pretrained=pretrained, **kwargs)
 

@@ -10,11 +10,11 @@ raises one :class:`~edgeiqa.errors.ConfigError` naming the file, the dotted key 
 Optimiser settings are checked by field name (a table of rules), and any other numeric field by
 being finite, so fields added to :class:`~edgeiqa.distill.config.OptimConfig` later are still covered.
 
-The ``export:`` and ``bench:`` sections are checked here for everything this floor can see (counts,
-durations, splits, repeated artifacts). Their format, precision and INT8-method *names* belong to the
-export layer's tables, which this floor may not import (``docs/architecture.md``): the caller that
-exports passes that check in ``extra_checks`` (``edgeiqa.pipeline.validate_run`` does), and its
-problems are reported in the same one line.
+The ``export:`` and ``bench:`` sections are not this floor's: they belong to the layers above, and
+:class:`edgeiqa.experiment.ExperimentConfig` adds them. Their dataclasses check their own values as they
+load; what needs the whole file (an artifact listed twice, nothing to benchmark) or the export layer's
+tables (format and precision names) is passed in ``extra_checks`` by the application floor
+(``edgeiqa.pipeline.validate_run``), and its problems are reported in the same one line.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
-from edgeiqa.distill.config import ExperimentConfig
+from edgeiqa.distill.config import TrainingConfig
 from edgeiqa.errors import ConfigError
 
 Rule = Callable[[Any], bool]
-Check = Callable[[ExperimentConfig], list[str]]  # problems as "dotted.key: what is wrong" lines
+C = TypeVar("C", bound=TrainingConfig)
 
 # Per optimiser field name: (accepts the value, what a good value is). None passes where allowed.
 _OPTIM_RULES: dict[str, tuple[Rule, str]] = {
@@ -49,9 +49,11 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _SEED_LIMIT = 2**32  # numpy's seeds must be below this
 
 
-def validate_experiment(cfg: ExperimentConfig, path: str | os.PathLike | None = None,
-                        extra_checks: Iterable[Check] = ()) -> None:
-    """Raise :class:`ConfigError` (one line) if anything in ``cfg`` would fail once work has started."""
+def validate_experiment(cfg: C, path: str | os.PathLike | None = None,
+                        extra_checks: Iterable[Callable[[C], list[str]]] = ()) -> None:
+    """Raise :class:`ConfigError` (one line) if anything in ``cfg`` would fail once work has started.
+
+    Each of ``extra_checks`` returns problems as ``dotted.key: what is wrong`` lines."""
     problems = experiment_problems(cfg)
     for check in extra_checks:
         problems += check(cfg)
@@ -61,7 +63,7 @@ def validate_experiment(cfg: ExperimentConfig, path: str | os.PathLike | None = 
         raise ConfigError(f"{source}: {problems[0]}{more}")
 
 
-def experiment_problems(cfg: ExperimentConfig) -> list[str]:
+def experiment_problems(cfg: TrainingConfig) -> list[str]:
     """Every problem this floor can find in ``cfg``, one ``dotted.key: what`` line each, in file order."""
     problems: list[str] = []
     _check_top(cfg, problems)
@@ -74,19 +76,17 @@ def experiment_problems(cfg: ExperimentConfig) -> list[str]:
     _check_qat(cfg, problems)
     _check_teacher_extras(cfg, problems)
     _check_loss_options(cfg, problems)
-    _check_export(cfg, problems)
-    _check_bench(cfg, problems)
     _check_models(cfg, problems)
     return problems
 
 
-def _stages(cfg: ExperimentConfig) -> list[tuple[str, Any]]:
+def _stages(cfg: TrainingConfig) -> list[tuple[str, Any]]:
     student = cfg.student
     return [("teacher", cfg.teacher), ("student.pretrain", getattr(student, "pretrain", None)),
             ("student.finetune", getattr(student, "finetune", None)), ("student.qat", getattr(student, "qat", None))]
 
 
-def _check_teacher_extras(cfg: ExperimentConfig, problems: list[str]) -> None:
+def _check_teacher_extras(cfg: TrainingConfig, problems: list[str]) -> None:
     """The ranking set and its loss go together; ensemble members and test-time views are known names."""
     teacher = cfg.teacher
     weight = teacher.losses.get("distortion_rank", 0)
@@ -112,7 +112,7 @@ def _check_teacher_extras(cfg: ExperimentConfig, problems: list[str]) -> None:
             problems.append(f"data.pseudo_labels[{k}].path: {table.path} does not exist")
 
 
-def _check_qat(cfg: ExperimentConfig, problems: list[str]) -> None:
+def _check_qat(cfg: TrainingConfig, problems: list[str]) -> None:
     """The QAT stage's own rules (checked even while it is disabled: enabling it must not surprise)."""
     qat = getattr(cfg.student, "qat", None)
     if qat is None:
@@ -131,7 +131,7 @@ def _check_qat(cfg: ExperimentConfig, problems: list[str]) -> None:
         problems.append(f"student.qat.keep_fp: names must not be empty, got {qat.keep_fp!r}")
 
 
-def _check_top(cfg: ExperimentConfig, problems: list[str]) -> None:
+def _check_top(cfg: TrainingConfig, problems: list[str]) -> None:
     if not isinstance(cfg.seed, int) or not 0 <= cfg.seed < _SEED_LIMIT:
         problems.append(f"seed: must be an integer in [0, 2**32), got {cfg.seed!r}")
     if cfg.threads is not None and cfg.threads < 1:
@@ -144,7 +144,7 @@ def _check_top(cfg: ExperimentConfig, problems: list[str]) -> None:
         problems.append(f"out: {cfg.out} exists and is not a folder")
 
 
-def _check_data(cfg: ExperimentConfig, problems: list[str]) -> None:
+def _check_data(cfg: TrainingConfig, problems: list[str]) -> None:
     from edgeiqa.data.loaders import list_loaders
     from edgeiqa.data.distortions import DISTORTIONS, LEVELS
 
@@ -209,51 +209,14 @@ def _positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
-def _check_loss_options(cfg: ExperimentConfig, problems: list[str]) -> None:
+def _check_loss_options(cfg: TrainingConfig, problems: list[str]) -> None:
     for f in dataclasses.fields(cfg.loss_options):
         value = getattr(cfg.loss_options, f.name)
         if not _positive(value):
             problems.append(f"loss_options.{f.name}: must be a finite number > 0, got {value!r}")
 
 
-def _check_export(cfg: ExperimentConfig, problems: list[str]) -> None:
-    export = cfg.export
-    seen: set[tuple[str, str]] = set()
-    for i, artifact in enumerate(export.artifacts):
-        key = (artifact.format, artifact.precision)
-        if key in seen:  # the second would overwrite the first's file
-            problems.append(f"export.artifacts[{i}]: {artifact.format} {artifact.precision} is listed twice")
-        seen.add(key)
-        if artifact.keep_fp is not None and any(not str(part).strip() for part in artifact.keep_fp):
-            problems.append(f"export.artifacts[{i}].keep_fp: names must not be empty, got {artifact.keep_fp!r}")
-    n = export.calibration.n_images
-    if not isinstance(n, int) or n < 1:
-        problems.append(f"export.calibration.n_images: must be an integer >= 1, got {n!r}")
-
-
-def _check_bench(cfg: ExperimentConfig, problems: list[str]) -> None:
-    bench = cfg.bench
-    if not bench.batches or any(not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in bench.batches):
-        problems.append(f"bench.batches: need one or more integers >= 1, got {bench.batches!r}")
-    if not (math.isfinite(bench.min_seconds) and bench.min_seconds >= 0):
-        problems.append(f"bench.min_seconds: must be a finite number >= 0, got {bench.min_seconds!r}")
-    if bench.warmup < 0:
-        problems.append(f"bench.warmup: must be an integer >= 0, got {bench.warmup!r}")
-    if bench.threads is not None and bench.threads < 1:
-        problems.append(f"bench.threads: must be >= 1 or null, got {bench.threads!r}")
-    if not cfg.export.artifacts and not bench.torch_checkpoint:
-        problems.append("bench.torch_checkpoint: false and export.artifacts is empty: nothing to benchmark")
-    if bench.torch_checkpoint and not bench.torch_devices:
-        problems.append("bench.torch_devices: name at least one device (cpu, cuda, ...) or set torch_checkpoint: false")
-    name = bench.device_name
-    if name is not None and (not name.strip() or any(c in name for c in '/\\:')):
-        problems.append(f"bench.device_name: names the results file: no '/', '\\' or ':' and not empty, got {name!r}")
-    for i, device in enumerate(bench.torch_devices):
-        if not _DEVICE.match(device) or device == "auto":
-            problems.append(f"bench.torch_devices[{i}]: must be cpu, cuda, cuda:N or mps, got {device!r}")
-
-
-def _check_models(cfg: ExperimentConfig, problems: list[str]) -> None:
+def _check_models(cfg: TrainingConfig, problems: list[str]) -> None:
     from edgeiqa.models import list_models
 
     known = set(list_models())
@@ -270,7 +233,7 @@ def _check_models(cfg: ExperimentConfig, problems: list[str]) -> None:
     _check_hook_names(cfg, problems)
 
 
-def _check_hook_names(cfg: ExperimentConfig, problems: list[str]) -> None:
+def _check_hook_names(cfg: TrainingConfig, problems: list[str]) -> None:
     """Feature-pair modules must exist; the models are built on torch's meta device (no memory, no init
     cost worth the name), and a model that cannot be built that way is left for training to report."""
     pairs = cfg.student.feature_pairs

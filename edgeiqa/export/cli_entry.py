@@ -17,12 +17,17 @@ from typing import TYPE_CHECKING
 from edgeiqa.argtypes import nonneg_float, nonneg_int, positive_float, positive_int
 from edgeiqa.errors import ConfigError
 from edgeiqa.export.formats import FORMATS, PRECISION_CLASS
-from edgeiqa.export.options import (CALIBRATION_METHODS, NNCF_BIAS_CORRECTIONS, ExportOptions, Int8Settings,
-                                    Tolerances)
+from edgeiqa.export.options import (CALIBRATION_METHODS, DEFAULT_CALIBRATION_SPLIT, NNCF_BIAS_CORRECTIONS,
+                                    ExportOptions, Int8Settings, Tolerances)
 from edgeiqa.export.tensorrt_plan import ENGINE_PRECISIONS, ProfileShapes
 
 if TYPE_CHECKING:
     from edgeiqa.export.images import ImageSet
+
+# Every export default below is ExportOptions' own (its INT8 settings and parity limits included): the
+# CLI, the API and an experiment's export: section agree by construction (tests/test_defaults_agree.py).
+_DEFAULTS = ExportOptions()
+_INT8, _TOL = _DEFAULTS.int8, _DEFAULTS.tolerances
 
 
 def _percentile(text: str) -> float:
@@ -55,34 +60,39 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", required=True, choices=list(PRECISION_CLASS),
                         help="; ".join(f"{f.name}: {', '.join(f.precisions)}" for f in FORMATS.values()))
     parser.add_argument("--out", required=True, help="output folder")
-    _add_image_set(parser, "calib", "INT8 calibration images (never the test split)", "train", ["train", "val"], 300)
-    parser.add_argument("--calib-method", default="minmax", choices=CALIBRATION_METHODS)
-    parser.add_argument("--calib-bins", type=positive_int, help="histogram bins (entropy: 512, percentile: 2048)")
-    parser.add_argument("--calib-percentile", type=_percentile, default=99.999, help="in (0, 100]")
-    parser.add_argument("--nncf-bias-correction", default="full", choices=NNCF_BIAS_CORRECTIONS,
-                        help="OpenVINO INT8: NNCF's full bias correction (default; measured more faithful) or its "
-                        "fast one")
+    _add_image_set(parser, "calib", "INT8 calibration images (never the test split)", DEFAULT_CALIBRATION_SPLIT,
+                   ["train", "val"], _INT8.n_images)
+    parser.add_argument("--calib-method", default=_INT8.method, choices=CALIBRATION_METHODS)
+    parser.add_argument("--calib-bins", type=positive_int, help="histogram bins (default: "
+                        + ", ".join(f"{m}: {Int8Settings(method=m).bins}" for m in ("entropy", "percentile")) + ")")
+    parser.add_argument("--calib-percentile", type=_percentile, default=_INT8.percentile,
+                        help=f"in (0, 100] (default: {_INT8.percentile})")
+    parser.add_argument("--nncf-bias-correction", default=_INT8.nncf_bias_correction, choices=NNCF_BIAS_CORRECTIONS,
+                        help="OpenVINO INT8: NNCF's full bias correction (measured more faithful) or its fast one "
+                        f"(default: {_INT8.nncf_bias_correction})")
     _add_image_set(parser, "val", "parity-gate images (+ MOS when the source has it)", None,
                    ["train", "val", "test"], 200)
-    parser.add_argument("--keep-fp", default="head,variance",
+    parser.add_argument("--keep-fp", default=",".join(_DEFAULTS.keep_fp),
                         help="comma-separated parts kept in float in FP16/INT8 (head, variance, first_conv, a module "
                         "path, a node name); '' for none; the score calibration always is. Add auto[:budget] "
                         "(e.g. head,variance,auto:0.99) to keep, for INT8, the fewest most sensitive layers in float "
                         "until SRCC(int8, fp32) >= budget (default 0.99)")
-    parser.add_argument("--tol-fp32", type=nonneg_float, default=1e-3, help="max |score difference| for FP32")
-    parser.add_argument("--tol-fp16", type=nonneg_float, default=0.002, help="max SRCC loss for FP16")
-    parser.add_argument("--tol-int8", type=nonneg_float, default=0.01, help="max SRCC loss for INT8")
-    for klass, default in (("fp32", 0.9999), ("fp16", 0.999), ("int8", 0.99)):
+    parser.add_argument("--tol-fp32", type=nonneg_float, default=_TOL.fp32_max_abs, help="max |score difference| for FP32")
+    parser.add_argument("--tol-fp16", type=nonneg_float, default=_TOL.fp16_delta_srcc, help="max SRCC loss for FP16")
+    parser.add_argument("--tol-int8", type=nonneg_float, default=_TOL.int8_delta_srcc, help="max SRCC loss for INT8")
+    for klass in ("fp32", "fp16", "int8"):
+        default = getattr(_TOL, f"{klass}_min_agreement")
         parser.add_argument(f"--min-agreement-{klass}", type=float, default=default,
                             help=f"min rank agreement SRCC(artifact, torch) for {klass.upper()} (default: {default})")
-    parser.add_argument("--opset", type=positive_int, default=17)
+    parser.add_argument("--opset", type=positive_int, default=_DEFAULTS.opset)
     parser.add_argument("--no-slim", action="store_true", help="skip onnxslim")
-    parser.add_argument("--seed", type=nonneg_int, default=0, help="which images are drawn when a split has more than -n")
+    parser.add_argument("--seed", type=nonneg_int, default=_INT8.seed,
+                        help="which images are drawn when a split has more than -n")
 
 
-def export_options(args: argparse.Namespace) -> ExportOptions:
+def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
     """:class:`ExportOptions` from parsed ``export`` arguments."""
-    int8 = Int8Settings(method=args.calib_method, n_images=args.calib_n or 300, num_bins=args.calib_bins,
+    int8 = Int8Settings(method=args.calib_method, n_images=args.calib_n, num_bins=args.calib_bins,
                         percentile=args.calib_percentile, seed=args.seed,
                         nncf_bias_correction=args.nncf_bias_correction)
     tolerances = Tolerances(fp32_max_abs=args.tol_fp32, fp16_delta_srcc=args.tol_fp16, int8_delta_srcc=args.tol_int8,
@@ -106,7 +116,7 @@ def run_export(args: argparse.Namespace) -> int:
     """Export, gate, write the manifest; print one summary line."""
     from edgeiqa.export.exporter import export_artifact
 
-    options = export_options(args)
+    options = export_options_from_args(args)
     result = export_artifact(args.checkpoint, args.format, args.precision, args.out,
                              calib=_image_set(args, "calib", True), val=_image_set(args, "val", False),
                              options=options, raise_on_failure=False)
@@ -123,13 +133,14 @@ def add_build_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("onnx", help="an ONNX file written by 'edgeiqa export' (its manifest beside it)")
     parser.add_argument("--precision", required=True, choices=ENGINE_PRECISIONS)
     parser.add_argument("--out", help="engine path (default: the ONNX path with .engine)")
-    _add_image_set(parser, "calib", "TensorRT 10 implicit INT8 calibration images (FP32 ONNX only)", "train",
-                   ["train", "val"], 300)
+    _add_image_set(parser, "calib", "TensorRT 10 implicit INT8 calibration images (FP32 ONNX only)",
+                   DEFAULT_CALIBRATION_SPLIT, ["train", "val"], _INT8.n_images)
     parser.add_argument("--cache", help="INT8 calibration cache (read if present, else written)")
     _add_image_set(parser, "val", "images to compare the engine against the ONNX file", None,
                    ["train", "val", "test"], 64)
     parser.add_argument("--batch", default="1,8,16", help="min,opt,max batch of the optimisation profile")
-    parser.add_argument("--max-side-factor", type=positive_float, default=2.0, help="largest image side, in working sizes")
+    parser.add_argument("--max-side-factor", type=positive_float, default=_DEFAULTS.max_side_factor,
+                        help=f"largest image side, in working sizes (default: {_DEFAULTS.max_side_factor:g})")
     parser.add_argument("--workspace-mb", type=positive_int, default=1024)
     parser.add_argument("--plan-only", action="store_true", help="print the plan and trtexec line; build nothing")
     parser.add_argument("--trt-major", type=positive_int, help="TensorRT major version to plan for (default: the installed one)")

@@ -138,7 +138,7 @@ def _quantize_int8(fp32: Path, dst: Path, precision: str, calib: ImageSet, contr
         onnx.save(pre_model, str(pre))
     excluded = resolve_nodes(pre_model, keep)
     paths = list(calib.paths[: settings.n_images])
-    ranges, calibration = calibrate(pre, paths, contract, settings, flavour.symmetric_activations, work)
+    ranges, calibration = calibrate_int8_ranges(pre, paths, contract, settings, flavour.symmetric_activations, work)
     extra = flavour.extra_options()
     how = quantize_with_ranges(pre, dst, ranges, flavour, settings.per_channel, excluded, extra, work)
     unquantized = float_inputs(dst, pre_model, excluded)
@@ -233,8 +233,8 @@ def _drop_dead_qdq(graph: Any) -> None:
             graph.node.remove(node)
 
 
-def calibrate(model: Path, paths: Sequence[str], contract: PreprocessContract, settings: Int8Settings,
-              symmetric: bool, work: Path) -> tuple[Any, dict[str, Any]]:
+def calibrate_int8_ranges(model: Path, paths: Sequence[str], contract: PreprocessContract, settings: Int8Settings,
+                          symmetric: bool, work: Path) -> tuple[Any, dict[str, Any]]:
     """Activation ranges of ``model`` over ``paths`` (TensorsData) and a record of how they were measured."""
     calibrate_mod = require("onnxruntime.quantization.calibrate", "onnx", "INT8 calibration")
     method = getattr(calibrate_mod.CalibrationMethod, _METHODS[settings.method])

@@ -14,6 +14,9 @@ from typing import Any
 from edgeiqa.errors import ConfigError
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+# Where INT8 calibration images are drawn from unless told otherwise (never the test split, see
+# edgeiqa.export.images): the CLI's --calib-split and an experiment's export.calibration.split.
+DEFAULT_CALIBRATION_SPLIT = "train"
 # NNCF's bias correction after INT8 rounding: "full" runs each layer's sub-graph on the quantized inputs
 # (errors accumulated upstream included), "fast" shifts biases by per-layer statistics alone. Full is the
 # default: on the LIVE-C student (EfficientNet-Lite0, 300 images) fast left SRCC(int8, fp32) at 0.9898 on

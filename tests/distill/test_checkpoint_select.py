@@ -7,7 +7,8 @@ import torch
 
 from experiment_helpers import tiny_experiment, write_yaml
 from edgeiqa.distill.checkpoint import latest_checkpoint
-from edgeiqa.distill.config import ExperimentConfig, OptimConfig
+from edgeiqa.distill.config import OptimConfig
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.loop import TrainModule, run_stage
 from edgeiqa.errors import ConfigError

@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edgeiqa.distill.config import ExperimentConfig, LossOptions
+from edgeiqa.distill.config import LossOptions
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.losses import LossInputs, WeightedLoss
 
 PRED = torch.tensor([0.30, 0.20, 0.65, 0.70, 0.15])

@@ -13,7 +13,7 @@ from experiment_helpers import qat_experiment, tiny_experiment, write_yaml
 from edgeiqa.cli import main
 from edgeiqa.distill import qat as qat_module
 from edgeiqa.distill.api import run_distill, wants_qat
-from edgeiqa.distill.config import ExperimentConfig
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.saved_model import load_model
 from edgeiqa.distill.validate import validate_experiment
 from edgeiqa.errors import ConfigError
@@ -35,7 +35,7 @@ def _inputs(model, tiny_synth: Path, n: int = 6) -> list[torch.Tensor]:
 def test_the_stage_writes_fake_quant_checkpoints_that_load_model_rebuilds(qat_run, tiny_synth) -> None:
     cfg, _, result = qat_run
     root = Path(cfg.out) / "student"
-    assert result["qat_final"] == str(root / "qat_final")
+    assert result.qat_final == root / "qat_final"
     trained, final = load_model(root / "qat"), load_model(root / "qat_final")
     assert trained.kind == "student" and final.kind == "calibrated"
     for loaded in (trained, final):
@@ -72,7 +72,7 @@ def test_the_summary_scores_the_qat_student_as_the_runtime_does(qat_run, tiny_sy
 
     cfg, _, result = qat_run
     summary = json.loads((Path(cfg.out) / "summary.json").read_text())
-    assert summary == result["summary"] and "student_qat" in summary
+    assert summary == result.summary and "student_qat" in summary
     test = load_splits(cfg.data).test
     with Predictor.load(Path(cfg.out) / "student" / "qat_final") as predictor:  # torch backend, load_model
         scores = predictor([r.path for r in test])
@@ -118,7 +118,7 @@ def test_resume_restores_the_measured_ranges_and_trains_only_the_missing_epochs(
     assert last.epoch == 1 and last.state["activation_calibration"]["restored_from"] == "epoch_0000"
     for key, value in amax_saved.items():  # the ranges epoch 0 trained with, carried into epoch 1
         torch.testing.assert_close(last.model_state()[key], value, rtol=0, atol=0)
-    assert load_model(result["qat_final"]).kind == "calibrated"
+    assert load_model(result.qat_final).kind == "calibrated"
 
 
 def test_asking_for_a_disabled_qat_stage_is_one_line_and_trains_nothing(qat_run, tmp_path, capsys) -> None:

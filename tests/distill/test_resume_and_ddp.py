@@ -15,8 +15,8 @@ from pathlib import Path
 
 from experiment_helpers import tiny_experiment, write_yaml
 from edgeiqa.distill.api import run_teacher
-from edgeiqa.distill.checkpoint import latest_checkpoint, load_checkpoint
-from edgeiqa.distill.config import ExperimentConfig
+from edgeiqa.distill.checkpoint import latest_checkpoint, read_checkpoint
+from edgeiqa.experiment import ExperimentConfig
 
 EPOCHS = 6
 
@@ -49,11 +49,11 @@ def test_sigkill_mid_epoch_then_resume_loses_at_most_one_epoch(tmp_path, tiny_sy
     saved = latest_checkpoint(stage)  # also removes a half-written .tmp folder, if the kill hit a write
     assert saved is not None and 1 <= saved.epoch < EPOCHS - 1
     result = run_teacher(ExperimentConfig.load(config), progress=False)
-    assert result["resumed_from"] == saved.epoch  # restarts right after the last complete epoch
+    assert result.resumed_from == saved.epoch  # restarts right after the last complete epoch
     history = json.loads((stage / "metrics.json").read_text())
     assert [h["epoch"] for h in history] == list(range(EPOCHS))
     for folder in stage.glob("epoch_*"):
-        assert load_checkpoint(folder).state["complete"] == (folder.name == f"epoch_{EPOCHS - 1:04d}")
+        assert read_checkpoint(folder).state["complete"] == (folder.name == f"epoch_{EPOCHS - 1:04d}")
     assert not list(stage.glob("*.tmp"))
 
 
@@ -62,7 +62,7 @@ DDP_SCRIPT = textwrap.dedent("""
     import torch
     from edgeiqa.distill import loop, stages
     from edgeiqa.distill.api import open_run
-    from edgeiqa.distill.config import ExperimentConfig
+    from edgeiqa.experiment import ExperimentConfig
 
     rank = os.environ["RANK"]
     real_save, real_stage = loop.save_checkpoint, stages.run_stage

@@ -12,7 +12,7 @@ import torch
 from experiment_helpers import tiny_experiment, write_yaml
 from edgeiqa.cli import main
 from edgeiqa.distill.api import run_distill, run_teacher
-from edgeiqa.distill.config import ExperimentConfig
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.saved_model import load_model
 from edgeiqa.metrics import plcc, srcc
@@ -33,13 +33,13 @@ def trained_run(tmp_path_factory, tiny_synth):
 def test_every_stage_leaves_its_checkpoint_and_the_summary_compares_all_three(trained_run) -> None:
     cfg, teacher, _, alone = trained_run
     out = Path(cfg.out)
-    assert teacher["epochs"] == 1
+    assert teacher.epochs == 1
     for stage in ("teacher", "student/pretrain", "student/finetune", "student/final",
                   "student_only/finetune", "student_only/final"):
         assert (out / stage / "best.json").exists(), stage
     assert not (out / "student_only" / "pretrain").exists()  # the ablation never sees the teacher
     summary = json.loads((out / "summary.json").read_text())
-    assert summary == alone["summary"]
+    assert summary == alone.summary
     assert set(summary) >= {"teacher", "student", "student_only"} and summary["split"] == "test"
     test = load_splits(cfg.data).test
     assert summary["n"] == len(test) == 16  # one test source: 3 types x 5 levels + pristine
@@ -88,11 +88,11 @@ def test_a_finished_stage_is_skipped_on_resume_and_restarted_on_request(trained_
     best_before = (stage / "best.json").read_text()
     (stage / "stale.txt").write_text("left by an older run")
     again = run_teacher(cfg, progress=False)
-    assert again["resumed_from"] == 0 and again["epochs"] == 1  # the finished epoch, not a new one
+    assert again.resumed_from == 0 and again.epochs == 1  # the finished epoch, not a new one
     assert (stage / "best.json").read_text() == best_before and (stage / "stale.txt").exists()
     assert len(json.loads((stage / "metrics.json").read_text())) == 1
     fresh = run_teacher(cfg, resume=False, progress=False)  # what --restart asks for
-    assert fresh["resumed_from"] is None and fresh["epochs"] == 1
+    assert fresh.resumed_from is None and fresh.epochs == 1
     assert not (stage / "stale.txt").exists()  # started over in an empty folder
     assert (stage / "best.json").exists() and len(json.loads((stage / "metrics.json").read_text())) == 1
 
@@ -176,6 +176,6 @@ def test_distill_can_leave_the_evaluation_to_a_later_run(trained_run) -> None:
     summary_file = Path(cfg.out) / "summary.json"
     before = summary_file.stat().st_mtime_ns
     result = run_distill(cfg, progress=False, evaluate_after=False)  # resumes finished stages: no training
-    assert result["summary"] == {} and summary_file.stat().st_mtime_ns == before
+    assert result.summary == {} and summary_file.stat().st_mtime_ns == before
     again = run_distill(cfg, progress=False)
-    assert again["summary"]["student"]["n"] == 16 and summary_file.stat().st_mtime_ns > before
+    assert again.summary["student"]["n"] == 16 and summary_file.stat().st_mtime_ns > before

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from experiment_helpers import tiny_experiment, write_yaml
-from edgeiqa.distill.config import ExperimentConfig
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.stages import Run

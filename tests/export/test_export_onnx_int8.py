@@ -92,12 +92,12 @@ def test_histogram_settings_reach_the_calibrator(fp32_onnx, calib, tmp_path, mon
 
     monkeypatch.setattr(ort_calibrate, "create_calibrator", spy)
     settings = Int8Settings(method="entropy", num_bins=256, num_quantized_bins=64)
-    _, record = onnx_int8.calibrate(fp32_onnx, calib.paths, tiny_contract(), settings, True, tmp_path)
+    _, record = onnx_int8.calibrate_int8_ranges(fp32_onnx, calib.paths, tiny_contract(), settings, True, tmp_path)
     assert seen == [{"num_bins": 256, "num_quantized_bins": 64, "symmetric": True}]
     assert record["calibrator"] == "EntropyCalibrater"
     assert record["applied"]["num_bins"] == 256 and record["applied"]["num_quantized_bins"] == 64
     settings = Int8Settings(method="percentile", percentile=99.5, num_bins=512)
-    _, record = onnx_int8.calibrate(fp32_onnx, calib.paths, tiny_contract(), settings, False, tmp_path)
+    _, record = onnx_int8.calibrate_int8_ranges(fp32_onnx, calib.paths, tiny_contract(), settings, False, tmp_path)
     assert record["applied"] == {"symmetric": False, "num_bins": 512, "num_quantized_bins": 2048,
                                  "percentile": 99.5}
 
@@ -121,8 +121,8 @@ def _widths(ranges) -> dict[str, float]:
 
 def test_entropy_really_differs_from_minmax(fp32_onnx, tmp_path):
     paths, contract = _speck_images(tmp_path / "specks"), tiny_contract()
-    minmax, _ = onnx_int8.calibrate(fp32_onnx, paths, contract, Int8Settings(), False, tmp_path)
-    entropy, _ = onnx_int8.calibrate(fp32_onnx, paths, contract, Int8Settings(method="entropy", num_bins=256),
+    minmax, _ = onnx_int8.calibrate_int8_ranges(fp32_onnx, paths, contract, Int8Settings(), False, tmp_path)
+    entropy, _ = onnx_int8.calibrate_int8_ranges(fp32_onnx, paths, contract, Int8Settings(method="entropy", num_bins=256),
                                      False, tmp_path)
     assert _widths(entropy)["image"] < 0.97 * _widths(minmax)["image"]
     # The trap this guards against: onnxruntime's own entropy defaults (128 bins, 128 quantized bins).
@@ -134,7 +134,7 @@ def test_entropy_really_differs_from_minmax(fp32_onnx, tmp_path):
 
 def test_both_hand_over_paths_give_the_same_model(fp32_onnx, calib, tmp_path, monkeypatch):
     contract = tiny_contract()
-    ranges, _ = onnx_int8.calibrate(fp32_onnx, calib.paths, contract, Int8Settings(), False, tmp_path)
+    ranges, _ = onnx_int8.calibrate_int8_ranges(fp32_onnx, calib.paths, contract, Int8Settings(), False, tmp_path)
     flavour = onnx_int8.FLAVOURS["int8"]
     how = onnx_int8.quantize_with_ranges(fp32_onnx, tmp_path / "a.onnx", ranges, flavour, True, [], {}, tmp_path)
     assert how == "calibration_cache_path"  # onnxruntime >= 1.26

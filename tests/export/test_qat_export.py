@@ -184,8 +184,7 @@ def test_a_missing_or_changed_float_reference_is_refused(qat_run, tmp_path):
 def test_the_pipeline_exports_int8_qat_only_with_the_stage_on(qat_run):
     import dataclasses
 
-    from edgeiqa.distill.config import ArtifactConfig
-    from edgeiqa.pipeline import export_problems
+    from edgeiqa.experiment import ArtifactConfig, export_problems
 
     cfg, *_ = qat_run
     with_qat = dataclasses.replace(cfg.export, artifacts=[ArtifactConfig("onnx", QAT_PRECISION)])

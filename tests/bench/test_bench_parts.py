@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from bench_helpers import CONV_MACS, build_onnx, entry, result_dict, tiny_artifact, tiny_dataset
-from edgeiqa.benchmarks import device_info
-from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
-from edgeiqa.benchmarks.compute import artifact_size_bytes, compute_info, onnx_macs_params
-from edgeiqa.benchmarks.schema import BenchResult, ResultError, load_result
-from edgeiqa.benchmarks.targets import Target, parse_targets
-from edgeiqa.benchmarks.timing import LatencyStats, time_calls
+from edgeiqa.bench import device_info
+from edgeiqa.bench.harness import BenchOptions, DatasetSpec, bench_artifacts
+from edgeiqa.bench.compute import artifact_size_bytes, compute_info, onnx_macs_params
+from edgeiqa.bench.schema import BenchResult, ResultError, load_result
+from edgeiqa.bench.targets import Target, parse_targets
+from edgeiqa.bench.timing import LatencyStats, time_calls
 from edgeiqa.errors import ConfigError, DataError
 
 # ------------------------------------------------------------------------------------------- timing
@@ -41,7 +41,7 @@ def test_time_calls_warms_up_then_runs_to_the_minimum_duration_and_count() -> No
     samples, _ = time_calls(lambda: time.sleep(0.004), min_seconds=0.0, warmup=0, min_iters=3)
     assert len(samples) == 3 and min(samples) >= 0.004
     with pytest.raises(ConfigError, match="min_iters"):
-        time_calls(lambda: None, min_iters=0)
+        time_calls(lambda: None, min_seconds=0.0, warmup=0, min_iters=0)
 
 
 # ------------------------------------------------------------------------------------ device probes

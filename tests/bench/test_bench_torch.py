@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench_helpers import tiny_artifact, tiny_dataset
-from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
+from edgeiqa.bench.harness import BenchOptions, DatasetSpec, bench_artifacts
 
 torch = pytest.importorskip("torch")
 

@@ -1,6 +1,6 @@
 """One benchmark worker: loads ONE runtime, times it, scores the dataset, reports JSON, exits.
 
-Run as ``python -m edgeiqa.benchmarks.worker SPEC.json OUT.json``; the harness (:mod:`.bench`) starts
+Run as ``python -m edgeiqa.bench.worker SPEC.json OUT.json``; the harness (:mod:`.harness`) starts
 one per target so the thread pools of different runtimes (ONNX Runtime's spinning intra-op threads,
 OpenVINO's streams, torch's OpenMP pool) never share a process, and so the process's peak resident
 memory (``VmHWM``, see :mod:`.memory`) belongs to that runtime alone.
@@ -27,11 +27,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgeiqa.benchmarks.compute import artifact_size_bytes
-from edgeiqa.benchmarks.memory import current_rss_mb, peak_rss_mb
-from edgeiqa.benchmarks.spec import BenchOptions, BenchSpec
-from edgeiqa.benchmarks.targets import Target
-from edgeiqa.benchmarks.timing import measure_latency
+from edgeiqa.bench.compute import artifact_size_bytes
+from edgeiqa.bench.memory import current_rss_mb, peak_rss_mb
+from edgeiqa.bench.spec import BenchOptions, BenchSpec
+from edgeiqa.bench.targets import Target
+from edgeiqa.bench.timing import measure_latency
 from edgeiqa.benchmarks.torch_runner import register_torch_backend
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.runtime.runners.base import first_line
@@ -138,7 +138,7 @@ def _peak_gpu_mb(runner: Any) -> float | None:
 
 
 def run_target(spec: BenchSpec) -> dict[str, Any]:
-    """Everything measured in the worker for one target; :func:`edgeiqa.benchmarks.bench.finish_entry`
+    """Everything measured in the worker for one target; :func:`edgeiqa.bench.harness.finish_entry`
     turns ``scores`` into the accuracy block and counts an artifact's GMACs/params/size."""
     target, options, records = spec.target, spec.options, spec.records
     entry: dict[str, Any] = {"artifact": target.path, "label": target.label, "kind": target.kind,
@@ -191,7 +191,7 @@ def safe_run(spec: dict[str, Any]) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        print("usage: python -m edgeiqa.benchmarks.worker SPEC.json OUT.json", file=sys.stderr)
+        print("usage: python -m edgeiqa.bench.worker SPEC.json OUT.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     entry = safe_run(spec)

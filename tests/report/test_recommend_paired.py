@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench_helpers import entry, result_dict
-from edgeiqa.benchmarks.intervals import PairedBootstrap, paired_srcc_difference, srcc_interval
-from edgeiqa.benchmarks.recommend import recommend_device
-from edgeiqa.benchmarks.report import write_report
-from edgeiqa.benchmarks.schema import ResultError, validate_result
+from bench.bench_helpers import entry, result_dict
+from edgeiqa.report.intervals import PairedBootstrap, paired_srcc_difference, srcc_interval
+from edgeiqa.report.recommend import recommend_device
+from edgeiqa.report.writer import write_report
+from edgeiqa.bench.schema import ResultError, validate_result
 from edgeiqa.metrics import bootstrap_ci, srcc
 
 N = 150

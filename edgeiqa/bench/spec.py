@@ -1,22 +1,34 @@
 """What a benchmark run is told: :class:`BenchOptions` (how to measure) and :class:`BenchSpec` (one worker's job).
 
-The harness (:mod:`.bench`) and the worker (:mod:`.worker`) run in different processes and talk in
-JSON; both sides read these dataclasses, so every default lives here once. ``BenchOptions`` is also
-what a caller builds (the CLI from its flags, edgeiqa.pipeline from an experiment's ``bench:`` section)::
+The harness (:mod:`.harness`) and the worker (:mod:`.worker`) run in different processes and talk in
+JSON; both sides read these dataclasses, so every default lives here once: the CLI's flags take their
+defaults from a default ``BenchOptions()``, and an experiment's ``bench:`` section *is* a
+``BenchOptions`` (:class:`edgeiqa.experiment.BenchConfig` subclasses it)::
 
-    bench_artifacts(paths, data, BenchOptions(batches=(1, 8), min_seconds=1.0, warmup=3))
+    bench_artifacts(paths, data, BenchOptions(batches=(1, 8), threads=2))
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
-from edgeiqa.benchmarks.targets import Target
+from edgeiqa.bench.targets import Target
 from edgeiqa.errors import ConfigError
+from edgeiqa.runtime.decode import DecoderName
 
-DECODERS = ("auto", "pillow", "simplejpeg")
+# The runtime's decoder names (edgeiqa.runtime.decode.DecoderName), the one list of them.
+DECODERS: tuple[str, ...] = typing.get_args(DecoderName)
+DEFAULT_DECODER: DecoderName = "auto"  # the runtime's measured choice (see edgeiqa.runtime.decode)
+# Which part of a dataset accuracy is scored on ("all": every image).
+BenchSplit = Literal["train", "val", "test", "all"]
+BENCH_SPLITS: tuple[str, ...] = typing.get_args(BenchSplit)
+DEFAULT_SPLIT: BenchSplit = "test"
+_TORCH_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
 
 def _tuple(value: Sequence[Any] | None) -> tuple[Any, ...] | None:
@@ -35,7 +47,7 @@ class BenchOptions:
         threads: every runtime's thread knob (ORT intra-op, OpenVINO, torch); None: the runtime's default.
         torch_devices: devices a torch checkpoint folder is timed on (CUDA adds an fp16 autocast run).
         providers: ONNX Runtime execution providers (None: the runner's default).
-        decoder: ``auto``, ``pillow`` or ``simplejpeg`` for the end-to-end pass.
+        decoder: the end-to-end pass's JPEG decoder, one of :data:`DECODERS`.
         workers: decode threads of the end-to-end pass (None: the predictor's default).
         input_size: (width, height) of the synthetic timing image when no dataset is given.
         timeout: seconds one worker may run before it is stopped (None: no limit).
@@ -51,7 +63,7 @@ class BenchOptions:
     threads: int | None = None
     torch_devices: tuple[str, ...] = ("cpu",)
     providers: tuple[str, ...] | None = None
-    decoder: str = "auto"
+    decoder: str = DEFAULT_DECODER
     workers: int | None = None
     input_size: tuple[int, int] = (3840, 2160)
     timeout: float | None = None
@@ -67,8 +79,8 @@ class BenchOptions:
         set_(self, "input_size", tuple(self.input_size))
         if not self.batches or any(not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in self.batches):
             raise ConfigError(f"batch sizes must be integers >= 1, got {list(self.batches)}")
-        if self.min_seconds < 0 or self.warmup < 0 or self.min_iters < 1:
-            raise ConfigError(f"min_seconds and warmup must be >= 0 and min_iters >= 1, got "
+        if not math.isfinite(self.min_seconds) or self.min_seconds < 0 or self.warmup < 0 or self.min_iters < 1:
+            raise ConfigError(f"min_seconds and warmup must be >= 0 (min_seconds finite) and min_iters >= 1, got "
                               f"{self.min_seconds}, {self.warmup} and {self.min_iters}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
@@ -78,6 +90,9 @@ class BenchOptions:
             raise ConfigError(f"input_size must be (width, height) >= 1, got {list(self.input_size)}")
         if not self.torch_devices:
             raise ConfigError("torch_devices must name at least one device (cpu, cuda, cuda:1, ...)")
+        bad = [d for d in self.torch_devices if not isinstance(d, str) or not _TORCH_DEVICE.match(d)]
+        if bad:
+            raise ConfigError(f"torch_devices must be cpu, cuda, cuda:N or mps, got {bad}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON's own form (tuples as lists); ``from_dict`` reads it back to an equal object."""

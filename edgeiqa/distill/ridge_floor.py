@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgeiqa.distill.config import TrainingConfig
 from edgeiqa.fileio import atomic_write_text
 from edgeiqa.metrics import bootstrap_ci, iqa_metrics, srcc
 from edgeiqa.progress import progress_bar
@@ -69,8 +70,8 @@ def fit_ridge(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y
     return best[2], best[1]
 
 
-def ridge_floor(cfg: Any, backbone: str = DEFAULT_BACKBONE, progress: bool = True) -> dict[str, Any]:
-    """The floor on ``cfg``'s split (an :class:`~edgeiqa.distill.config.ExperimentConfig`); writes the JSON."""
+def ridge_floor(cfg: TrainingConfig, backbone: str = DEFAULT_BACKBONE, progress: bool = True) -> dict[str, Any]:
+    """The floor on ``cfg``'s own split (its data, seed and output folder); writes the JSON."""
     from edgeiqa.distill.runs import load_splits
 
     started = time.perf_counter()

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from bench_helpers import tiny_artifact, tiny_dataset
-from edgeiqa.benchmarks.e2e_speed import UHD, SpeedResult, make_uhd_jpegs, measure_speed
+from edgeiqa.bench.e2e_speed import UHD, SpeedResult, make_uhd_jpegs, measure_speed
 
 
 def test_uhd_jpegs_are_4k_and_bad_sources_are_skipped(tmp_path, capsys) -> None:
@@ -53,7 +53,7 @@ def test_the_decode_figure_frees_each_frame_as_the_runtime_does(tmp_path, monkey
     import threading
     import weakref
 
-    from edgeiqa.benchmarks import e2e_speed
+    from edgeiqa.bench import e2e_speed
 
     image_files = sorted(tiny_dataset(tmp_path / "data").parent.glob("*.png"))
     artifact = tiny_artifact(tmp_path, "lin.onnx", "linear")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgeiqa.benchmarks.ablation import load_ablation
+from edgeiqa.bench.ablation import load_ablation
 
 
 def _summary(folder: Path) -> Path:
@@ -28,7 +28,7 @@ def test_ridge_floor_beside_the_summary_becomes_a_row(tmp_path: Path) -> None:
 
 
 def test_report_rows_show_the_floor_and_the_interval(tmp_path: Path) -> None:
-    from edgeiqa.benchmarks.report_model import ablation_rows
+    from edgeiqa.report.model import ablation_rows
 
     summary = _summary(tmp_path)
     (tmp_path / "baseline_ridge.json").write_text(json.dumps({"srcc": 0.821, "n": 125, "srcc_ci95": [0.749, 0.878]}))

@@ -4,9 +4,9 @@
     report/report.html  the same, self-contained (inline CSS, the plot as a data URI)
     report/pareto.png   SRCC vs batch-1 latency, one panel per device, Pareto front drawn
 
-Both pages render one :class:`~edgeiqa.benchmarks.report_model.ReportModel` (computed once: merged
+Both pages render one :class:`~edgeiqa.report.model.ReportModel` (computed once: merged
 runs, tables, bootstrap intervals, paired recommendations); this module writes the files and holds
-the Markdown renderer, :mod:`.report_html` the HTML one.
+the Markdown renderer, :mod:`.html` the HTML one.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgeiqa.benchmarks.pareto import plot_pareto
-from edgeiqa.benchmarks.recommend import DEFAULT_BUDGET, Recommendation
-from edgeiqa.benchmarks.report_format import (
+from edgeiqa.report.pareto import plot_pareto
+from edgeiqa.report.recommend import DEFAULT_BUDGET, Recommendation
+from edgeiqa.report.formatting import (
     ABLATION_COLUMNS, COLUMNS, COMPARISON_COLUMNS, DEVICE_COLUMNS, NUMERIC, formatted, recommendation_text, rule_text,
 )
-from edgeiqa.benchmarks.report_html import render_html
-from edgeiqa.benchmarks.report_model import (  # noqa: F401 - re-exported: the report's public names
-    MergedRuns, ReportModel, ablation_rows, build_report_model, device_rows, expand_paths, merge_results,
+from edgeiqa.report.html import render_html
+from edgeiqa.report.model import (  # noqa: F401 - re-exported: the report's public names
+    MergedRuns, ReportModel, ablation_rows, build_report_model, device_rows, expand_result_paths, merge_results,
     pareto_points, run_lines, table_rows,
 )
 from edgeiqa.errors import ConfigError

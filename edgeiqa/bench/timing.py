@@ -65,9 +65,9 @@ class LatencyStats:
 def time_calls(
     fn: Callable[[], Any],
     *,
-    min_seconds: float = 2.0,
-    warmup: int = 5,
-    min_iters: int = 5,
+    min_seconds: float,
+    warmup: int,
+    min_iters: int,
     max_iters: int = 100_000,
 ) -> tuple[list[float], float]:
     """Durations in seconds of calls to ``fn``, and the wall time of the timed loop: ``warmup`` untimed calls, then timed ones until both
@@ -103,8 +103,10 @@ def time_calls(
 
 
 def measure_latency(
-    fn: Callable[[], Any], batch: int, *, min_seconds: float = 2.0, warmup: int = 5, min_iters: int = 5
+    fn: Callable[[], Any], batch: int, *, min_seconds: float, warmup: int, min_iters: int
 ) -> LatencyStats:
-    """:func:`time_calls` summarised as :class:`LatencyStats` for calls on ``batch`` items."""
+    """:func:`time_calls` summarised as :class:`LatencyStats` for calls on ``batch`` items.
+
+    No defaults here: a run's are :class:`edgeiqa.bench.spec.BenchOptions`' (the one place they live)."""
     samples, wall = time_calls(fn, min_seconds=min_seconds, warmup=warmup, min_iters=min_iters)
     return LatencyStats.from_samples(samples, batch, warmup, wall)

@@ -2,7 +2,7 @@
 
     result = bench_artifacts(["exports/student_fp32.onnx", "exports/student_int8.onnx"],
                              DatasetSpec("runs/quickstart/data", split="test"),
-                             BenchOptions(batches=(1, 8), min_seconds=1.0), device_name="xeon-2c")
+                             BenchOptions(batches=(1, 8), threads=2), device_name="xeon-2c")
     result.write("results/xeon-2c.json")
 
 The parent loads the dataset once (so a bad CSV fails before any worker starts), then runs the
@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from edgeiqa.benchmarks.compute import artifact_size_bytes, compute_info
-from edgeiqa.benchmarks.device_info import collect_device_info
-from edgeiqa.benchmarks.schema import BenchResult
-from edgeiqa.benchmarks.spec import BenchOptions, BenchSpec
-from edgeiqa.benchmarks.targets import Target, parse_targets
+from edgeiqa.bench.compute import artifact_size_bytes, compute_info
+from edgeiqa.bench.device_info import collect_device_info
+from edgeiqa.bench.schema import BenchResult
+from edgeiqa.bench.spec import DEFAULT_SPLIT, BenchOptions, BenchSpec
+from edgeiqa.bench.targets import Target, parse_targets
 from edgeiqa.errors import ConfigError, DataError, EdgeIQAError
 from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
 
@@ -48,7 +48,7 @@ class DatasetSpec:
 
     root: str
     name: str = "csv"
-    split: str | None = "test"
+    split: str | None = DEFAULT_SPLIT
     options: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     split_rule: str | None = None
@@ -88,12 +88,12 @@ def _worker_env() -> dict[str, str]:
 
 
 def run_isolated(spec: BenchSpec) -> dict[str, Any]:
-    """Run :func:`edgeiqa.benchmarks.worker.safe_run` on ``spec`` in a fresh Python process."""
+    """Run :func:`edgeiqa.bench.worker.safe_run` on ``spec`` in a fresh Python process."""
     target, timeout = spec.target.to_dict(), spec.options.timeout
     with tempfile.TemporaryDirectory(prefix="edgeiqa-bench-") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec_path.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
-        argv = [sys.executable, "-m", "edgeiqa.benchmarks.worker", str(spec_path), str(out_path)]
+        argv = [sys.executable, "-m", "edgeiqa.bench.worker", str(spec_path), str(out_path)]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_worker_env())
         except subprocess.TimeoutExpired:
@@ -189,7 +189,7 @@ def bench_artifacts(
 
 
 def _run_here(spec: BenchSpec) -> dict[str, Any]:
-    from edgeiqa.benchmarks.worker import safe_run
+    from edgeiqa.bench.worker import safe_run
 
     # Through JSON, as an isolated worker would receive it: the in-process path tests the same contract.
     return safe_run(json.loads(json.dumps(spec.to_dict())))

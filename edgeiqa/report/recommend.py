@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from edgeiqa.benchmarks.intervals import OUTSIDE, UNDECIDED, WITHIN, PairedBootstrap, PairedDifference
+from edgeiqa.report import DEFAULT_BUDGET
+from edgeiqa.report.intervals import OUTSIDE, UNDECIDED, WITHIN, PairedBootstrap, PairedDifference
 
-DEFAULT_BUDGET = 0.005
 _EPS = 1e-12  # SRCC values printed with 4 decimals and equal on paper must compare equal
 
 

@@ -1,7 +1,7 @@
 """The report as data: merged result files, the rows of every table, the recommendations and intervals.
 
-:func:`build_report_model` computes everything once; the Markdown (:mod:`.report`) and HTML
-(:mod:`.report_html`) renderers only lay out a :class:`ReportModel`, so the two never disagree and
+:func:`build_report_model` computes everything once; the Markdown (:mod:`.writer`) and HTML
+(:mod:`.html`) renderers only lay out a :class:`ReportModel`, so the two never disagree and
 neither imports the other. A file that is missing, not JSON or not ``edgeiqa.bench/1`` is skipped and
 named in :attr:`MergedRuns.skipped`; runs with the same device name merge into one device.
 """
@@ -15,12 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgeiqa.benchmarks.ablation import ABLATION_MODELS
-from edgeiqa.benchmarks.intervals import Interval, srcc_interval
-from edgeiqa.benchmarks.pareto import Point
-from edgeiqa.benchmarks.recommend import DEFAULT_BUDGET, Recommendation, recommend
-from edgeiqa.benchmarks.report_format import backend_text, fmt_bytes, precision_text
-from edgeiqa.benchmarks.schema import BenchResult, ResultError, load_result
+from edgeiqa.bench.ablation import ABLATION_MODELS
+from edgeiqa.report.intervals import Interval, srcc_interval
+from edgeiqa.report.pareto import Point
+from edgeiqa.report.recommend import DEFAULT_BUDGET, Recommendation, recommend
+from edgeiqa.report.formatting import backend_text, fmt_bytes, precision_text
+from edgeiqa.bench.schema import BenchResult, ResultError, load_result
 
 
 @dataclass
@@ -64,7 +64,7 @@ class MergedRuns:
         return out
 
 
-def expand_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
+def expand_result_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """Files as given; a folder stands for the ``*.json`` files in it."""
     out: list[Path] = []
     for item in paths:
@@ -76,7 +76,7 @@ def expand_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
 def merge_results(paths: Sequence[str | os.PathLike]) -> MergedRuns:
     """Load every result file it can; the others land in ``skipped`` with a one-line reason."""
     merged = MergedRuns()
-    for path in expand_paths(paths):
+    for path in expand_result_paths(paths):
         try:
             merged.runs.append((path, load_result(path)))
         except ResultError as exc:

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from bench_helpers import CONV_MACS, LINEAR_MACS, tiny_artifact, tiny_dataset
-from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
-from edgeiqa.benchmarks.cli_entry import add_bench_arguments, add_report_arguments, run_bench, run_report
-from edgeiqa.benchmarks.schema import SCHEMA, load_result
+from edgeiqa.bench.harness import BenchOptions, DatasetSpec, bench_artifacts
+from edgeiqa.bench.cli_entry import add_bench_arguments, run_bench
+from edgeiqa.report.cli_entry import add_report_arguments, run_report
+from edgeiqa.bench.schema import SCHEMA, load_result
 
 MIN_SECONDS = 0.05
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench_helpers import entry, result_dict
-from edgeiqa.benchmarks.report import write_report
-from edgeiqa.benchmarks.screenshot import screenshot_html
+from bench.bench_helpers import entry, result_dict
+from edgeiqa.report.writer import write_report
+from edgeiqa.report.screenshot import screenshot_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (/usr/bin/chromium)")

@@ -1,8 +1,7 @@
-"""Argument parsers and handlers of ``edgeiqa bench`` and ``edgeiqa report`` (wired in :mod:`edgeiqa.cli`).
+"""Argument parser and handler of ``edgeiqa bench`` (wired in :mod:`edgeiqa.cli`).
 
     edgeiqa bench exports/student_fp32.onnx exports/student_int8.onnx runs/exp/student/final \\
         --data runs/quickstart/data --split test --batch 1,8 --device-name xeon-2c --out results/xeon-2c.json
-    edgeiqa report results/*.json --out report/ --budget 0.005
 """
 
 from __future__ import annotations
@@ -12,9 +11,17 @@ import sys
 from typing import Any
 
 from edgeiqa.argtypes import check_output_file, nonneg_float, nonneg_int, positive_float, positive_int, size_wxh
-from edgeiqa.errors import ConfigError
+from edgeiqa.bench.harness import DatasetSpec
+from edgeiqa.bench.spec import BENCH_SPLITS, DECODERS, BenchOptions
+from edgeiqa.configs import field_default
 
-SPLITS = ("train", "val", "test", "all")
+# Every default below is BenchOptions' or DatasetSpec's own: the CLI, the API and an experiment's
+# bench: section (which is a BenchOptions) agree by construction (tests/test_defaults_agree.py).
+_DEFAULTS = BenchOptions()
+
+
+def _csv(values: tuple) -> str:
+    return ",".join(str(v) for v in values)
 
 
 def _ints(text: str) -> list[int]:
@@ -48,21 +55,27 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                         "(e.g. model.onnx@openvino), or a calibrated student checkpoint folder (torch eager)")
     p.add_argument("--out", required=True, help="result JSON to write (one per device run)")
     p.add_argument("--data", help="dataset root or CSV for accuracy and end-to-end img/s (default: none)")
-    p.add_argument("--dataset", default="csv", help="dataset loader name (default: csv)")
-    p.add_argument("--split", default="test", choices=SPLITS, help="split to score (default: test)")
+    dataset, split = field_default(DatasetSpec, "name"), field_default(DatasetSpec, "split")
+    p.add_argument("--dataset", default=dataset, help=f"dataset loader name (default: {dataset})")
+    p.add_argument("--split", default=split, choices=BENCH_SPLITS, help=f"split to score (default: {split})")
     p.add_argument("--mos-range", type=_floats2, metavar="LOW,HIGH", help="nominal MOS scale of a csv dataset")
     p.add_argument("--limit", type=positive_int, help="score at most this many images of the split")
-    p.add_argument("--batch", type=_ints, default=[1, 8], metavar="B1,B2", help="batch sizes (default: 1,8)")
+    p.add_argument("--batch", type=_ints, default=list(_DEFAULTS.batches), metavar="B1,B2",
+                   help=f"batch sizes (default: {_csv(_DEFAULTS.batches)})")
     p.add_argument("--device-name", help="label of this device in reports (default: the host name)")
     p.add_argument("--threads", type=positive_int, help="threads for every runtime (ORT intra-op, OpenVINO, torch)")
-    p.add_argument("--min-seconds", type=nonneg_float, default=2.0, help="minimum timed seconds per batch size (default: 2)")
-    p.add_argument("--warmup", type=nonneg_int, default=5, help="untimed warm-up calls per batch size (default: 5)")
-    p.add_argument("--torch-device", type=_names, default=["cpu"], metavar="DEV[,DEV]",
-                   help="devices for checkpoint folders: cpu (fp32), cuda (fp32 and fp16); e.g. cpu,cuda")
+    p.add_argument("--min-seconds", type=nonneg_float, default=_DEFAULTS.min_seconds,
+                   help=f"minimum timed seconds per batch size (default: {_DEFAULTS.min_seconds:g})")
+    p.add_argument("--warmup", type=nonneg_int, default=_DEFAULTS.warmup,
+                   help=f"untimed warm-up calls per batch size (default: {_DEFAULTS.warmup})")
+    p.add_argument("--torch-device", type=_names, default=list(_DEFAULTS.torch_devices), metavar="DEV[,DEV]",
+                   help="devices for checkpoint folders: cpu (fp32), cuda (fp32 and fp16); e.g. cpu,cuda "
+                        f"(default: {_csv(_DEFAULTS.torch_devices)})")
     p.add_argument("--providers", type=_names, help="ONNX Runtime execution providers, e.g. cuda,cpu")
-    p.add_argument("--decoder", default="auto", choices=("auto", "pillow", "simplejpeg"))
-    p.add_argument("--input-size", type=size_wxh, default=(3840, 2160), metavar="WxH",
-                   help="synthetic timing image when no dataset is given (default: 3840x2160)")
+    p.add_argument("--decoder", default=_DEFAULTS.decoder, choices=DECODERS)
+    width, height = _DEFAULTS.input_size
+    p.add_argument("--input-size", type=size_wxh, default=_DEFAULTS.input_size, metavar="WxH",
+                   help=f"synthetic timing image when no dataset is given (default: {width}x{height})")
     p.add_argument("--ablation", help="a training run's summary.json: copy its distilled-vs-alone metrics in")
     p.add_argument("--timeout", type=positive_float, help="seconds allowed per artifact worker (default: no limit)")
     p.add_argument("--in-process", action="store_true",
@@ -93,10 +106,20 @@ def _progress_line(entry: dict[str, Any]) -> str:
     return f"edgeiqa: {entry['label']} [{entry.get('backend')} {entry.get('precision_used')}]: " + ", ".join(parts)
 
 
+def bench_options_from_args(args: argparse.Namespace) -> BenchOptions:
+    """:class:`BenchOptions` from parsed ``bench`` arguments."""
+    return BenchOptions(
+        batches=tuple(args.batch), min_seconds=args.min_seconds, warmup=args.warmup, isolate=not args.in_process,
+        threads=args.threads, torch_devices=tuple(args.torch_device), providers=args.providers,
+        decoder=args.decoder, input_size=tuple(args.input_size), timeout=args.timeout, verify=not args.no_verify,
+        allow_invalid=args.allow_invalid,
+    )
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Benchmark, write the result file; 0 when every artifact ran, 1 when some failed."""
-    from edgeiqa.benchmarks.ablation import load_ablation
-    from edgeiqa.benchmarks.bench import BenchOptions, DatasetSpec, bench_artifacts
+    from edgeiqa.bench.ablation import load_ablation
+    from edgeiqa.bench.harness import bench_artifacts
 
     check_output_file(args.out)  # before minutes of timing, not after
     data = None
@@ -105,45 +128,10 @@ def run_bench(args: argparse.Namespace) -> int:
         data = DatasetSpec(args.data, args.dataset, args.split, options, args.limit)
     ablation = load_ablation(args.ablation) if args.ablation else None
     report = None if args.quiet else (lambda entry: print(_progress_line(entry), file=sys.stderr, flush=True))
-    bench = BenchOptions(
-        batches=tuple(args.batch), min_seconds=args.min_seconds, warmup=args.warmup, isolate=not args.in_process,
-        threads=args.threads, torch_devices=tuple(args.torch_device), providers=args.providers,
-        decoder=args.decoder, input_size=tuple(args.input_size), timeout=args.timeout, verify=not args.no_verify,
-        allow_invalid=args.allow_invalid,
-    )
-    result = bench_artifacts(args.artifacts, data, bench, device_name=args.device_name, ablation=ablation,
-                             on_result=report)
+    result = bench_artifacts(args.artifacts, data, bench_options_from_args(args), device_name=args.device_name,
+                             ablation=ablation, on_result=report)
     path = result.write(args.out)
     failed = len(result.failures)
     print(f"wrote {path}: {len(result.results) - failed} artifact(s) benchmarked on {result.device_name}"
           + (f", {failed} failed" if failed else ""))
     return 1 if failed else 0
-
-
-def add_report_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``edgeiqa report``."""
-    p.add_argument("results", nargs="+", metavar="RESULT", help="result JSON files (or folders of them)")
-    p.add_argument("--out", required=True, help="report folder (report.md, report.html, pareto.png)")
-    p.add_argument("--budget", type=float, default=0.005,
-                   help="SRCC an artifact may lose against the device's FP32 student and still be chosen")
-
-
-def run_report(args: argparse.Namespace) -> int:
-    """Merge and write the report; skipped files are named on stderr. 0 if any merged, else 2."""
-    from edgeiqa.benchmarks.report import merge_results, write_report
-
-    merged = merge_results(args.results)
-    for _, reason in merged.skipped:
-        print(f"edgeiqa: skipped: {reason}", file=sys.stderr)
-    if not merged.runs:
-        print("edgeiqa: error: no benchmark result could be merged", file=sys.stderr)
-        return 2
-    if args.budget < 0:
-        raise ConfigError(f"--budget must be >= 0, got {args.budget}")
-    report = write_report(merged, args.out, args.budget)
-    outputs = [report.markdown, report.html] + ([report.pareto] if report.pareto else [])
-    print(f"merged {len(merged.runs)} run(s) on {len(merged.devices())} device(s) -> "
-          + ", ".join(str(p) for p in outputs))
-    for rec in report.recommendations:
-        print(f"  {rec.device}: " + (rec.choice.label if rec.choice else "no recommendation") + f" ({rec.reason})")
-    return 0

@@ -2,8 +2,8 @@
 
 Nothing is fetched when the page opens (no fonts, scripts or images from the network), so it can be
 mailed, attached to a CI run or opened on an air-gapped machine. Every text from a result file is
-HTML-escaped. It lays out the same :class:`~edgeiqa.benchmarks.report_model.ReportModel` as the
-Markdown page, and imports nothing of :mod:`.report`.
+HTML-escaped. It lays out the same :class:`~edgeiqa.report.model.ReportModel` as the
+Markdown page, and imports nothing of :mod:`.writer`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.benchmarks.report_format import (
+from edgeiqa.report.formatting import (
     ABLATION_COLUMNS, COLUMNS, COMPARISON_COLUMNS, DEVICE_COLUMNS, NUMERIC, Column, formatted, recommendation_text,
     rule_text,
 )
-from edgeiqa.benchmarks.report_model import ReportModel
+from edgeiqa.report.model import ReportModel
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; margin: 24px 32px;

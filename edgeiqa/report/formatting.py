@@ -1,12 +1,12 @@
 """Number formatting, the columns of the report's tables and the recommendation sentence, shared by the
-Markdown and HTML renderers (which lay out a :class:`~edgeiqa.benchmarks.report_model.ReportModel`)."""
+Markdown and HTML renderers (which lay out a :class:`~edgeiqa.report.model.ReportModel`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from edgeiqa.benchmarks.recommend import Recommendation
+    from edgeiqa.report.recommend import Recommendation
 
 _PRECISION_ALIASES = {"f32": "fp32", "float32": "fp32", "f16": "fp16", "float16": "fp16", "i8": "int8"}
 
@@ -174,10 +174,11 @@ def recommendation_text(rec: "Recommendation") -> str:
 
 def rule_text(budget: float) -> str:
     """The recommendation rule in one paragraph, as both pages state it above the recommendations."""
-    from edgeiqa.benchmarks.intervals import DEFAULT_RESAMPLES, LEVEL
+    from edgeiqa.report.intervals import LEVEL
+    from edgeiqa.metrics import BOOTSTRAP_RESAMPLES
 
     return (f"Fastest artifact at batch 1 (p50) whose SRCC is within {budget:g} of the device's FP32 student (the "
             "ONNX fp32 artifact, else torch eager fp32), decided by a paired bootstrap of the SRCC difference on "
-            f"the same images ({LEVEL:.0%} interval, {DEFAULT_RESAMPLES} resamples): *within* when the whole "
+            f"the same images ({LEVEL:.0%} interval, {BOOTSTRAP_RESAMPLES} resamples): *within* when the whole "
             f"interval lies above -{budget:g}, *outside* when it lies below, *cannot tell* when it straddles "
             f"-{budget:g} (such an artifact is not ranked).")

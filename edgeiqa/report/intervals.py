@@ -8,10 +8,9 @@ decision against a budget then has three outcomes: ``within`` (the whole interva
 SRCC(candidate) - SRCC(reference) lies above -budget), ``outside`` (the whole interval lies below it)
 and ``undecided`` (the interval straddles -budget: the data cannot tell).
 
-The resampling draws exactly what :func:`edgeiqa.metrics.bootstrap_ci` draws for the same seed
-(``default_rng(seed).integers(0, n, (n_boot, n))``), so a single artifact's interval here equals that
-function's; the rank correlation is computed for all resamples at once (ranks with ties averaged,
-as scipy does), which makes a paired comparison of 627 images x 1000 resamples take about a second on 2 busy cores.
+The resampling and the rank correlation are :mod:`edgeiqa.metrics`' own (:func:`~edgeiqa.metrics.bootstrap_indices`,
+:func:`~edgeiqa.metrics.srcc_rows`), so a single artifact's interval here is the one
+:func:`edgeiqa.metrics.bootstrap_ci` gives for the same seed; SRCC is computed for all resamples at once.
 """
 
 from __future__ import annotations
@@ -20,41 +19,16 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import stats
 
-from edgeiqa.metrics import MetricInputError
+from edgeiqa.metrics import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, MetricInputError, bootstrap_indices,
+                             percentile_interval, srcc_rows)
 
-DEFAULT_RESAMPLES = 1000
-DEFAULT_SEED = 0
 LEVEL = 0.95
 WITHIN, OUTSIDE, UNDECIDED = "within", "outside", "undecided"
 
 
-def resample_indices(n: int, n_boot: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """``(n_boot, n)`` indices drawn with replacement, the same draw as :func:`edgeiqa.metrics.bootstrap_ci`."""
-    if n < 2 or n_boot < 1:
-        raise MetricInputError(f"a bootstrap needs >= 2 images and >= 1 resample, got {n} and {n_boot}")
-    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-
-
-def srcc_rows(pred: np.ndarray, mos: np.ndarray) -> np.ndarray:
-    """SRCC of each row of ``pred`` against the same row of ``mos`` (2-D, same shape); 0.0 for a
-    constant row (no ranking information, as in :func:`edgeiqa.metrics.srcc`)."""
-    rp = stats.rankdata(pred, axis=1)
-    rm = stats.rankdata(mos, axis=1)
-    rp -= rp.mean(axis=1, keepdims=True)
-    rm -= rm.mean(axis=1, keepdims=True)
-    denom = np.sqrt((rp * rp).sum(axis=1) * (rm * rm).sum(axis=1))
-    num = (rp * rm).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), 0.0)
-    return np.clip(out, -1.0, 1.0)
-
-
 def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
-    alpha = 1.0 - level
-    low, high = np.quantile(values, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return float(low), float(high)
+    return percentile_interval(values, 1.0 - level)
 
 
 @dataclass(frozen=True)
@@ -66,7 +40,7 @@ class Interval:
     high: float
     n: int
     level: float = LEVEL
-    resamples: int = DEFAULT_RESAMPLES
+    resamples: int = BOOTSTRAP_RESAMPLES
 
     def text(self, digits: int = 3) -> str:
         """``0.812 [0.741, 0.866]``."""
@@ -77,11 +51,11 @@ class Interval:
                 "resamples": self.resamples}
 
 
-def srcc_interval(pred: Sequence[float], mos: Sequence[float], n_boot: int = DEFAULT_RESAMPLES,
-                  seed: int = DEFAULT_SEED, level: float = LEVEL) -> Interval:
+def srcc_interval(pred: Sequence[float], mos: Sequence[float], n_boot: int = BOOTSTRAP_RESAMPLES,
+                  seed: int = BOOTSTRAP_SEED, level: float = LEVEL) -> Interval:
     """SRCC of ``pred`` against ``mos`` with its bootstrap interval."""
     p, m = np.asarray(pred, dtype=np.float64), np.asarray(mos, dtype=np.float64)
-    idx = resample_indices(p.size, n_boot, seed)
+    idx = bootstrap_indices(p.size, n_boot, seed)
     value = float(srcc_rows(p[None, :], m[None, :])[0])
     low, high = _interval(srcc_rows(p[idx], m[idx]), level)
     return Interval(value, low, high, int(p.size), level, n_boot)
@@ -112,14 +86,14 @@ class PairedDifference:
 
 
 def paired_srcc_difference(candidate: Sequence[float], reference: Sequence[float], mos: Sequence[float],
-                           budget: float, n_boot: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                           budget: float, n_boot: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
                            level: float = LEVEL) -> PairedDifference:
     """Paired bootstrap of SRCC(candidate) - SRCC(reference) against ``mos``: one set of resampled
     images, used for both. ``budget`` >= 0 is the SRCC the candidate may lose."""
     c, r, m = (np.asarray(v, dtype=np.float64) for v in (candidate, reference, mos))
     if not c.size == r.size == m.size:
         raise MetricInputError(f"paired scores need equal lengths, got {c.size}, {r.size} and {m.size}")
-    idx = resample_indices(c.size, n_boot, seed)
+    idx = bootstrap_indices(c.size, n_boot, seed)
     point = float(srcc_rows(c[None, :], m[None, :])[0] - srcc_rows(r[None, :], m[None, :])[0])
     mi = m[idx]
     diffs = srcc_rows(c[idx], mi) - srcc_rows(r[idx], mi)
@@ -132,8 +106,8 @@ class PairedBootstrap:
     """Paired comparisons of many candidates with one reference on the same images: the resampled
     reference SRCCs are computed once and reused for every candidate that scored the same images."""
 
-    def __init__(self, reference: Sequence[float | None], mos: Sequence[float], n_boot: int = DEFAULT_RESAMPLES,
-                 seed: int = DEFAULT_SEED, level: float = LEVEL) -> None:
+    def __init__(self, reference: Sequence[float | None], mos: Sequence[float], n_boot: int = BOOTSTRAP_RESAMPLES,
+                 seed: int = BOOTSTRAP_SEED, level: float = LEVEL) -> None:
         self.reference, self.mos = list(reference), list(mos)
         self.n_boot, self.seed, self.level = n_boot, seed, level
         self._cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, float]] = {}
@@ -147,7 +121,7 @@ class PairedBootstrap:
         c = np.asarray([candidate[i] for i in keep], dtype=np.float64)
         if keep not in self._cache:
             r, m = np.asarray(self.reference, dtype=object)[pick].astype(np.float64), np.asarray(self.mos)[pick]
-            idx = resample_indices(len(keep), self.n_boot, self.seed)
+            idx = bootstrap_indices(len(keep), self.n_boot, self.seed)
             ref_point = float(srcc_rows(r[None, :], m[None, :])[0])
             self._cache[keep] = (idx, srcc_rows(r[idx], m[idx]), ref_point)
         idx, ref_boot, ref_point = self._cache[keep]

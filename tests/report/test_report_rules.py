@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bench_helpers import entry, result_dict
-from edgeiqa.benchmarks.ablation import load_ablation
-from edgeiqa.benchmarks.cli_entry import add_report_arguments, run_report
-from edgeiqa.benchmarks.pareto import Point, pareto_front
-from edgeiqa.benchmarks.recommend import recommend_device
-from edgeiqa.benchmarks.report import merge_results, write_report
-from edgeiqa.benchmarks.report_format import fmt_bytes, fmt_count, fmt_ms, precision_text
+from bench.bench_helpers import entry, result_dict
+from edgeiqa.bench.ablation import load_ablation
+from edgeiqa.report.cli_entry import add_report_arguments, run_report
+from edgeiqa.report.pareto import Point, pareto_front
+from edgeiqa.report.recommend import recommend_device
+from edgeiqa.report.writer import merge_results, write_report
+from edgeiqa.report.formatting import fmt_bytes, fmt_count, fmt_ms, precision_text
 from edgeiqa.errors import ConfigError
 
 REF = entry("fp32.onnx", 10.0, 0.900)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeiqa.benchmarks.spec import BenchOptions, BenchSpec
-from edgeiqa.benchmarks.targets import Target, parse_targets
+from edgeiqa.bench.spec import BenchOptions, BenchSpec
+from edgeiqa.bench.targets import Target, parse_targets
 from edgeiqa.errors import ConfigError
 
 
