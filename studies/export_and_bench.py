@@ -13,10 +13,11 @@ Run it alone on the machine: latency shares the cores with anything else running
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from edgeiqa.distill.config import ArtifactConfig, ExperimentConfig
-from edgeiqa.pipeline import _bench_and_report, _export_all
+from edgeiqa.experiment import ArtifactConfig, ExperimentConfig
+from edgeiqa.pipeline import bench_and_report, export_all
 
 
 def main() -> None:
@@ -32,11 +33,11 @@ def main() -> None:
     for spec in args.artifacts:
         fmt, precision, *keep = spec.split(":", 2)
         cfg.export.artifacts.append(ArtifactConfig(fmt, precision, keep[0].split(",") if keep else None))
-    cfg.bench.batches = [int(b) for b in args.batches.split(",")]
-    cfg.bench.torch_checkpoint = args.torch
+    cfg.bench = dataclasses.replace(cfg.bench, batches=[int(b) for b in args.batches.split(",")],
+                                    torch_checkpoint=args.torch)
     final = args.run / "student" / "final"
-    valid = _export_all(cfg, final, quiet=False)
-    print(_bench_and_report(cfg, valid, final))
+    valid = export_all(cfg, final, quiet=False)
+    print(bench_and_report(cfg, valid, final))
 
 
 if __name__ == "__main__":

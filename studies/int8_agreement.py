@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeiqa.benchmarks.intervals import paired_srcc_difference
+from edgeiqa.report.intervals import paired_srcc_difference
 from edgeiqa.metrics import srcc
 
 

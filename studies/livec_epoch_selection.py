@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.benchmarks.intervals import paired_srcc_difference
+from edgeiqa.report.intervals import paired_srcc_difference
 from edgeiqa.distill.checkpoint import latest_checkpoint
 from edgeiqa.metrics import srcc
 from edgeiqa.runtime.predictor import Predictor

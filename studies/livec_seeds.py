@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeiqa.benchmarks.intervals import paired_srcc_difference, srcc_interval
+from edgeiqa.report.intervals import paired_srcc_difference, srcc_interval
 
 MODELS = ("teacher", "student", "student_only")
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from edgeiqa.benchmarks.intervals import paired_srcc_difference, srcc_interval
+from edgeiqa.report.intervals import paired_srcc_difference, srcc_interval
 
 
 def _no_pretrain(cfg: dict[str, Any]) -> None:

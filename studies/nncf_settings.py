@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeiqa.benchmarks.intervals import paired_srcc_difference
+from edgeiqa.report.intervals import paired_srcc_difference
 from edgeiqa.configs import load_yaml
-from edgeiqa.distill.config import ExperimentConfig
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.export.images import ImageSet, iter_feeds
 from edgeiqa.export.nodes import resolve_nodes

@@ -36,14 +36,14 @@ from typing import Any
 import numpy as np
 
 from edgeiqa.distill.api import run_distill
-from edgeiqa.distill.config import ArtifactConfig, ExperimentConfig, QatOptimConfig
+from edgeiqa.distill.config import QatOptimConfig
+from edgeiqa.experiment import ArtifactConfig, ExperimentConfig
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.stages import QAT_FINAL_FOLDER, QAT_FOLDER
 from edgeiqa.export.exporter import export_artifact
 from edgeiqa.export.formats import QAT_PRECISION
 from edgeiqa.export.images import ImageSet
 from edgeiqa.metrics import srcc
-from edgeiqa.pipeline import export_options
 from edgeiqa.runtime.predictor import Predictor
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -78,7 +78,7 @@ def export_three(cfg: ExperimentConfig, run: Path) -> dict[str, Path]:
     val = ImageSet.validation_from_table(table, section.validation_split)
     out, artifacts = run / "qat_vs_ptq", {}
     for precision, stage in (("fp32", "final"), ("int8-trt", "final"), (QAT_PRECISION, QAT_FINAL_FOLDER)):
-        options = export_options(ArtifactConfig("onnx", precision), section)
+        options = section.options_for(ArtifactConfig("onnx", precision))
         result = export_artifact(
             run / "student" / stage,
             "onnx",

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from edgeiqa.configs import from_dict, to_dict
-from edgeiqa.distill.config import ExperimentConfig, PseudoLabelTable
+from edgeiqa.distill.config import PseudoLabelTable
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.fileio import atomic_write_text
 
 N_BOOT = 2000
@@ -66,18 +67,18 @@ def train_split(base: ExperimentConfig, split: int, root: Path, students: list[s
 
 
 def ridge(cfg: ExperimentConfig) -> dict[str, Any]:
-    from edgeiqa.benchmarks.ridge_floor import ridge_floor
+    from edgeiqa.distill.ridge_floor import ridge_floor
 
     return ridge_floor(cfg, progress=False)
 
 
 def pooled_difference(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], seed: int = 0) -> dict[str, float]:
     """Mean over splits of SRCC(a) - SRCC(b), with a paired bootstrap resampling photos within each split."""
-    from edgeiqa.benchmarks.intervals import resample_indices, srcc_rows
+    from edgeiqa.metrics import bootstrap_indices, srcc_rows
 
     points, boots = [], []
     for k, (a, b, mos) in enumerate(pairs):
-        idx = resample_indices(len(mos), N_BOOT, seed + k)
+        idx = bootstrap_indices(len(mos), N_BOOT, seed + k)
         points.append(srcc_rows(a[None], mos[None])[0] - srcc_rows(b[None], mos[None])[0])
         boots.append(srcc_rows(a[idx], mos[idx]) - srcc_rows(b[idx], mos[idx]))
     mean_boot = np.mean(boots, axis=0)

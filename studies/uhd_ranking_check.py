@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edgeiqa.benchmarks.e2e_speed import make_uhd_jpegs
+from edgeiqa.bench.e2e_speed import make_uhd_jpegs
 from edgeiqa.runtime.batch import expand_paths
 from edgeiqa.runtime.predictor import Predictor
 
