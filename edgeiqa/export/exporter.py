@@ -26,7 +26,7 @@ from edgeiqa.export.images import ImageSet
 from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.parity import run_parity, skipped
 from edgeiqa.export.source import ExportSource, SourceLike, load_export_source
-from edgeiqa.runtime.parity_record import ParityRecord
+from edgeiqa.runtime.parity_record import ParityRecord, Verdict
 from edgeiqa.runtime.manifest import (
     ArtifactManifest,
     library_versions,
@@ -54,19 +54,19 @@ class ExportResult:
         return self.manifest.parity_record
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         """``passed``, ``failed`` or ``unverified`` (a backend that cannot run here, e.g. Core ML on Linux)."""
-        return self.parity.verdict if self.parity is not None else "unverified"
+        return self.parity.verdict if self.parity is not None else Verdict.UNVERIFIED
 
     @property
     def failed(self) -> bool:
         """The gate ran and the artifact missed it; an unverified artifact has not failed, nor passed."""
-        return self.verdict == "failed"
+        return self.verdict is Verdict.FAILED
 
     def summary(self) -> str:
         """One line for the CLI: artifact, size, time, parity outcome."""
         gate = self.parity.reason if self.parity is not None else "no parity run"
-        state = {"passed": "valid", "failed": "NOT VALID"}.get(self.verdict, "valid, unverified")
+        state = {Verdict.PASSED: "valid", Verdict.FAILED: "NOT VALID"}.get(self.verdict, "valid, unverified")
         return (f"{self.artifact} ({self.size_bytes / 1e6:.2f} MB, {self.seconds:.1f} s, {state}): "
                 f"{self.manifest.format} {self.manifest.precision}; parity: {gate}")
 
