@@ -15,7 +15,8 @@ The floors, bottom to top (``docs/architecture.md`` explains each one and the co
 A module may import its own floor and the floors below it, never one above. ``edgeiqa.runtime`` is
 stricter: besides itself it may import only the shared leaves that need no torch (errors, fileio,
 metrics, progress); backends that need more (the torch runner) are *registered into* it from above
-through ``edgeiqa.runtime.runners.register_backend``, never imported by it.
+through ``edgeiqa.runtime.runners.register`` (the torch runner, ``edgeiqa.distill.torch_runner``, is
+found through its entry point), never imported by it.
 
 Both rules count function-level (lazy) imports, ``if TYPE_CHECKING:`` imports and modules named in a
 string for ``importlib`` (``"edgeiqa.x.y"`` or an entry-point style ``"edgeiqa.x.y:func"``): a lazy
