@@ -25,6 +25,7 @@ from edgeiqa.export.formats import ExportFormat, get_format
 from edgeiqa.export.images import ImageSet
 from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.parity import run_parity, skipped
+from edgeiqa.export.polygraphy_lint import polygraphy_lint
 from edgeiqa.export.source import ExportSource, SourceLike, load_export_source
 from edgeiqa.runtime.parity_record import ParityRecord, Verdict
 from edgeiqa.runtime.manifest import (
@@ -108,6 +109,8 @@ def export_artifact(
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out) as work:
         exported = fmt.load_exporter()(src, precision, Path(work), name, calib_set, options)
         manifest = _manifest(src, fmt, precision, exported)
+        if precision in fmt.linted:  # recorded, never fatal: the parity gate decides validity
+            manifest.extra["polygraphy_lint"] = polygraphy_lint(exported.artifact)
         record = _gate(src, exported.artifact, manifest, fmt, gate_set, options)
         manifest.parity, manifest.valid = record.to_dict(), record.valid
         manifest.sha256["artifact"] = sha256_file(exported.artifact)

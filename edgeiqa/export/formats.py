@@ -45,6 +45,8 @@ class ExportFormat:
         exporter: ``"module:function"`` exporting it (see :mod:`edgeiqa.export.exporter`).
         qat_precisions: the precisions a fake-quantized (QAT) source exports in; :data:`QAT_PRECISION`
             takes only such a source, the others only a float one.
+        linted: the precisions whose artifact NVIDIA Polygraphy lints at export (the ONNX graphs a
+            TensorRT engine is built from; see :mod:`edgeiqa.export.polygraphy_lint`).
     """
 
     name: str
@@ -55,6 +57,7 @@ class ExportFormat:
     backend: str
     exporter: str
     qat_precisions: tuple[str, ...] = ()
+    linted: tuple[str, ...] = ()
 
     def check_source(self, precision: str, fake_quantized: bool, source: str) -> None:
         """Refuse (one line) a QAT source for a float precision, or a float source for ``int8-qat``."""
@@ -109,6 +112,7 @@ FORMATS: dict[str, ExportFormat] = {
             precisions=("fp32", "fp16", "int8", "int8-trt", QAT_PRECISION),
             calibrated=("int8", "int8-trt"), backend="onnxruntime",
             exporter="edgeiqa.export.onnx_export:export_onnx", qat_precisions=(QAT_PRECISION,),
+            linted=("fp16", "int8-trt", QAT_PRECISION),
         ),
         ExportFormat(
             name="openvino", title="OpenVINO", suffix=".xml", precisions=("fp32", "fp16", "int8", "int8-qdq"),
