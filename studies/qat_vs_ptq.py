@@ -99,7 +99,7 @@ def score_test_split(artifacts: dict[str, Path], cfg: ExperimentConfig) -> tuple
     records = splits.test or splits.val
     scores = {}
     for precision, artifact in artifacts.items():  # one runtime at a time: they fight over the cores
-        with Predictor.load(artifact, allow_invalid=True, intra_op_threads=cfg.threads) as predictor:
+        with Predictor.load(artifact, allow_invalid=True, threads=cfg.threads) as predictor:
             scores[precision] = np.asarray(predictor([r.path for r in records]), dtype=np.float64)
     return scores, np.asarray([r.mos for r in records], dtype=np.float64)
 

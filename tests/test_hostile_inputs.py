@@ -246,7 +246,7 @@ def test_a_float_tiff_is_scaled_by_its_range(tmp_path) -> None:
     Image.fromarray(pixels).save(tmp_path / "u8.png")
     Image.fromarray(pixels.astype(np.float32), mode="F").save(tmp_path / "f255.tif")
     Image.fromarray(pixels.astype(np.float32) / 255.0, mode="F").save(tmp_path / "f1.tif")
-    with Predictor.load(_artifact(tmp_path), intra_op_threads=1) as predictor:
+    with Predictor.load(_artifact(tmp_path), threads=1) as predictor:
         scores = predictor([tmp_path / "u8.png", tmp_path / "f255.tif", tmp_path / "f1.tif"])
         decoded = np.asarray(predictor._decode(str(tmp_path / "f255.tif"), predictor.contract))
     assert abs(decoded.mean() - pixels.mean()) < 0.6  # was 227 for a 115 image: clipped as 0-1
@@ -264,7 +264,7 @@ def test_tampered_artifacts_are_refused_by_predictor_load_unless_told(tmp_path) 
         Predictor.load(art)
     message = str(info.value)
     assert recorded in message and "\n" not in message and "--no-verify" in message
-    with Predictor.load(art, verify=False, intra_op_threads=1) as predictor:  # the override runs it
+    with Predictor.load(art, verify=False, threads=1) as predictor:  # the override runs it
         assert np.isfinite(predictor([smooth_image(40, 40)])[0])
 
 

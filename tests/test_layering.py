@@ -10,7 +10,6 @@ The floors, bottom to top (``docs/architecture.md`` explains each one and the co
     4  distill         edgeiqa.distill: training stages, checkpoints, score calibration
     5  export          edgeiqa.export: checkpoint -> artifact + manifest, parity gate
     6  bench           edgeiqa.bench: timing, memory, accuracy and result files of any artifact or checkpoint
-                       (and edgeiqa.benchmarks, which holds only the torch runner until it moves)
     7  report          edgeiqa.report: result files merged into tables, pages, Pareto plots, a recommendation
     8  applications    edgeiqa.experiment, edgeiqa.cli, edgeiqa.pipeline, edgeiqa.quickstart: the experiment
                        file (training + export: + bench:) and what wires the floors together for a user
@@ -18,7 +17,8 @@ The floors, bottom to top (``docs/architecture.md`` explains each one and the co
 A module may import its own floor and the floors below it, never one above. ``edgeiqa.runtime`` is
 stricter: besides itself it may import only the shared leaves that need no torch (errors, fileio,
 metrics, progress); backends that need more (the torch runner) are *registered into* it from above
-through ``edgeiqa.runtime.runners.register_backend``, never imported by it.
+through ``edgeiqa.runtime.runners.register`` (the torch runner, ``edgeiqa.distill.torch_runner``, is
+found through its entry point), never imported by it.
 
 Both rules count function-level (lazy) imports, ``if TYPE_CHECKING:`` imports and modules named in a
 string for ``importlib`` (``"edgeiqa.x.y"`` or an entry-point style ``"edgeiqa.x.y:func"``): a lazy
@@ -51,14 +51,14 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("edgeiqa.models",),
     ("edgeiqa.distill",),
     ("edgeiqa.export",),
-    ("edgeiqa.benchmarks", "edgeiqa.bench"),
+    ("edgeiqa.bench",),
     ("edgeiqa.report",),
     ("edgeiqa.experiment", "edgeiqa.cli", "edgeiqa.pipeline", "edgeiqa.quickstart"),
 )
 # A whole string that names a module of the package, optionally with ":attribute" (importlib, plugins).
 _MODULE_STRING = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?::[A-Za-z_][\w.]*)?$")
 BELOW_BENCH = ("edgeiqa.data", "edgeiqa.models", "edgeiqa.distill", "edgeiqa.export", "edgeiqa.runtime")
-MEASURING = ("edgeiqa.bench", "edgeiqa.benchmarks", "edgeiqa.report")
+MEASURING = ("edgeiqa.bench", "edgeiqa.report")
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """What one benchmark worker runs: an exported artifact on a backend, or a torch checkpoint on a device.
 
 On the command line a target is a path, optionally followed by ``@backend`` to run an artifact on a
-backend other than its format's default (``student_fp32.onnx@openvino``). A directory with no
-manifest beside it is a torch checkpoint folder (the calibrated student), timed in torch eager mode.
+backend other than its format's default (``student_fp32.onnx@openvino``). A path with no manifest that
+a backend's path rule claims (the torch plugin's checkpoint folder) is timed on that backend, once per
+device and precision. Backend names and what ``threads`` sets come from the runtime's backend records.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from edgeiqa.errors import ConfigError
-from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
-from edgeiqa.runtime.runners import BACKENDS_BY_FORMAT
+from edgeiqa.runtime.manifest import read_manifest
+from edgeiqa.runtime.runners import backend_names, claiming_backend, get_backend
 
-KNOWN_BACKENDS = tuple(sorted({b for backends in BACKENDS_BY_FORMAT.values() for b in backends}))
-# How each backend spells "use N threads"; backends without such a knob ignore --threads.
-_THREAD_OPTION = {"onnxruntime": "intra_op_threads", "openvino": "num_threads", "litert": "num_threads",
-                  "torch": "num_threads"}
+# "artifact": a file with a manifest; "torch": a checkpoint folder (the values bench results carry).
+TargetKind = Literal["artifact", "torch"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class Target:
     None for the format's default runner; ``torch_device``/``torch_precision`` apply to ``torch`` only.
     """
 
-    kind: str
+    kind: TargetKind
     path: str
     label: str
     backend: str | None = None
@@ -49,26 +48,23 @@ class Target:
         return cls(**{**data, "providers": tuple(providers) if providers is not None else None})
 
     def runner_options(self, backend: str, threads: int | None) -> dict[str, Any]:
-        """Keyword options for the runner of ``backend``."""
+        """Keyword options for the runner of ``backend``: every runner takes ``threads``; execution
+        providers go to a backend that has them."""
         opts: dict[str, Any] = {}
-        if threads is not None and backend in _THREAD_OPTION:
-            opts[_THREAD_OPTION[backend]] = int(threads)
-        if self.providers is not None and backend == "onnxruntime":
+        if threads is not None and get_backend(backend).thread_option is not None:
+            opts["threads"] = int(threads)
+        if self.providers is not None and get_backend(backend).accepts("providers"):
             opts["providers"] = list(self.providers)
-        if backend == "torch":
+        if self.kind == "torch":
             opts.update(device=self.torch_device, precision=self.torch_precision)
         return opts
 
 
 def _split_backend(text: str) -> tuple[str, str | None]:
     head, sep, tail = text.rpartition("@")
-    if sep and tail in KNOWN_BACKENDS and head:
+    if sep and head and tail in backend_names():
         return head, tail
     return text, None
-
-
-def _is_torch_folder(path: Path) -> bool:
-    return path.is_dir() and not manifest_path_for(path).exists()
 
 
 def parse_targets(
@@ -91,10 +87,12 @@ def parse_targets(
             raise ConfigError(f"{path}: artifact not found")
         if path.suffix == ".json" and path.is_file():  # a manifest given instead of its artifact
             path = read_manifest(path).artifact_path(path)
-        if _is_torch_folder(path):
-            if backend not in (None, "torch"):
-                raise ConfigError(f"{path}: a torch checkpoint folder runs only on the torch backend, not {backend!r}")
-            targets += _torch_targets(path, torch_devices)
+        claimed = claiming_backend(path)
+        if claimed is not None:
+            if backend not in (None, claimed.name):
+                raise ConfigError(f"{path}: a checkpoint folder runs only on the {claimed.name} backend, "
+                                  f"not {backend!r}")
+            targets += _torch_targets(path, torch_devices, claimed.name, claimed.precisions)
         else:
             label = path.name + (f"@{backend}" if backend else "")
             targets.append(Target("artifact", str(path), label, backend,
@@ -102,11 +100,12 @@ def parse_targets(
     return _unique_labels(targets)
 
 
-def _torch_targets(path: Path, devices: Sequence[str]) -> list[Target]:
+def _torch_targets(path: Path, devices: Sequence[str], backend: str, precisions: Sequence[str]) -> list[Target]:
+    """One target per device and precision; half precision is timed on CUDA only (autocast)."""
     out = []
     for device in devices:
-        for precision in ("fp32", "fp16") if device.startswith("cuda") else ("fp32",):
-            out.append(Target("torch", str(path), f"torch {precision} {device}", "torch",
+        for precision in precisions if device.startswith("cuda") else precisions[:1]:
+            out.append(Target("torch", str(path), f"torch {precision} {device}", backend,
                               torch_device=device, torch_precision=precision))
     return out
 

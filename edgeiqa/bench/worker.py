@@ -12,7 +12,8 @@ dataset's files (decode, preprocess, batch, infer; decoding runs in the predicto
 
 Every runner, torch eager included, comes from the runtime's backend registry
 (:func:`edgeiqa.runtime.runners.create_runner`); what differs between backends is asked of the runner
-(``precision_used``, ``model_compute``, ``peak_gpu_mb``), never decided by the target's kind.
+(``precision_used``, ``model_compute``, ``peak_gpu_mb``: declared on the ``Runner`` base with neutral
+defaults), never decided by the target's kind.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ from edgeiqa.bench.memory import current_rss_mb, peak_rss_mb
 from edgeiqa.bench.spec import BenchOptions, BenchSpec
 from edgeiqa.bench.targets import Target
 from edgeiqa.bench.timing import measure_latency
-from edgeiqa.benchmarks.torch_runner import register_torch_backend
 from edgeiqa.errors import EdgeIQAError
-from edgeiqa.runtime.runners.base import first_line
+from edgeiqa.runtime.runners.base import Runner, first_line
 
 _MAX_E2E_PASSES = 1000
 
@@ -44,11 +44,10 @@ def open_predictor(target: Target, options: BenchOptions) -> Any:
     runtime's backend registry (``Predictor.load`` does both)."""
     from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
     from edgeiqa.runtime.predictor import Predictor
-    from edgeiqa.runtime.runners import BACKENDS_BY_FORMAT
+    from edgeiqa.runtime.runners import backends_for_format
 
-    register_torch_backend()  # torch itself is imported only when a torch runner activates
     # Checkpoint targets always name their backend (torch); an artifact's default comes from its format.
-    backend = target.backend or BACKENDS_BY_FORMAT[read_manifest(manifest_path_for(target.path)).format][0]
+    backend = target.backend or backends_for_format(read_manifest(manifest_path_for(target.path)).format)[0]
     return Predictor.load(target.path, backend, decoder=options.decoder, workers=options.workers,
                           verify=options.verify, **target.runner_options(backend, options.threads))
 
@@ -75,7 +74,7 @@ def describe_runtime(predictor: Any) -> dict[str, Any]:
     precision = manifest.precision if manifest is not None else runner.precision
     # What the kernels compute in: OpenVINO's compiled precision (f32 vs bf16), torch's autocast;
     # the other backends run the graph as stored.
-    used = getattr(runner, "precision_used", None) or getattr(runner, "precision", None) or precision
+    used = runner.precision_used or precision
     return {"format": fmt, "precision": precision, "backend": runner.backend, "precision_used": used,
             "providers": info.get("providers"), "runtime": info,
             "model": manifest.model if manifest is not None else None}
@@ -121,20 +120,15 @@ def score_dataset(predictor: Any, paths: Sequence[str], batch: int, min_seconds:
     return {"scores": scores, "end_to_end": e2e}
 
 
-def _runner_compute_and_size(runner: Any, image_hw: tuple[int, int]) -> dict[str, Any]:
+def _runner_compute_and_size(runner: Runner, image_hw: tuple[int, int]) -> dict[str, Any]:
     # Exported artifacts are counted by the harness from their file; a runner that holds a live model
     # (torch) counts it here, where the model lives, and says so with ``compute_source``.
-    if not callable(getattr(runner, "model_compute", None)):
-        return {}
     info = runner.model_compute(image_hw)
-    weights = getattr(runner, "weights_path", None)
+    if info is None:
+        return {}
+    weights = runner.weights_path
     info["size_bytes"] = artifact_size_bytes(weights) if weights is not None else None
     return info
-
-
-def _peak_gpu_mb(runner: Any) -> float | None:
-    peak = getattr(runner, "peak_gpu_mb", None)
-    return peak() if callable(peak) else None
 
 
 def run_target(spec: BenchSpec) -> dict[str, Any]:
@@ -160,7 +154,7 @@ def run_target(spec: BenchSpec) -> dict[str, Any]:
         else:
             entry.update(scores=None, end_to_end=None)
         entry["peak_rss_mb"] = peak_rss_mb()
-        entry["peak_gpu_mb"] = _peak_gpu_mb(predictor.runner)
+        entry["peak_gpu_mb"] = predictor.runner.peak_gpu_mb()
     return entry
 
 

@@ -25,8 +25,9 @@ from edgeiqa.export.formats import ExportFormat, get_format
 from edgeiqa.export.images import ImageSet
 from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.parity import run_parity, skipped
+from edgeiqa.export.polygraphy_lint import polygraphy_lint
 from edgeiqa.export.source import ExportSource, SourceLike, load_export_source
-from edgeiqa.runtime.parity_record import ParityRecord
+from edgeiqa.runtime.parity_record import ParityRecord, Verdict
 from edgeiqa.runtime.manifest import (
     ArtifactManifest,
     library_versions,
@@ -54,19 +55,19 @@ class ExportResult:
         return self.manifest.parity_record
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         """``passed``, ``failed`` or ``unverified`` (a backend that cannot run here, e.g. Core ML on Linux)."""
-        return self.parity.verdict if self.parity is not None else "unverified"
+        return self.parity.verdict if self.parity is not None else Verdict.UNVERIFIED
 
     @property
     def failed(self) -> bool:
         """The gate ran and the artifact missed it; an unverified artifact has not failed, nor passed."""
-        return self.verdict == "failed"
+        return self.verdict is Verdict.FAILED
 
     def summary(self) -> str:
         """One line for the CLI: artifact, size, time, parity outcome."""
         gate = self.parity.reason if self.parity is not None else "no parity run"
-        state = {"passed": "valid", "failed": "NOT VALID"}.get(self.verdict, "valid, unverified")
+        state = {Verdict.PASSED: "valid", Verdict.FAILED: "NOT VALID"}.get(self.verdict, "valid, unverified")
         return (f"{self.artifact} ({self.size_bytes / 1e6:.2f} MB, {self.seconds:.1f} s, {state}): "
                 f"{self.manifest.format} {self.manifest.precision}; parity: {gate}")
 
@@ -108,6 +109,8 @@ def export_artifact(
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out) as work:
         exported = fmt.load_exporter()(src, precision, Path(work), name, calib_set, options)
         manifest = _manifest(src, fmt, precision, exported)
+        if precision in fmt.linted:  # recorded, never fatal: the parity gate decides validity
+            manifest.extra["polygraphy_lint"] = polygraphy_lint(exported.artifact)
         record = _gate(src, exported.artifact, manifest, fmt, gate_set, options)
         manifest.parity, manifest.valid = record.to_dict(), record.valid
         manifest.sha256["artifact"] = sha256_file(exported.artifact)

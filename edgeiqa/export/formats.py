@@ -1,20 +1,20 @@
 """The export formats: ONE table of named records, looked up by name.
 
 Each :class:`ExportFormat` says which precisions it offers, which of them need INT8 calibration
-images, which runtime backend the parity gate runs it with and where that backend can run, and which
-function exports it (``"module:function"``, imported only when used so this table loads anywhere).
-Pure Python: no torch, onnx or backend import.
+images, which runtime backend the parity gate runs it with, and which function exports it
+(``"module:function"``, imported only when used so this table loads anywhere). Where that backend can
+run (platform, package) is the backend's own record (:mod:`edgeiqa.runtime.runners.backends`), not
+repeated here. Pure Python: no torch, onnx or backend import.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from edgeiqa.errors import ConfigError
+from edgeiqa.runtime.runners import Backend, get_backend
 
 # Which parity rule a precision answers to (see :class:`edgeiqa.export.options.Tolerances`).
 PRECISION_CLASS = {
@@ -42,11 +42,11 @@ class ExportFormat:
         precisions: the precisions it can be exported in.
         calibrated: the precisions among them that need INT8 calibration images.
         backend: the :mod:`edgeiqa.runtime.runners` backend that runs it for the parity gate.
-        module: the Python module the backend needs.
-        platforms: ``sys.platform`` values where the backend runs; empty means any.
         exporter: ``"module:function"`` exporting it (see :mod:`edgeiqa.export.exporter`).
         qat_precisions: the precisions a fake-quantized (QAT) source exports in; :data:`QAT_PRECISION`
             takes only such a source, the others only a float one.
+        linted: the precisions whose artifact NVIDIA Polygraphy lints at export (the ONNX graphs a
+            TensorRT engine is built from; see :mod:`edgeiqa.export.polygraphy_lint`).
     """
 
     name: str
@@ -55,10 +55,9 @@ class ExportFormat:
     precisions: tuple[str, ...]
     calibrated: tuple[str, ...]
     backend: str
-    module: str
-    platforms: tuple[str, ...]
     exporter: str
     qat_precisions: tuple[str, ...] = ()
+    linted: tuple[str, ...] = ()
 
     def check_source(self, precision: str, fake_quantized: bool, source: str) -> None:
         """Refuse (one line) a QAT source for a float precision, or a float source for ``int8-qat``."""
@@ -83,18 +82,18 @@ class ExportFormat:
             )
 
     @property
+    def runtime_backend(self) -> Backend:
+        """The record of the backend the parity gate runs it with."""
+        return get_backend(self.backend)
+
+    @property
     def runs_here(self) -> bool:
         """Whether the parity gate can run this format on this machine (platform and backend present)."""
-        if self.platforms and sys.platform not in self.platforms:
-            return False
-        return importlib.util.find_spec(self.module) is not None
+        return self.runtime_backend.runs_here
 
     def not_here_reason(self) -> str:
         """Why :attr:`runs_here` is False, in one line (for the manifest's parity record)."""
-        if self.platforms and sys.platform not in self.platforms:
-            where = " or ".join(_PLATFORM_NAMES.get(p, p) for p in self.platforms)
-            return f"{self.title} prediction needs {where}"
-        return f"{self.title} prediction needs the '{self.module}' package, which is not installed here"
+        return self.runtime_backend.not_here_reason()
 
     def artifact_name(self, model_name: str, precision: str) -> str:
         """``test_eqcnet_int8_trt.onnx``: model, precision (``-`` -> ``_``), suffix."""
@@ -105,41 +104,40 @@ class ExportFormat:
         return getattr(importlib.import_module(module_name), function)
 
 
-_PLATFORM_NAMES = {"darwin": "macOS", "linux": "Linux", "win32": "Windows"}
-
 FORMATS: dict[str, ExportFormat] = {
     fmt.name: fmt
     for fmt in (
         ExportFormat(
             name="onnx", title="ONNX Runtime", suffix=".onnx",
             precisions=("fp32", "fp16", "int8", "int8-trt", QAT_PRECISION),
-            calibrated=("int8", "int8-trt"), backend="onnxruntime", module="onnxruntime", platforms=(),
+            calibrated=("int8", "int8-trt"), backend="onnxruntime",
             exporter="edgeiqa.export.onnx_export:export_onnx", qat_precisions=(QAT_PRECISION,),
+            linted=("fp16", "int8-trt", QAT_PRECISION),
         ),
         ExportFormat(
             name="openvino", title="OpenVINO", suffix=".xml", precisions=("fp32", "fp16", "int8", "int8-qdq"),
             calibrated=("int8", "int8-qdq"),
-            backend="openvino", module="openvino", platforms=(),
+            backend="openvino",
             exporter="edgeiqa.export.openvino_export:export_openvino",
         ),
         ExportFormat(
             name="coreml", title="Core ML", suffix=".mlpackage", precisions=("fp32", "fp16", "int8-weights"),
-            calibrated=(), backend="coreml", module="coremltools", platforms=("darwin",),
+            calibrated=(), backend="coreml",
             exporter="edgeiqa.export.coreml_export:export_coreml",
         ),
         ExportFormat(
             name="ort", title="ONNX Runtime Mobile", suffix=".ort", precisions=("fp32", "fp16", "int8"),
-            calibrated=("int8",), backend="onnxruntime", module="onnxruntime", platforms=(),
+            calibrated=("int8",), backend="onnxruntime",
             exporter="edgeiqa.export.ort_mobile:export_ort",
         ),
         ExportFormat(
             name="litert", title="LiteRT", suffix=".tflite", precisions=("fp32", "fp16", "int8"),
-            calibrated=("int8",), backend="litert", module="ai_edge_litert", platforms=(),
+            calibrated=("int8",), backend="litert",
             exporter="edgeiqa.export.litert_export:export_litert",
         ),
         ExportFormat(
             name="tensorrt", title="TensorRT", suffix=".engine", precisions=("fp16", "int8"), calibrated=("int8",),
-            backend="tensorrt", module="tensorrt", platforms=("linux", "win32"),
+            backend="tensorrt",
             exporter="edgeiqa.export.tensorrt:export_tensorrt", qat_precisions=("int8",),
         ),
     )

@@ -1,5 +1,8 @@
 """Checks every ONNX artifact goes through: the strict ONNX checker and one ONNX Runtime run.
 
+The run goes through the runtime's :class:`~edgeiqa.runtime.runners.OnnxRuntimeRunner`, the runner that
+will run the artifact on a device, rather than a session of its own.
+
 A leaf of the export layer (onnx and onnxruntime only): :mod:`edgeiqa.export.onnx_export`,
 :mod:`edgeiqa.export.onnx_int8` and :mod:`edgeiqa.export.sensitivity` all use it, so none of them
 has to import another's private helpers (``onnx_int8`` used to import ``onnx_export._check``, while
@@ -15,6 +18,8 @@ import numpy as np
 
 from edgeiqa.errors import require
 from edgeiqa.export.errors import ExportError
+from edgeiqa.runtime.runners import OnnxRuntimeRunner
+from edgeiqa.runtime.runners.base import first_line
 
 
 def check_onnx(model: Any, path: Path) -> None:
@@ -29,14 +34,13 @@ def check_onnx(model: Any, path: Path) -> None:
 
 def smoke_run(path: Path) -> None:
     """Run ``path`` once in ONNX Runtime on zeros of its declared shapes (dynamic dims -> 1 or 64)."""
-    ort = require("onnxruntime", "onnx", "ONNX checks")
+    require("onnxruntime", "onnx", "ONNX checks")  # a missing package is its own one-line error
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feed = {}
-        for value in session.get_inputs():
-            shape = [d if isinstance(d, int) else (1 if i == 0 else 64) for i, d in enumerate(value.shape)]
-            feed[value.name] = np.zeros(shape, dtype=np.float32)
-        session.run(None, feed)
-    except Exception as exc:  # ORT raises Fail / InvalidGraph / RuntimeException
-        first = str(exc).strip().splitlines()[0]
+        with OnnxRuntimeRunner(path, providers=["cpu"]) as runner:
+            feed = {name: np.zeros([d if d is not None else (1 if i == 0 else 64) for i, d in enumerate(dims)],
+                                   dtype=np.float32)
+                    for name, dims in runner.input_shapes.items()}
+            runner.infer(feed)
+    except Exception as exc:  # the runner's one-line RunnerError, or ORT's Fail / InvalidGraph when running
+        first = first_line(exc.__cause__ or exc)  # ORT's own words, not the runner's wrapping of them
         raise ExportError(f"{path.name}: ONNX Runtime cannot run the converted graph ({first})") from exc

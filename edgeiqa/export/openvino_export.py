@@ -28,7 +28,7 @@ import re
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from edgeiqa.export.onnx_export import export_fp32
 from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.source import ExportSource
 from edgeiqa.runtime.contract import PreprocessContract
+from edgeiqa.runtime.runners import OpenVINORunner
 
 # INT8 calibration method -> NNCF activation range estimator. NNCF's own default, MEAN_MINMAX (per-image
 # min/max averaged over the set), clips the images at the ends of the quality range: on the tiny test
@@ -166,22 +167,21 @@ def _with_accuracy_control(nncf: Any, model: Any, batches: "ImageFeeds", scope: 
     The FP32 model scores 1.0 by construction, so NNCF's absolute drop is exactly 1 - rank agreement.
     Validation runs on the calibration images (capped like ONNX ``keep_fp auto``).
     """
-    import openvino as ov
-
     from edgeiqa.export.mixed_precision import AUTO_IMAGES
     from edgeiqa.metrics import srcc
 
     val = ImageFeeds(batches.paths[:AUTO_IMAGES], batches.contract)
 
-    def outputs(compiled: Any, feeds: Iterable[dict[str, Any]]) -> list[list[np.ndarray]]:
-        """Every output of ``compiled`` per feed, in port order: what NNCF's ranker compares item by item."""
-        return [[np.asarray(value) for value in compiled(feed).values()] for feed in feeds]
+    def outputs(run: Callable[[dict[str, Any]], Any], feeds: Iterable[dict[str, Any]]) -> list[list[np.ndarray]]:
+        """Every output of ``run`` per feed, in port order: what NNCF's ranker compares item by item."""
+        return [[np.asarray(value) for value in run(feed).values()] for feed in feeds]
 
     def scores(per_item: list[list[np.ndarray]]) -> np.ndarray:
         return np.concatenate([np.asarray(item[0], dtype=np.float64).reshape(-1) for item in per_item])
 
-    fp32 = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    reference = scores(outputs(fp32, val))
+    # Our own runs (the FP32 reference, the final check) go through the runtime's runner; NNCF hands
+    # ``validate`` models it compiled itself.
+    fp32 = OpenVINORunner(model, inference_precision="f32")
     measured: list[float] = []
 
     def validate(compiled: Any, data: Iterable[dict[str, Any]]) -> tuple[float, list[list[np.ndarray]]]:
@@ -192,19 +192,21 @@ def _with_accuracy_control(nncf: Any, model: Any, batches: "ImageFeeds", scope: 
         # the mode (where SRCC is undefined, hence 1.0).
         feeds = list(data)
         per_item = outputs(compiled, feeds)
-        ref = reference if len(feeds) == len(val) else scores(outputs(fp32, feeds))
+        ref = reference if len(feeds) == len(val) else scores(outputs(fp32.infer, feeds))
         value = float(srcc(scores(per_item), ref)) if len(feeds) > 2 else 1.0
         if len(feeds) == len(val):
             measured.append(value)
         return value, per_item
 
-    with _one_bar_per_ranking_pass():
+    with fp32, _one_bar_per_ranking_pass():
+        reference = scores(outputs(fp32.infer, val))
         quantized = nncf.quantize_with_accuracy_control(
             model, nncf.Dataset(batches), nncf.Dataset(val), validate, max_drop=1.0 - budget,
             drop_type=nncf.DropType.ABSOLUTE, subset_size=len(batches), ignored_scope=scope,
             fast_bias_correction=fast_bias, advanced_quantization_parameters=_advanced(estimator),
             advanced_accuracy_restorer_parameters=_restorer_bounds())
-    final = scores(outputs(ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}), val))
+    with OpenVINORunner(quantized, inference_precision="f32") as runner:
+        final = scores(outputs(runner.infer, val))
     fake = sum(1 for op in quantized.get_ops() if op.get_type_name() == "FakeQuantize")
     return quantized, {
         "budget": budget, "metric": "SRCC(int8 scores, fp32 scores)", "tool": "nncf.quantize_with_accuracy_control",

@@ -122,10 +122,10 @@ def torch_scorer(source: "ExportSource") -> Scorer:
 
 
 def runner_options(fmt: ExportFormat, options: ExportOptions) -> dict[str, Any]:
-    """Backend options the gate runs with; OpenVINO's precision hint is set so "FP32" is not bf16."""
-    if fmt.backend == "openvino":
-        return {"inference_precision": options.openvino_inference_precision}
-    return {}
+    """Backend options the gate runs with: a backend whose record names a precision option gets the
+    configured hint, so an "FP32" artifact is not gated in bf16 (OpenVINO on CPUs with bf16)."""
+    option = fmt.runtime_backend.precision_option
+    return {option: options.openvino_inference_precision} if option is not None else {}
 
 
 def skipped(reason: str) -> ParityRecord:

@@ -25,7 +25,8 @@ Runtime, where a Q/DQ graph can be slower (docs/architecture.md, "Deployment fac
 
 The variants run in ONNX Runtime or, with ``backend="openvino"``, in OpenVINO (the same ONNX
 files, ``INFERENCE_PRECISION_HINT`` f32), which is how the OpenVINO side is measured: NNCF has no
-public per-layer report (its accuracy-control ranker is internal).
+public per-layer report (its accuracy-control ranker is internal). Both go through the runtime's
+runners, the ones that run the finished artifacts, with the edited graphs handed over in memory.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from edgeiqa.export.images import iter_feeds
 from edgeiqa.export.nodes import copy_node
 from edgeiqa.metrics import srcc
 from edgeiqa.runtime.contract import PreprocessContract
+from edgeiqa.runtime.runners import OnnxRuntimeRunner, OpenVINORunner, Runner
 
 # Nodes that read a dequantized tensor but compute nothing from its values.
 _NOT_LAYERS = ("QuantizeLinear", "DequantizeLinear", "Shape", "Size")
@@ -165,31 +167,27 @@ class Scorer:
 
     def scores(self, model: Any) -> np.ndarray:
         """Scores of ``model`` (an ``onnx.ModelProto`` or a path) over every feed, concatenated."""
-        if isinstance(model, (str, Path)):
-            data = Path(model).read_bytes()
-        else:
-            data = model.SerializeToString()
-        run = self._ort(data) if self.backend == "onnxruntime" else self._openvino(data)
-        return np.concatenate([np.asarray(run(feed), dtype=np.float64).reshape(-1) for feed in self.feeds])
+        data = Path(model).read_bytes() if isinstance(model, (str, Path)) else model.SerializeToString()
+        with self._runner(data) as runner:
+            return np.concatenate([np.asarray(_score(runner.infer(feed)), dtype=np.float64).reshape(-1)
+                                   for feed in self.feeds])
 
-    def _ort(self, data: bytes) -> Any:
-        ort = require("onnxruntime", "onnx", "INT8 sensitivity")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.log_severity_level = 3  # unused-initializer warnings of the edited graphs
-        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        return lambda feed: session.run([SCORE_OUTPUT], feed)[0]
-
-    def _openvino(self, data: bytes) -> Any:
+    def _runner(self, data: bytes) -> Runner:
+        """An (inactive) runner of the serialized ONNX ``data``."""
+        if self.backend == "onnxruntime":
+            # Errors only: the edited graphs leave initializers unused, which ORT would warn about per variant.
+            return OnnxRuntimeRunner(data, providers=["cpu"], threads=self.threads, log_severity=3)
         ov = require("openvino", "openvino", "OpenVINO INT8 sensitivity")
-        core = ov.Core()
-        with tempfile.TemporaryDirectory() as folder:  # the ONNX frontend reads files
+        with tempfile.TemporaryDirectory() as folder:  # OpenVINO's ONNX frontend reads files
             path = Path(folder) / "variant.onnx"
             path.write_bytes(data)
-            compiled = core.compile_model(core.read_model(str(path)), "CPU", {
-                "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": self.threads})
-        output = compiled.outputs[0]
-        return lambda feed: compiled(feed)[output]
+            model = ov.Core().read_model(str(path))
+        return OpenVINORunner(model, inference_precision="f32", threads=self.threads)
+
+
+def _score(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """``score``, or the only output under another name (OpenVINO may report a fused output's other name)."""
+    return outputs[SCORE_OUTPUT] if SCORE_OUTPUT in outputs else next(iter(outputs.values()))
 
 
 def tensor_errors(float_path: Path, qdq_path: Path, feeds: list[dict[str, np.ndarray]],

@@ -24,9 +24,9 @@ from edgeiqa.errors import ConfigError
 from edgeiqa.fileio import atomic_write_text, read_json_file
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.parity_record import ParityRecord
+from edgeiqa.runtime.runners.registry import format_names, is_known_format
 
 SCHEMA = "edgeiqa.manifest/1"
-FORMATS = ("onnx", "ort", "openvino", "coreml", "litert", "tensorrt", "torch")
 PathLike = Union[str, os.PathLike]
 
 # Packages whose versions matter for reproducing an artifact's numbers; absent ones are skipped.
@@ -141,8 +141,8 @@ def _validate(data: Any, source: str) -> None:
             raise ConfigError(f"{source}: missing key {key!r}")
     if data["schema"] != SCHEMA:
         raise ConfigError(f"{source}: key 'schema' is {data['schema']!r}; this runtime reads {SCHEMA!r}")
-    if data["format"] not in FORMATS:
-        raise ConfigError(f"{source}: key 'format' is {data['format']!r}; expected one of {', '.join(FORMATS)}")
+    if not is_known_format(data["format"]):  # a format is what some backend record runs
+        raise ConfigError(f"{source}: key 'format' is {data['format']!r}; expected one of {', '.join(format_names())}")
     for key in ("precision", "artifact", "model"):
         if not isinstance(data[key], str) or not data[key]:
             raise ConfigError(f"{source}: key {key!r} must be a non-empty string, got {data[key]!r}")

@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from edgeiqa.errors import ConfigError
 
-PASSED, FAILED, UNVERIFIED = "passed", "failed", "unverified"
-VERDICTS = (PASSED, FAILED, UNVERIFIED)
+
+class Verdict(StrEnum):
+    """The gate's outcome. A ``StrEnum`` so it compares equal to, and serialises as, its string: the
+    manifests written before it read and write byte for byte the same."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    UNVERIFIED = "unverified"
+
+
+PASSED, FAILED, UNVERIFIED = Verdict.PASSED, Verdict.FAILED, Verdict.UNVERIFIED
+VERDICTS = tuple(Verdict)
 ALLOW_INVALID_FLAG = "--allow-invalid"
 
 # How a failed check reads: its key (as in the manifest and the tolerances) and, where the key alone
@@ -69,7 +80,7 @@ class ParityRecord:
     (``previous_sha256`` from a re-verification, fields of newer writers).
     """
 
-    verdict: str
+    verdict: Verdict
     reason: str
     n: int = 0
     rule: dict[str, Any] = field(default_factory=dict)
@@ -88,8 +99,10 @@ class ParityRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ConfigError(f"parity verdict {self.verdict!r} is not one of {', '.join(VERDICTS)}")
+        try:
+            self.verdict = Verdict(self.verdict)
+        except ValueError:
+            raise ConfigError(f"parity verdict {self.verdict!r} is not one of {', '.join(VERDICTS)}") from None
 
     # -- the verdict, asked the way callers need it ----------------------------------------------
     @property

@@ -24,7 +24,7 @@ from edgeiqa.runtime.decode import DecoderName, get_decoder
 from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS, FrameBudget, peek_pixels
 from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, read_manifest, verify_artifact_sha256
 from edgeiqa.runtime.preprocess import to_rgb, preprocess_image
-from edgeiqa.runtime.runners import Runner, RunnerError, create_runner, runner_for
+from edgeiqa.runtime.runners import Backend, Runner, RunnerError, claiming_backend, create_runner, runner_for
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 Prepared = Union[dict, ImageDecodeError]
@@ -78,7 +78,7 @@ class Predictor:
         self._decode = get_decoder(decoder)
         self.decoder = decoder
         runner.activate()
-        if not getattr(runner, "own_views", False):  # a runner with its own views has its own input names
+        if not runner.own_views:  # a runner with its own views has its own input names
             _check_inputs(runner, contract)
         self.output_name = _pick_output(runner, manifest, output_name)
         # Backends that are not thread-safe get one call at a time; ORT/OpenVINO/TensorRT need no lock.
@@ -99,21 +99,23 @@ class Predictor:
         max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
         **runner_opts: Any,
     ) -> "Predictor":
-        """Load an artifact (or its ``.json`` manifest) with the runner its manifest's format needs.
+        """Load an artifact (or its ``.json`` manifest) with the runner its manifest's format needs, or a
+        path with no manifest that a backend's path rule claims (a checkpoint folder: the torch plugin).
 
         ``max_decoded_pixels`` bounds the decoded frames in flight (default: one 4K frame, for small
         devices); ``None`` lets every decode thread hold its own, which on 2 cores nearly doubles 4K
         throughput at the cost of one more frame of memory per thread (see :mod:`edgeiqa.runtime.frames`).
 
         ``backend`` overrides the runner (``openvino`` can run an ONNX file); ``runner_opts`` go to
-        the runner (``providers=``, ``intra_op_threads=``, ``inference_precision=``, ...).
+        the runner (``threads=``, ``providers=``, ``inference_precision=``, ...).
         ``verify`` checks the artifact's sha256 against its manifest first and refuses a mismatch
         (:class:`~edgeiqa.runtime.manifest.IntegrityError`); ``verify=False`` is ``--no-verify``.
         """
         path = Path(path)
-        if is_checkpoint_folder(path):
-            return cls._load_checkpoint(path, backend, decoder=decoder, workers=workers, verify=verify,
-                                        max_decoded_pixels=max_decoded_pixels, **runner_opts)
+        claimed = None if manifest_path_for(path).exists() or path.suffix == ".json" else claiming_backend(path)
+        if claimed is not None:
+            return cls._load_claimed(path, claimed, backend, decoder=decoder, workers=workers, verify=verify,
+                                     max_decoded_pixels=max_decoded_pixels, **runner_opts)
         if path.suffix == ".json" and path.is_file():
             manifest_file = path
             manifest = read_manifest(manifest_file)
@@ -137,14 +139,18 @@ class Predictor:
             raise
 
     @classmethod
-    def _load_checkpoint(cls, path: Path, backend: str | None, *, decoder: DecoderName, workers: int | None,
-                         verify: bool, max_decoded_pixels: int | None, **runner_opts: Any) -> "Predictor":
-        """A teacher or student checkpoint folder, run by the torch backend with the checkpoint's own contract."""
-        if backend not in (None, "torch"):
-            raise ConfigError(f"{path}: a checkpoint folder runs on the torch backend, not {backend!r}")
-        runner = create_runner("torch", path, verify=verify, **runner_opts)
+    def _load_claimed(cls, path: Path, claimed: Backend, backend: str | None, *, decoder: DecoderName,
+                      workers: int | None, verify: bool, max_decoded_pixels: int | None,
+                      **runner_opts: Any) -> "Predictor":
+        """A self-describing model (a checkpoint folder) run by the backend that claims it, with its own
+        contract; such a backend checks its own files, so ``verify`` goes to its runner."""
+        if backend not in (None, claimed.name):
+            raise ConfigError(f"{path}: this folder runs on the {claimed.name} backend, not {backend!r}")
+        runner = create_runner(claimed.name, path, verify=verify, **runner_opts)
         try:
-            runner.activate()  # the contract lives in the checkpoint: known only once it is loaded
+            runner.activate()  # the contract lives in the model: known only once it is loaded
+            if runner.contract is None:
+                raise ConfigError(f"{path}: the {claimed.name} runner found no preprocessing contract in it")
             return cls(runner, runner.contract, decoder=decoder, workers=workers, max_decoded_pixels=max_decoded_pixels)
         except BaseException:
             runner.deactivate()
@@ -209,7 +215,7 @@ class Predictor:
             img = to_rgb(item)  # images given in memory are taken as upright
         else:
             img = self._decode(item, self.contract)
-        if getattr(self.runner, "own_views", False):  # a teacher checkpoint: global view + native patches
+        if self.runner.own_views:  # a teacher checkpoint: global view + native patches
             return self.runner.prepare_image(img)
         return preprocess_image(img, self.contract)
 
@@ -277,11 +283,6 @@ class Predictor:
         return np.concatenate([self.predict_arrays({n: f[n][None] for n in names}) for f in feeds])
 
 
-def is_checkpoint_folder(path: Path) -> bool:
-    """A training checkpoint (or its stage / run folder), as opposed to an artifact (a .mlpackage is a folder too)."""
-    return path.is_dir() and any((path / name).exists() for name in ("state.json", "best.json", "last.json", "final"))
-
-
 def _as_list(items: ImageInput | Iterable[ImageInput]) -> list:
     if isinstance(items, (str, os.PathLike, bytes, Image.Image)):
         return [items]
@@ -293,7 +294,7 @@ def _as_list(items: ImageInput | Iterable[ImageInput]) -> list:
 def _check_inputs(runner: Runner, contract: PreprocessContract) -> None:
     if set(runner.input_names) != set(contract.input_names):
         raise ConfigError(
-            f"{runner.path}: the model takes inputs {list(runner.input_names)} but its preprocessing contract "
+            f"{runner.label}: the model takes inputs {list(runner.input_names)} but its preprocessing contract "
             f"produces {list(contract.input_names)}; the manifest does not describe this artifact"
         )
     declared = runner.input_shapes
@@ -303,7 +304,7 @@ def _check_inputs(runner: Runner, contract: PreprocessContract) -> None:
             continue
         if not _compatible(graph, expected):
             raise ConfigError(
-                f"{runner.path}: the graph's input {name!r} has shape {_fmt(graph)} but the manifest's "
+                f"{runner.label}: the graph's input {name!r} has shape {_fmt(graph)} but the manifest's "
                 f"preprocessing contract produces {_fmt(expected)} ({key}); the manifest does not describe "
                 "this artifact"
             )
@@ -343,4 +344,4 @@ def _pick_output(runner: Runner, manifest: ArtifactManifest | None, requested: s
             return name
     if requested is None and len(outputs) == 1:
         return outputs[0]
-    raise ConfigError(f"{runner.path}: no score output among {list(outputs)} (looked for {candidates})")
+    raise ConfigError(f"{runner.label}: no score output among {list(outputs)} (looked for {candidates})")

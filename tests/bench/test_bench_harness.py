@@ -87,7 +87,7 @@ def test_the_runtime_actually_used_is_recorded(runs) -> None:
         for entry in result.results:
             assert entry["backend"] == "onnxruntime" and entry["format"] == "onnx" and entry["precision"] == "fp32"
             assert entry["providers"] == ["CPUExecutionProvider"]
-            assert entry["runtime"]["intra_op_threads"] == threads
+            assert entry["runtime"]["threads"] == threads
 
 
 def test_accuracy_and_end_to_end_come_from_the_named_split(runs) -> None:

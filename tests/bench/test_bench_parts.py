@@ -114,6 +114,10 @@ def test_targets_from_command_line_specs(tmp_path: Path) -> None:
     art = tiny_artifact(tmp_path, "s.onnx", "linear")
     ckpt = tmp_path / "final"
     ckpt.mkdir()
+    (ckpt / "state.json").write_text("{}")  # the torch plugin's rule: a folder holding a checkpoint
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert [t.kind for t in parse_targets([empty])] == ["artifact"]  # no checkpoint in it: not claimed
     other = tmp_path / "b"
     other.mkdir()
     tiny_artifact(other, "s.onnx", "linear")
@@ -125,8 +129,9 @@ def test_targets_from_command_line_specs(tmp_path: Path) -> None:
     labels = [t.label for t in targets]
     assert labels[1] == "s.onnx@openvino" and labels[2:5] == ["torch fp32 cpu", "torch fp32 cuda", "torch fp16 cuda"]
     assert labels[0] == f"s.onnx ({tmp_path.name}/s.onnx)" and labels[5] == "s.onnx (b/s.onnx)"  # same name: folder
-    assert targets[0].runner_options("onnxruntime", 2) == {"intra_op_threads": 2, "providers": ["cpu"]}
-    assert targets[1].runner_options("openvino", 2) == {"num_threads": 2}
+    assert targets[0].runner_options("onnxruntime", 2) == {"threads": 2, "providers": ["cpu"]}
+    assert targets[1].runner_options("openvino", 2) == {"threads": 2}  # OpenVINO has no execution providers
+    assert targets[1].runner_options("tensorrt", 2) == {}  # no thread knob: --threads does not apply
     assert Target.from_dict(targets[0].to_dict()) == targets[0]
     (by_manifest,) = parse_targets([f"{art}.json@openvino"])  # the manifest stands for its artifact
     assert (by_manifest.path, by_manifest.backend, by_manifest.label) == (str(art), "openvino", "s.onnx@openvino")

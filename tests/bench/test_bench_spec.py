@@ -48,21 +48,25 @@ def test_an_unknown_option_is_named_not_ignored() -> None:
 
 
 def test_torch_is_a_registered_backend_that_gets_its_device_and_precision(tmp_path: Path, monkeypatch) -> None:
-    from edgeiqa.benchmarks.torch_runner import TorchEagerRunner, register_torch_backend
+    from edgeiqa.distill.torch_runner import TorchEagerRunner, register_torch_backend
     from edgeiqa.runtime import runners
+    from edgeiqa.runtime.runners import registry
 
-    monkeypatch.setattr(runners, "_FACTORIES", {k: v for k, v in runners._FACTORIES.items() if k != "torch"})
-    monkeypatch.setattr(runners, "PLUGIN_GROUP", "edgeiqa.no-such-group")  # no entry-point plugin: only ours
+    monkeypatch.setattr(registry, "_REGISTRY", {k: v for k, v in registry._REGISTRY.items() if k != "torch"})
+    monkeypatch.setattr(registry, "_SCANNED", [])
+    monkeypatch.setattr(registry, "PLUGIN_GROUP", "edgeiqa.no-such-group")  # no entry-point plugin: only ours
     folder = tmp_path / "final"
     folder.mkdir()
-    (target,) = parse_targets([folder])  # a folder with no manifest is a torch checkpoint
-    opts = target.runner_options("torch", threads=3)
-    with pytest.raises(Exception, match="torch checkpoints are not available in the torch-free runtime"):
-        runners.create_runner("torch", folder, **opts)
+    (folder / "state.json").write_text("{}")
+    assert [t.kind for t in parse_targets([folder])] == ["artifact"]  # nobody claims it without the plugin
+    with pytest.raises(ConfigError, match="unknown backend 'torch'"):
+        runners.create_runner("torch", folder)
     register_torch_backend()
+    (target,) = parse_targets([folder])  # the plugin's rule claims a folder holding a checkpoint
+    opts = target.runner_options("torch", threads=3)
     runner = runners.create_runner("torch", folder, **opts)  # not activated: no torch import needed
     assert isinstance(runner, TorchEagerRunner)
-    assert (runner.device, runner.precision, runner.num_threads, runner.precision_used) == ("cpu", "fp32", 3, "fp32")
+    assert (runner.device, runner.precision, runner.threads, runner.precision_used) == ("cpu", "fp32", 3, "fp32")
     assert runner.peak_gpu_mb() is None  # CPU: no GPU peak to report
     with pytest.raises(ConfigError, match="unknown backend 'tflite'"):
         runners.create_runner("tflite", folder)

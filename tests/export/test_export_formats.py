@@ -41,7 +41,7 @@ def test_where_each_format_runs_and_why_not(monkeypatch):
     if sys.platform != "darwin":
         assert coreml.not_here_reason() == "Core ML prediction needs macOS"
     # TensorRT runs where its package imports, whatever this machine has: both cases, faked.
-    from edgeiqa.export import formats
+    from edgeiqa.runtime.runners import registry as formats  # where each backend runs is its record's
 
     real_find_spec = formats.importlib.util.find_spec
     monkeypatch.setattr(formats.sys, "platform", "linux")

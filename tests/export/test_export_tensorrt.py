@@ -1,7 +1,9 @@
 """TensorRT: the plan per version (no TensorRT needed), calibration batches, and the build against a fake API.
 
 TensorRT cannot be installed on the development machines; the fake below records the calls the
-builder makes (documented TensorRT 10/11 Python API), so the call sequence is checked, not its effect.
+builder makes, so the call sequence is checked, not its effect. It accepts only the documented
+TensorRT 10/11 Python API names (tests/fake_tensorrt_api.py): a misspelt call fails here as it would on
+a Jetson.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from edgeiqa.export.cli_entry import add_build_engine_arguments, run_build_engin
 from edgeiqa.export.tensorrt_plan import default_profile, plan_engine
 from edgeiqa.runtime.manifest import read_manifest
 from export_helpers import tiny_contract, tiny_model, write_images
+from fake_tensorrt_api import StrictFake, allowed_names
 
 
 @pytest.fixture(scope="module")
@@ -108,44 +111,50 @@ def test_missing_tensorrt_is_one_clear_line(onnx_files, model, calib, val, tmp_p
 
 # ----------------------------------------------------------------------------------------- fake TensorRT
 
-class _Recorder:
-    def __init__(self, log: list, name: str) -> None:
-        self._log, self._name = log, name
+class _Recorder(StrictFake):
+    """Records every call of a documented method; any other name raises AttributeError."""
 
-    def __getattr__(self, method):
+    def __init__(self, log: list, name: str, api: str, major: int) -> None:
+        for key, value in {"_log": log, "_name": name, "_api": api, "_allowed": allowed_names(api, major)}.items():
+            object.__setattr__(self, key, value)
+
+    def __getattr__(self, method):  # reached for names the instance lacks, refused ones included
+        if method.startswith("_") or method not in self._allowed:
+            raise AttributeError(f"TensorRT's {self._api} has no attribute {method!r} (not in its documented "
+                                 "Python API)")
         return lambda *args: self._log.append((self._name, method, args))
 
 
 def fake_tensorrt(version: str, log: list) -> types.ModuleType:
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
+    major = int(version.split(".")[0])
     trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
     trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=0)
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
-    eleven = version.startswith("11")  # TensorRT 11 removed the weak-typing flags and the calibrators
+    eleven = major >= 11  # TensorRT 11 removed the weak-typing flags and the calibrators
     trt.BuilderFlag = types.SimpleNamespace() if eleven else types.SimpleNamespace(FP16="FP16", INT8="INT8")
     if not eleven:
         trt.IInt8EntropyCalibrator2 = type("IInt8EntropyCalibrator2", (), {"__init__": lambda self: None})
 
-    class Config(_Recorder):
-        int8_calibrator = None
+    class Builder(StrictFake):
+        _api, _allowed = "Builder", allowed_names("Builder", major)
 
-    class Builder:
         def __init__(self, logger):
-            self.config = Config(log, "config")
+            self._config = _Recorder(log, "config", "IBuilderConfig", major)
 
         def create_network(self, flags):
             log.append(("builder", "create_network", (flags,)))
             return "network"
 
         def create_builder_config(self):
-            return self.config
+            return self._config
 
         def create_optimization_profile(self):
-            return _Recorder(log, "profile")
+            return _Recorder(log, "profile", "IOptimizationProfile", major)
 
         def build_serialized_network(self, network, config):
-            calibrator = config.int8_calibrator
+            calibrator = config.__dict__.get("int8_calibrator")  # set only on TensorRT 10's implicit path
             if calibrator is not None:  # what TensorRT 10 does with an implicit calibrator
                 assert calibrator.read_calibration_cache() is None
                 while (ptrs := calibrator.get_batch(["image", "fragments"])) is not None:
@@ -153,7 +162,8 @@ def fake_tensorrt(version: str, log: list) -> types.ModuleType:
                 calibrator.write_calibration_cache(b"CACHE")
             return b"ENGINE"
 
-    class OnnxParser:
+    class OnnxParser(StrictFake):
+        _api, _allowed = "OnnxParser", allowed_names("OnnxParser", major)
         num_errors = 0
 
         def __init__(self, network, logger):
@@ -256,3 +266,23 @@ def test_build_engine_refuses_a_tampered_onnx(onnx_files, tmp_path):
 def test_plan_engine_is_pure(tmp_path):
     plan = plan_engine("a.onnx", "int8", "a.engine", trt_major=10, contract=tiny_contract(), graph="fp32")
     assert plan.to_dict()["profile"]["opt"] == {"image": [8, 3, 32, 32], "fragments": [8, 3, 16, 16]}
+
+
+def test_the_fake_refuses_what_the_real_api_does_not_have():
+    log: list = []
+    for version in ("10.3.0", "11.1.0"):
+        trt = fake_tensorrt(version, log)
+        builder = trt.Builder(trt.Logger(trt.Logger.WARNING))
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 20)  # the documented spelling
+        with pytest.raises(AttributeError, match="IBuilderConfig has no attribute 'set_memory_pool_limits'"):
+            config.set_memory_pool_limits(trt.MemoryPoolType.WORKSPACE, 1 << 20)
+        with pytest.raises(AttributeError, match="'max_workspace_size'"):  # removed in TensorRT 10
+            config.max_workspace_size = 1 << 20
+        with pytest.raises(AttributeError, match="Builder has no attribute 'build_engine'"):
+            builder.build_engine("network", config)
+        with pytest.raises(AttributeError, match="OnnxParser has no attribute 'parse'"):
+            trt.OnnxParser("network", None).parse(b"onnx")
+    with pytest.raises(AttributeError, match="'int8_calibrator'"):  # TensorRT 11 has no calibrators
+        config.int8_calibrator = object()
+    assert ("config", "set_memory_pool_limit", ("WORKSPACE", 1 << 20)) in log

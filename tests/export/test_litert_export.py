@@ -85,7 +85,7 @@ def test_fp16_and_int8_keep_the_ranking_and_a_float_score(fp32, images, tmp_path
     assert details["kept_float"]["by_type"].get("LOGISTIC") == 1
     assert "DEQUANTIZE" in builtin_ops(int8)["by_type"]  # int8 activations back to float before the 4PL
     for path, limit in ((fp16, 0.05), (int8, 2.0)):
-        with LiteRTRunner(path, num_threads=1) as runner:
+        with LiteRTRunner(path, threads=1) as runner:
             scores = np.concatenate([runner.infer(f)["score"] for f in iter_feeds(val.paths, source.contract, 1)])
             assert runner.info()["inputs"]["image"]["quantized"] == (path == int8)
         assert scores.dtype == np.float32

@@ -12,7 +12,7 @@ from edgeiqa.errors import ConfigError
 from edgeiqa.export.options import Tolerances
 from edgeiqa.export.parity import compare
 from edgeiqa.metrics import srcc
-from edgeiqa.runtime.parity_record import ParityRecord
+from edgeiqa.runtime.parity_record import ParityRecord, Verdict
 
 
 def _weak_model(n: int = 122, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +78,13 @@ def test_the_verdict_round_trips_through_json():
         again = ParityRecord.from_dict(json.loads(json.dumps(record.to_dict())))
         assert again == record and again.verdict == record.verdict
     assert again.verdict == "unverified" and again.valid and not again.verified
+
+
+def test_a_read_verdict_is_the_enum_and_writes_as_its_plain_string():
+    record = ParityRecord.from_dict({"verdict": "failed", "reason": "x"})
+    assert record.verdict is Verdict.FAILED and record.failed
+    text = json.dumps(record.to_dict())
+    assert text == json.dumps({"verdict": "failed", "reason": "x", "n": 0, "rule": {}, "checks": []})
 
 
 @pytest.mark.parametrize("legacy, verdict", [

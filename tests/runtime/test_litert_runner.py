@@ -9,7 +9,7 @@ import pytest
 
 from edgeiqa.errors import MissingDependencyError
 from edgeiqa.runtime.manifest import ArtifactManifest
-from edgeiqa.runtime.runners import BACKENDS_BY_FORMAT, RunnerError, runner_for
+from edgeiqa.runtime.runners import RunnerError, backends_for_format, runner_for
 from edgeiqa.runtime.runners.litert_runner import INTERPRETER_MODULES, LiteRTRunner, _Port
 from runtime_helpers import tiny_contract
 
@@ -39,8 +39,8 @@ def test_missing_and_bad_files_are_one_line_runner_errors(tmp_path):
     with pytest.raises(RunnerError, match="bad.tflite: LiteRT cannot load this model") as info:
         LiteRTRunner(bad).activate()
     assert "\n" not in str(info.value)
-    with pytest.raises(RunnerError, match="num_threads must be >= 1"):
-        LiteRTRunner(bad, num_threads=0)
+    with pytest.raises(RunnerError, match="litert threads must be >= 1"):
+        LiteRTRunner(bad, threads=0)
 
 
 def test_manifest_format_litert_picks_the_litert_runner(tmp_path):
@@ -49,9 +49,9 @@ def test_manifest_format_litert_picks_the_litert_runner(tmp_path):
                                 inputs=[{"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32"}],
                                 outputs=[{"name": "score", "shape": [1], "dtype": "float32"}],
                                 preprocess=contract.to_dict())
-    runner = runner_for(manifest, tmp_path / "m.tflite", num_threads=2)
-    assert isinstance(runner, LiteRTRunner) and runner.num_threads == 2
-    assert BACKENDS_BY_FORMAT["litert"] == ("litert",) and BACKENDS_BY_FORMAT["ort"] == ("onnxruntime",)
+    runner = runner_for(manifest, tmp_path / "m.tflite", threads=2)
+    assert isinstance(runner, LiteRTRunner) and runner.threads == 2
+    assert backends_for_format("litert") == ("litert",) and backends_for_format("ort") == ("onnxruntime",)
 
 
 def _details(shape, dtype=np.float32, quantization=(0.0, 0)):

@@ -16,7 +16,7 @@ from runtime_helpers import smooth_image
 
 @pytest.fixture
 def predictor(tiny_onnx: Path):
-    with Predictor.load(tiny_onnx, intra_op_threads=1) as pred:
+    with Predictor.load(tiny_onnx, threads=1) as pred:
         yield pred
 
 

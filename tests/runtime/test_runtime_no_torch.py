@@ -41,10 +41,10 @@ CHILD = textwrap.dedent(
     from edgeiqa.runtime.runners import CoreMLRunner
 
     artifact, image, folder = sys.argv[1:4]
-    with predictor.Predictor.load(artifact, intra_op_threads=1) as ort_pred:
+    with predictor.Predictor.load(artifact, threads=1) as ort_pred:
         ort_score = float(ort_pred([image])[0])
         files = batch.predict_files(ort_pred, [folder], progress=False)
-    with predictor.Predictor.load(artifact, backend="openvino", num_threads=1) as ov_pred:
+    with predictor.Predictor.load(artifact, backend="openvino", threads=1) as ov_pred:
         ov_score = float(ov_pred([image])[0])
     try:
         CoreMLRunner(folder).activate()
@@ -75,7 +75,7 @@ def test_runtime_runs_without_torch(tiny_onnx: Path, image_files) -> None:
     assert report["coremltools_imported"] is False  # coremltools would pull torch in
     assert "Core ML prediction needs macOS" in report["coreml"] or sys.platform == "darwin"
     assert report["scored"] == len(image_files)
-    with Predictor.load(tiny_onnx, intra_op_threads=1) as pred:
+    with Predictor.load(tiny_onnx, threads=1) as pred:
         expected = float(pred([image])[0])
     assert report["ort"] == expected
     assert np.isclose(report["openvino"], expected, atol=1e-5)

@@ -26,7 +26,7 @@ def _reference_scores(paths, contract) -> np.ndarray:
 
 @pytest.fixture
 def predictor(tiny_onnx: Path):
-    with Predictor.load(tiny_onnx, decoder="pillow", intra_op_threads=1) as pred:
+    with Predictor.load(tiny_onnx, decoder="pillow", threads=1) as pred:
         yield pred
 
 
@@ -41,7 +41,7 @@ def test_shortest_api_and_both_decoders(tiny_onnx: Path, image_files, contract) 
     scores = Predictor.load(tiny_onnx)(image_files)  # the one-liner: default decoder and threads
     np.testing.assert_allclose(scores, _reference_scores(image_files, contract), atol=1e-5)
     if simplejpeg_available():
-        with Predictor.load(tiny_onnx, decoder="simplejpeg", intra_op_threads=1) as pred:
+        with Predictor.load(tiny_onnx, decoder="simplejpeg", threads=1) as pred:
             fast = pred(image_files)
         # libjpeg IDCT rounding may differ between builds: a tolerance, not equality, on the JPEGs.
         np.testing.assert_allclose(fast, scores, atol=1e-3)
@@ -86,18 +86,18 @@ def test_aspect_preserving_contract_scores_mixed_shapes(tmp_path: Path, image_fi
     contract = tiny_contract(size_policy="short_side", size_multiple=16)
     path = build_tiny_onnx(tmp_path / "aspect.onnx")
     write_tiny_manifest(path, contract)
-    with Predictor.load(path, decoder="pillow", intra_op_threads=1) as pred:
+    with Predictor.load(path, decoder="pillow", threads=1) as pred:
         scores = pred(image_files, batch_size=4)  # four different working shapes in one batch
     np.testing.assert_allclose(scores, _reference_scores(image_files, contract), atol=1e-5)
 
 
 def test_load_from_the_manifest_and_backend_override(tiny_onnx: Path, image_files) -> None:
-    with Predictor.load(tiny_onnx, decoder="pillow", intra_op_threads=1) as pred:
+    with Predictor.load(tiny_onnx, decoder="pillow", threads=1) as pred:
         expected = pred(image_files)
         assert pred.info()["runner"]["backend"] == "onnxruntime" and pred.info()["precision"] == "fp32"
     with Predictor.load(manifest_path_for(tiny_onnx), decoder="pillow") as pred:
         np.testing.assert_allclose(pred(image_files), expected, atol=1e-6)
-    with Predictor.load(tiny_onnx, backend="openvino", decoder="pillow", num_threads=1) as pred:
+    with Predictor.load(tiny_onnx, backend="openvino", decoder="pillow", threads=1) as pred:
         assert isinstance(pred.runner, OpenVINORunner) and pred.runner.precision == "f32"
         np.testing.assert_allclose(pred(image_files), expected, atol=1e-5)
 
@@ -108,7 +108,7 @@ def test_openvino_ir_artifact(tmp_path: Path, tiny_onnx: Path, contract, image_f
     xml = tmp_path / "tiny.xml"
     ov.save_model(ov.Core().read_model(str(tiny_onnx)), str(xml), compress_to_fp16=False)
     write_tiny_manifest(xml, contract, fmt="openvino")
-    with Predictor.load(xml, decoder="pillow", num_threads=1) as pred:
+    with Predictor.load(xml, decoder="pillow", threads=1) as pred:
         np.testing.assert_allclose(pred(image_files), _reference_scores(image_files, contract), atol=1e-5)
 
 
@@ -127,7 +127,7 @@ def test_load_errors(tmp_path: Path, tiny_onnx: Path, contract) -> None:
     with pytest.raises(EdgeIQAError, match=r"backend 'onnxruntime' cannot run a 'coreml' artifact"):
         Predictor.load(tiny_onnx, backend="onnxruntime")
     write_tiny_manifest(tiny_onnx, contract)
-    with Predictor.load(tiny_onnx, intra_op_threads=1) as pred:
+    with Predictor.load(tiny_onnx, threads=1) as pred:
         with pytest.raises(ConfigError, match=r"batch size must be >= 1, got 0"):
             pred([], batch_size=0)
 
@@ -135,7 +135,7 @@ def test_load_errors(tmp_path: Path, tiny_onnx: Path, contract) -> None:
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_one_predictor_is_thread_safe(tiny_onnx: Path, backend: str) -> None:
     images = [smooth_image(40 + 4 * i, 36, seed=i) for i in range(8)]
-    opts = {"intra_op_threads": 1} if backend == "onnxruntime" else {"num_threads": 1}
+    opts = {"threads": 1}
     calls = 200 if backend == "onnxruntime" else 100
     with Predictor.load(tiny_onnx, backend=backend, workers=2, **opts) as pred:
         expected = [pred([img])[0] for img in images]

@@ -1,7 +1,8 @@
 """TensorRT runner: clear errors when its libraries are missing, and its call sequence on a fake API.
 
 TensorRT cannot be installed on the development machines. The fake below implements the
-documented TensorRT 10 names the runner uses (and nothing else, so a misspelt call fails) and a
+documented TensorRT 10 names the runner uses and refuses every other name, read or written
+(tests/fake_tensorrt_api.py), so a misspelt call fails; and a
 cuda-python runtime whose "device memory" is host memory, so buffer sizes, copies and addresses
 are really exercised. On a machine with TensorRT, build an engine from the tiny ONNX model and
 compare against ONNX Runtime instead.
@@ -20,49 +21,53 @@ import pytest
 from edgeiqa.errors import MissingDependencyError
 from edgeiqa.runtime.runners import RunnerError, TensorRTRunner
 
+from fake_tensorrt_api import StrictFake, allowed_names
 from runtime_helpers import tiny_reference
 
 ENGINE_BYTES = b"fake-serialized-engine"
 PROFILE_MAX_BATCH = 4
 
 
-class _FakeContext:
+class _FakeContext(StrictFake):
+    _api, _allowed = "IExecutionContext", allowed_names("IExecutionContext")
+
     def __init__(self, engine: "_FakeEngine") -> None:
-        self.engine, self.shapes, self.addresses = engine, {}, {}
+        self._engine, self._shapes, self._addresses = engine, {}, {}
 
     def set_input_shape(self, name: str, shape: tuple) -> bool:
         if shape[0] > PROFILE_MAX_BATCH:
             return False
-        self.shapes[name] = tuple(shape)
+        self._shapes[name] = tuple(shape)
         return True
 
     def get_tensor_shape(self, name: str) -> tuple:
-        return (self.shapes["image"][0],) if name == "score" else self.shapes[name]
+        return (self._shapes["image"][0],) if name == "score" else self._shapes[name]
 
     def set_tensor_address(self, name: str, ptr: int) -> None:
         assert isinstance(ptr, int)
-        self.addresses[name] = ptr
+        self._addresses[name] = ptr
 
     def execute_async_v3(self, stream_handle: int) -> bool:
         assert isinstance(stream_handle, int)
-        feed = {n: _view(self.addresses[n], self.shapes[n]).copy() for n in ("image", "fragments")}
-        _view(self.addresses["score"], self.get_tensor_shape("score"))[:] = tiny_reference(feed)
-        self.engine.executions += 1
+        feed = {n: _view(self._addresses[n], self._shapes[n]).copy() for n in ("image", "fragments")}
+        _view(self._addresses["score"], self.get_tensor_shape("score"))[:] = tiny_reference(feed)
+        self._engine._executions += 1
         return True
 
 
-class _FakeEngine:
-    names = ("image", "fragments", "score")
+class _FakeEngine(StrictFake):
+    _api, _allowed = "ICudaEngine", allowed_names("ICudaEngine")
+    _names = ("image", "fragments", "score")
 
     def __init__(self) -> None:
-        self.executions = 0
+        self._executions = 0
 
     @property
     def num_io_tensors(self) -> int:
-        return len(self.names)
+        return len(self._names)
 
     def get_tensor_name(self, index: int) -> str:
-        return self.names[index]
+        return self._names[index]
 
     def get_tensor_mode(self, name: str) -> str:
         return "OUTPUT" if name == "score" else "INPUT"
@@ -90,9 +95,11 @@ def _fake_tensorrt() -> types.ModuleType:
         def __init__(self, level: int) -> None:
             self.level = level
 
-    class Runtime:
+    class Runtime(StrictFake):
+        _api, _allowed = "Runtime", allowed_names("Runtime")
+
         def __init__(self, logger: Logger) -> None:
-            self.logger = logger
+            self._logger = logger
 
         def deserialize_cuda_engine(self, data: bytes):
             if data != ENGINE_BYTES:
@@ -190,7 +197,7 @@ def test_inference_through_the_fake_api_matches_the_reference(engine_file: Path,
         assert runner.info()["cuda_bindings"] == "cuda-python" and runner.info()["tensorrt_version"] == "10.fake"
         with pytest.raises(RunnerError, match=r"input 'image' of shape \(5, 3, 32, 32\) is outside the engine's optimization profile"):
             runner.infer(_feed(5))
-    assert trt.engines[0].executions == 3
+    assert trt.engines[0]._executions == 3
     assert rt.allocations == {}  # everything freed on exit
     assert rt.calls.count("H2D") == 6 and rt.calls.count("D2H") == 3
 
@@ -200,3 +207,17 @@ def test_an_engine_from_another_device_is_a_clear_error(tmp_path: Path, fake_ten
     path.write_bytes(b"built elsewhere")
     with pytest.raises(RunnerError, match=r"other\.engine: TensorRT cannot deserialize this engine .*rebuild it on this device"):
         TensorRTRunner(path).activate()
+
+
+def test_the_fake_engine_refuses_names_the_real_api_does_not_have(engine_file: Path, fake_tensorrt) -> None:
+    trt, _ = fake_tensorrt
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(ENGINE_BYTES)
+    context = engine.create_execution_context()
+    with pytest.raises(AttributeError, match="IExecutionContext has no attribute 'execute_async_v2'"):
+        context.execute_async_v2([], 0)  # the binding-index API TensorRT 10 removed
+    with pytest.raises(AttributeError, match="ICudaEngine has no attribute 'num_bindings'"):
+        engine.num_bindings
+    with pytest.raises(AttributeError, match="IExecutionContext has no attribute 'active_profile'"):
+        context.active_profile = 0  # a misspelt setter would silently do nothing on a plain object
+    with pytest.raises(AttributeError, match="Runtime has no attribute 'deserialize_engine'"):
+        trt.Runtime(None).deserialize_engine(ENGINE_BYTES)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeiqa.errors import require
-from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError, first_line
+from edgeiqa.runtime.runners.base import ModelSource, Runner, RunnerError, first_line
 
 COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")
 
@@ -25,15 +25,16 @@ class CoreMLRunner(Runner):
     """Runs a Core ML model; batches are split into single samples when the model's batch is fixed at 1.
 
     Args:
-        path: the ``.mlpackage`` directory or ``.mlmodel`` file.
+        model: the ``.mlpackage`` directory or ``.mlmodel`` file, or a Core ML spec in memory.
         compute_units: one of ``ALL``, ``CPU_ONLY``, ``CPU_AND_GPU``, ``CPU_AND_NE``.
+        threads: accepted for a uniform interface; Core ML schedules its own threads.
     """
 
     backend = "coreml"
     thread_safe = False
 
-    def __init__(self, path: PathLike, compute_units: str = "ALL") -> None:
-        super().__init__(path)
+    def __init__(self, model: ModelSource, compute_units: str = "ALL", threads: int | None = None) -> None:
+        super().__init__(model, threads)
         if compute_units not in COMPUTE_UNITS:
             raise RunnerError(f"Core ML compute_units {compute_units!r} is not one of {', '.join(COMPUTE_UNITS)}")
         self.compute_units = compute_units
@@ -43,14 +44,15 @@ class CoreMLRunner(Runner):
     def _activate(self) -> None:
         if sys.platform != "darwin":
             raise RunnerError(
-                f"{self.path}: Core ML prediction needs macOS (this is {sys.platform}); coremltools can only "
+                f"{self.label}: Core ML prediction needs macOS (this is {sys.platform}); coremltools can only "
                 "convert here: run the .mlpackage on a Mac or iPhone, or use the ONNX artifact on this machine"
             )
         ct = require("coremltools", "coreml", "the Core ML runner")
         try:
-            self._model = ct.models.MLModel(str(self.path), compute_units=ct.ComputeUnit[self.compute_units])
+            source = str(self.path) if self.path is not None else self.model
+            self._model = ct.models.MLModel(source, compute_units=ct.ComputeUnit[self.compute_units])
         except Exception as exc:
-            raise RunnerError(f"{self.path}: Core ML cannot load this model ({first_line(exc)})") from exc
+            raise RunnerError(f"{self.label}: Core ML cannot load this model ({first_line(exc)})") from exc
         description = self._model.get_spec().description
         self._input_names = tuple(i.name for i in description.input)
         self._output_names = tuple(o.name for o in description.output)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgeiqa.errors import MissingDependencyError
-from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError, first_line
+from edgeiqa.runtime.runners.base import ModelSource, Runner, RunnerError, first_line
 
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 _PREFIX = "serving_default_"
@@ -73,19 +73,16 @@ class LiteRTRunner(Runner):
     """Runs a ``.tflite`` model with the LiteRT interpreter.
 
     Args:
-        path: the ``.tflite`` file.
-        num_threads: interpreter (and XNNPACK) threads; None lets LiteRT choose.
+        model: the ``.tflite`` file, or its bytes in memory.
+        threads: the interpreter's (and XNNPACK's) ``num_threads``; None lets LiteRT choose.
         xnnpack: apply the default XNNPACK delegate (True, LiteRT's default); False runs the builtin kernels.
     """
 
     backend = "litert"
     thread_safe = False  # one interpreter owns its tensors: calls are serialised by the predictor
 
-    def __init__(self, path: PathLike, num_threads: int | None = None, xnnpack: bool = True) -> None:
-        super().__init__(path)
-        if num_threads is not None and int(num_threads) < 1:
-            raise RunnerError(f"LiteRT num_threads must be >= 1, got {num_threads}")
-        self.num_threads = None if num_threads is None else int(num_threads)
+    def __init__(self, model: ModelSource, threads: int | None = None, xnnpack: bool = True) -> None:
+        super().__init__(model, threads)
         self.xnnpack = bool(xnnpack)
         self._interpreter: Any = None
         self._inputs: dict[str, _Port] = {}
@@ -98,11 +95,11 @@ class LiteRTRunner(Runner):
         resolver = module.OpResolverType.AUTO if self.xnnpack else \
             module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            interpreter = module.Interpreter(model_path=str(self.path), num_threads=self.num_threads,
-                                             experimental_op_resolver_type=resolver)
+            where = {"model_path": str(self.path)} if self.path is not None else {"model_content": self._model_bytes()}
+            interpreter = module.Interpreter(**where, num_threads=self.threads, experimental_op_resolver_type=resolver)
             interpreter.allocate_tensors()
         except Exception as exc:  # ValueError/RuntimeError from the C++ wrapper
-            raise RunnerError(f"{self.path}: LiteRT cannot load this model ({first_line(exc)})") from exc
+            raise RunnerError(f"{self.label}: LiteRT cannot load this model ({first_line(exc)})") from exc
         self._inputs, self._outputs = _ports(interpreter)
         self._interpreter = interpreter
         self._package = _package_version(module.__name__.split(".")[0])
@@ -140,7 +137,7 @@ class LiteRTRunner(Runner):
 
     def info(self) -> dict[str, Any]:
         data = super().info()
-        data.update(num_threads=self.num_threads, xnnpack=self.xnnpack)
+        data["xnnpack"] = self.xnnpack
         if self._interpreter is not None:
             data["interpreter"] = self._package
             data["delegate_nodes"] = _delegate_nodes(self._interpreter)

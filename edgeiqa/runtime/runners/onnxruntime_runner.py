@@ -5,6 +5,9 @@ wheel offers. The TensorRT execution provider is used only when asked for (``pro
 ...]``): it builds an engine when the session is created, which takes minutes on a Jetson, and an
 engine built by :class:`~edgeiqa.runtime.runners.TensorRTRunner` from the same ONNX is the
 documented path. ``InferenceSession.run`` is thread-safe, so one session serves every thread.
+
+The model may be a file or in memory (serialized bytes or an ``onnx.ModelProto``): the export layer
+runs the graphs it is still editing (sensitivity variants, the smoke run) through this runner too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgeiqa.errors import require
-from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError, first_line
+from edgeiqa.runtime.runners.base import ModelSource, Runner, RunnerError, first_line
 
 _SHORT_NAMES = {
     "cpu": "CPUExecutionProvider",
@@ -60,13 +63,15 @@ class OnnxRuntimeRunner(Runner):
     """Runs an ``.onnx`` file with ONNX Runtime.
 
     Args:
-        path: the ONNX model.
+        model: the ONNX file, or the model in memory (bytes or an ``onnx.ModelProto``).
         providers: execution providers in preference order (full names or ``cpu``/``cuda``/
             ``tensorrt``/``coreml``); None picks CUDA > Core ML > CPU among those available.
-        intra_op_threads: threads for one operator; None lets ONNX Runtime use every core.
+        threads: ``intra_op_num_threads``, threads for one operator; None lets ONNX Runtime use every core.
         allow_spinning: whether idle intra-op threads busy-wait for the next operator. ONNX Runtime
             spins by default, which steals cores from the predictor's decode threads on a small
             device; False trades a little latency for that CPU. None keeps the default.
+        log_severity: ONNX Runtime's ``log_severity_level`` (3: errors only, for edited graphs whose
+            unused initializers it would warn about); None keeps its default.
     """
 
     backend = "onnxruntime"
@@ -74,15 +79,16 @@ class OnnxRuntimeRunner(Runner):
 
     def __init__(
         self,
-        path: PathLike,
+        model: ModelSource,
         providers: Sequence[str] | None = None,
-        intra_op_threads: int | None = None,
+        threads: int | None = None,
         allow_spinning: bool | None = None,
+        log_severity: int | None = None,
     ) -> None:
-        super().__init__(path)
+        super().__init__(model, threads)
         self.providers = list(providers) if providers is not None else None
-        self.intra_op_threads = intra_op_threads
         self.allow_spinning = allow_spinning
+        self.log_severity = log_severity
         self._session: Any = None
         self._input_types: dict[str, Any] = {}
 
@@ -90,14 +96,17 @@ class OnnxRuntimeRunner(Runner):
         ort = _import_ort()
         providers = resolve_providers(self.providers, ort.get_available_providers())
         options = ort.SessionOptions()
-        if self.intra_op_threads is not None:
-            options.intra_op_num_threads = int(self.intra_op_threads)
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
         if self.allow_spinning is not None:
             options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.allow_spinning else "0")
+        if self.log_severity is not None:
+            options.log_severity_level = int(self.log_severity)
+        source = str(self.path) if self.path is not None else self._model_bytes()
         try:
-            self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+            self._session = ort.InferenceSession(source, sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
-            raise RunnerError(f"{self.path}: ONNX Runtime cannot load this model ({first_line(exc)})") from exc
+            raise RunnerError(f"{self.label}: ONNX Runtime cannot load this model ({first_line(exc)})") from exc
         inputs = self._session.get_inputs()
         self._input_names = tuple(i.name for i in inputs)
         self._input_types = {i.name: _ORT_TYPES.get(i.type) for i in inputs}
@@ -121,5 +130,5 @@ class OnnxRuntimeRunner(Runner):
         data = super().info()
         if self._session is not None:
             data["providers"] = list(self._session.get_providers())
-        data.update(intra_op_threads=self.intra_op_threads, allow_spinning=self.allow_spinning)
+        data["allow_spinning"] = self.allow_spinning
         return data

@@ -7,6 +7,9 @@ the precision the compiled model actually uses (:attr:`OpenVINORunner.precision`
 reports what ran, not what was asked for. ``inference_precision=None`` leaves the device default in
 place: still recorded.
 
+The model may be a file or an ``openvino.Model`` in memory (the export layer's FP32 reference and
+NNCF's quantized model run through this runner before they are saved).
+
 A compiled model's default infer request is not thread-safe; each concurrent call takes its own
 request from a small pool, so one runner can serve many threads.
 """
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgeiqa.errors import require
-from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError
+from edgeiqa.runtime.runners.base import ModelSource, Runner, RunnerError
 
 PRECISIONS = ("f32", "bf16", "f16")
 
@@ -33,10 +36,10 @@ class OpenVINORunner(Runner):
     """Runs an OpenVINO IR or ONNX model on an OpenVINO device.
 
     Args:
-        path: ``model.xml`` (its ``.bin`` beside it) or ``model.onnx``.
+        model: ``model.xml`` (its ``.bin`` beside it), ``model.onnx``, or an ``openvino.Model`` in memory.
         device: OpenVINO device name (``CPU``, ``GPU``, ``NPU``, ``AUTO``).
         inference_precision: ``f32``, ``bf16``, ``f16`` or None for the device default.
-        num_threads: ``INFERENCE_NUM_THREADS``; None lets OpenVINO decide.
+        threads: ``INFERENCE_NUM_THREADS``; None lets OpenVINO decide.
     """
 
     backend = "openvino"
@@ -44,19 +47,18 @@ class OpenVINORunner(Runner):
 
     def __init__(
         self,
-        path: PathLike,
+        model: ModelSource,
         device: str = "CPU",
         inference_precision: str | None = "f32",
-        num_threads: int | None = None,
+        threads: int | None = None,
     ) -> None:
-        super().__init__(path)
+        super().__init__(model, threads)
         if inference_precision is not None and inference_precision not in PRECISIONS:
             raise RunnerError(
                 f"OpenVINO inference_precision {inference_precision!r} is not one of {', '.join(PRECISIONS)} or None"
             )
         self.device = device
         self.inference_precision = inference_precision
-        self.num_threads = num_threads
         self.precision: str | None = None  # what the compiled model reports, set on activation
         self._compiled: Any = None
         self._ports: list[tuple[str, Any]] = []
@@ -67,23 +69,22 @@ class OpenVINORunner(Runner):
         config = {}
         if self.inference_precision is not None:
             config["INFERENCE_PRECISION_HINT"] = self.inference_precision
-        if self.num_threads is not None:
-            config["INFERENCE_NUM_THREADS"] = str(int(self.num_threads))
+        if self.threads is not None:
+            config["INFERENCE_NUM_THREADS"] = str(self.threads)
         return config
 
     def _activate(self) -> None:
         ov = _import_openvino()
-        weights = self.path.with_suffix(".bin")
-        if self.path.suffix == ".xml" and not weights.is_file():
-            raise RunnerError(f"{self.path}: its weights file {weights.name} is not beside it (an OpenVINO IR "
-                              "is the .xml and its .bin; copy both)")
+        if self.path is not None and self.path.suffix == ".xml" and not self.path.with_suffix(".bin").is_file():
+            raise RunnerError(f"{self.path}: its weights file {self.path.with_suffix('.bin').name} is not beside "
+                              "it (an OpenVINO IR is the .xml and its .bin; copy both)")
         core = ov.Core()
         try:
-            model = core.read_model(str(self.path))
+            model = core.read_model(str(self.path)) if self.path is not None else self.model
             self._compiled = core.compile_model(model, self.device, self._config())
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long texts
             raise RunnerError(
-                f"{self.path}: OpenVINO cannot compile this model for {self.device} ({openvino_reason(exc)})"
+                f"{self.label}: OpenVINO cannot compile this model for {self.device} ({openvino_reason(exc)})"
             ) from exc
         self.precision = _read_precision(self._compiled)
         self._input_names = tuple(port.get_any_name() for port in self._compiled.inputs)
@@ -107,6 +108,11 @@ class OpenVINORunner(Runner):
         finally:
             with self._lock:
                 self._idle.append(request)
+
+    @property
+    def precision_used(self) -> str | None:
+        """The precision the compiled model computes in (``bf16`` where the hint was left to the device)."""
+        return self.precision
 
     def info(self) -> dict[str, Any]:
         data = super().info()

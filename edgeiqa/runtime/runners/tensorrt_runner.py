@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgeiqa.errors import MissingDependencyError, require
-from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError, first_line
+from edgeiqa.runtime.runners.base import ModelSource, Runner, RunnerError, first_line
 
 
 class _PyCudaMemory:
@@ -149,13 +149,18 @@ class TensorRTRunner(Runner):
     Dynamic input shapes are set per call with ``set_input_shape`` (they must lie inside the
     engine's optimization profile); device buffers grow to the largest batch seen and are reused.
     One execution context serves every thread, behind a lock.
+
+    Args:
+        engine: the serialized engine file, or its bytes in memory.
+        device: the CUDA device index.
+        threads: accepted for a uniform interface; TensorRT has no host thread knob.
     """
 
     backend = "tensorrt"
     thread_safe = True  # through the internal lock
 
-    def __init__(self, engine_path: PathLike, device: int = 0) -> None:
-        super().__init__(engine_path)
+    def __init__(self, engine: ModelSource, device: int = 0, threads: int | None = None) -> None:
+        super().__init__(engine, threads)
         self.device = device
         self._lock = threading.Lock()
         self._trt: Any = None
@@ -172,10 +177,10 @@ class TensorRTRunner(Runner):
         memory.push()
         try:
             self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-            engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+            engine = self._runtime.deserialize_cuda_engine(self._model_bytes())
             if engine is None:
                 raise RunnerError(
-                    f"{self.path}: TensorRT cannot deserialize this engine (engines only run on the GPU model "
+                    f"{self.label}: TensorRT cannot deserialize this engine (engines only run on the GPU model "
                     "and TensorRT version that built them: rebuild it on this device from the ONNX file)"
                 )
             context = engine.create_execution_context()
@@ -184,7 +189,7 @@ class TensorRTRunner(Runner):
             memory.close()
             if isinstance(exc, RunnerError):
                 raise
-            raise RunnerError(f"{self.path}: TensorRT failed to load the engine ({first_line(exc)})") from exc
+            raise RunnerError(f"{self.label}: TensorRT failed to load the engine ({first_line(exc)})") from exc
         memory.pop()
         self._trt, self._memory, self._engine, self._context = trt, memory, engine, context
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]

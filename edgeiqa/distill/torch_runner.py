@@ -1,4 +1,4 @@
-"""The torch "pseudo-artifact": a calibrated student checkpoint run in torch eager mode, as a runner.
+"""The torch backend plugin: a checkpoint folder run in torch eager mode, as a runner, with its record.
 
 Wrapping the checkpoint in the runtime's :class:`~edgeiqa.runtime.runners.Runner` interface lets the
 benchmark time it through the same :class:`~edgeiqa.runtime.predictor.Predictor` (same preprocessing,
@@ -9,6 +9,12 @@ host-to-device copy of the inputs and the copy of the scores back, which also sy
 Precisions: ``fp32``; ``fp16`` on CUDA runs under ``torch.autocast(float16)``: convolutions and matrix
 products in half precision, reductions and the score calibration in float32, the way an eager
 deployment would run FP16 without hand-editing the model.
+
+It lives in the distill floor, beside :func:`~edgeiqa.distill.saved_model.load_model`, because the
+runtime imports no layer that needs torch (tests/test_layering.py). The plugin owns the one rule for
+"this path is a checkpoint folder" (:func:`is_checkpoint_folder`), registered with its record
+(:data:`TORCH`), which the entry point ``edgeiqa.backends: torch`` names. Importing this module imports
+no torch: torch is imported when a runner activates.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from typing import Any
 import numpy as np
 
 from edgeiqa.errors import ConfigError, EdgeIQAError, require
-from edgeiqa.runtime.contract import PreprocessContract
-from edgeiqa.runtime.runners import register_backend
+from edgeiqa.runtime.manifest import manifest_path_for
+from edgeiqa.runtime.runners import Backend, register
 from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError, first_line
 
 TORCH_PRECISIONS = ("fp32", "fp16")
+# What a training run writes into a checkpoint, a stage folder or a run folder (distill/checkpoint.py).
+_CHECKPOINT_MARKERS = ("state.json", "best.json", "last.json", "final")
 
 
 class TorchEagerRunner(Runner):
@@ -36,7 +44,7 @@ class TorchEagerRunner(Runner):
         path: a final student checkpoint, its stage folder or the run folder.
         device: ``cpu`` or ``cuda`` (``cuda:1`` etc.).
         precision: ``fp32`` or ``fp16`` (CUDA only; autocast).
-        num_threads: ``torch.set_num_threads`` for CPU inference; None keeps torch's default.
+        threads: ``torch.set_num_threads`` for CPU inference; None keeps torch's default.
         verify: check the weights' sha256 against ``state.json`` (``--no-verify`` turns it off).
     """
 
@@ -44,17 +52,15 @@ class TorchEagerRunner(Runner):
     thread_safe = False
 
     def __init__(self, path: PathLike, device: str = "cpu", precision: str = "fp32",
-                 num_threads: int | None = None, verify: bool = True) -> None:
-        super().__init__(path)
+                 threads: int | None = None, verify: bool = True) -> None:
+        super().__init__(path, threads)
         if precision not in TORCH_PRECISIONS:
             raise ConfigError(f"torch precision {precision!r} is not one of {', '.join(TORCH_PRECISIONS)}")
         if precision == "fp16" and not device.startswith("cuda"):
             raise ConfigError("torch fp16 is benchmarked on CUDA only (CPU half-precision kernels are not a deployment path)")
         self.device = device
         self.precision = precision
-        self.num_threads = num_threads
-        self.model: Any = None
-        self.contract: PreprocessContract | None = None
+        self.torch_model: Any = None
         self.checkpoint: Path | None = None
         self.loaded: Any = None  # the LoadedModel once active
         self.verify = verify
@@ -66,8 +72,8 @@ class TorchEagerRunner(Runner):
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RunnerError(f"{self.path}: torch device {self.device!r} requested but CUDA is not available")
-        if self.num_threads is not None:
-            torch.set_num_threads(int(self.num_threads))
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         try:
             loaded = load_model(self.path, verify=self.verify)
         except EdgeIQAError as exc:  # not a checkpoint, tampered weights, a model that does not fit them
@@ -75,7 +81,7 @@ class TorchEagerRunner(Runner):
         self._torch = torch
         self.loaded = loaded
         self.checkpoint = loaded.folder
-        self.model = loaded.model.to(self.device).eval()
+        self.torch_model = loaded.model.to(self.device).eval()
         self.contract = loaded.contract
         # A teacher sees a global view plus a varying number of native patches: it brings its own views.
         self._input_names = ("global_view", "patches") if loaded.kind == "teacher" else tuple(self.contract.input_names)
@@ -94,7 +100,7 @@ class TorchEagerRunner(Runner):
         return {"global_view": views.global_view, "patches": views.patches}
 
     def _deactivate(self) -> None:
-        self.model = None
+        self.torch_model = None
         if self._torch is not None and self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()
 
@@ -107,14 +113,14 @@ class TorchEagerRunner(Runner):
             if self.loaded.kind == "teacher":
                 global_view, patches = inputs
                 mask = torch.ones(patches.shape[:2], dtype=torch.bool, device=patches.device)
-                score = self.model(global_view, patches, mask)
+                score = self.torch_model(global_view, patches, mask)
             else:
-                score = self.model(*inputs)
+                score = self.torch_model(*inputs)
             score = self.loaded.to_mos(score)
         return {"score": score.float().cpu().numpy().reshape(-1)}  # .cpu() waits for the GPU
 
     @property
-    def precision_used(self) -> str:
+    def precision_used(self) -> str | None:
         """What the kernels compute in: autocast mixes fp16 matmuls with fp32 reductions."""
         return "fp16-autocast" if self.precision == "fp16" else "fp32"
 
@@ -130,7 +136,7 @@ class TorchEagerRunner(Runner):
 
     def info(self) -> dict[str, Any]:
         data = super().info()
-        data.update(device=self.device, precision=self.precision, num_threads=self.num_threads,
+        data.update(device=self.device, precision=self.precision,
                     checkpoint=str(self.checkpoint) if self.checkpoint else None)
         if self._torch is not None:
             data["torch_threads"] = self._torch.get_num_threads()
@@ -143,7 +149,7 @@ class TorchEagerRunner(Runner):
         try:
             from edgeiqa.models.info import model_info
 
-            info = model_info(getattr(self.model, "model", self.model), input_hw)
+            info = model_info(getattr(self.torch_model, "model", self.torch_model), input_hw)
         except Exception as exc:  # noqa: BLE001 - counting must never sink the timing
             return {"gmacs": None, "params": None, "compute_source": None,
                     "compute_note": f"model_info failed ({first_line(exc)})"}
@@ -151,9 +157,22 @@ class TorchEagerRunner(Runner):
                 "compute_note": None}
 
 
-def register_torch_backend() -> None:
-    """Make ``torch`` a backend of the runtime's registry, like ONNX Runtime or OpenVINO (idempotent).
+def is_checkpoint_folder(path: PathLike) -> bool:
+    """The one rule: a folder with no manifest beside it that holds a checkpoint, a stage or a run (an
+    exported folder artifact, a ``.mlpackage``, always has its manifest beside it)."""
+    path = Path(path)
+    return (path.is_dir() and not manifest_path_for(path).exists()
+            and any((path / name).exists() for name in _CHECKPOINT_MARKERS))
 
-    Torch-free to call: torch is imported when a runner activates. It lives here, not in the runtime,
-    because the runtime imports no layer that needs torch (tests/test_layering.py)."""
-    register_backend("torch", TorchEagerRunner)
+
+TORCH = Backend(
+    name="torch", title="torch eager", runner=TorchEagerRunner, formats=("torch",), suffixes=(),
+    modules=("torch",), extra="train", thread_option="torch.set_num_threads", precisions=TORCH_PRECISIONS,
+    needs_torch=True, claims_path=is_checkpoint_folder,
+)
+
+
+def register_torch_backend() -> Backend:
+    """Make ``torch`` a backend of the runtime's registry, like ONNX Runtime or OpenVINO (idempotent);
+    the entry point ``edgeiqa.backends: torch`` names this function. Torch-free to call."""
+    return register(TORCH)
