@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edgeiqa.errors import ConfigError
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn
 
 from edgeiqa.argtypes import check_output_file, nonneg_int, positive_int, size_wxh
-from edgeiqa.errors import EdgeIQAError
 from edgeiqa.bench.spec import DECODERS, DEFAULT_DECODER
+from edgeiqa.errors import EdgeIQAError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -23,7 +24,7 @@ class OneLineParser(argparse.ArgumentParser):
     the same shape as every other user error, so a script can grep for it (``--help`` shows usage)."""
 
     def error(self, message: str) -> NoReturn:
-        command = self.prog[len("edgeiqa"):].strip()
+        command = self.prog[len("edgeiqa") :].strip()
         where = f"{command}: " if command else ""
         self.exit(2, f"edgeiqa: error: {where}{' '.join(message.split())} (see {self.prog} --help)\n")
 
@@ -81,10 +82,18 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     graded = data_sub.add_parser("graded", help="graded distortions at native resolution (UHD check, ranking set)")
     graded.add_argument("pristine", nargs="+", help="photos or folders of pristine photos")
     graded.add_argument("--out", required=True, help="output folder (resumed when it holds part of the set)")
-    graded.add_argument("--ladder", choices=("check", "train"), default="check",
-                        help="check: fixed severities; train: jittered severities plus more types")
-    graded.add_argument("--half", choices=("all", "train", "check"), default="all",
-                        help="keep one alternating half of the sorted photos (train and check never share one)")
+    graded.add_argument(
+        "--ladder",
+        choices=("check", "train"),
+        default="check",
+        help="check: fixed severities; train: jittered severities plus more types",
+    )
+    graded.add_argument(
+        "--half",
+        choices=("all", "train", "check"),
+        default="all",
+        help="keep one alternating half of the sorted photos (train and check never share one)",
+    )
     graded.add_argument("--seed", type=nonneg_int, default=0)
     graded.add_argument("--quiet", action="store_true", help="no progress bar")
     graded.set_defaults(handler=_cmd_data_graded)
@@ -96,10 +105,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     out = check_output_file(args.out) if args.out else None  # before scoring, not after
     budget = {"max_decoded_pixels": None} if args.unbounded_frames else {}
-    with Predictor.load(args.artifact, backend=args.backend, decoder=args.decoder, verify=not args.no_verify,
-                        allow_invalid=args.allow_invalid, **budget) as predictor:
-        result = predict_files(predictor, args.paths, batch_size=args.batch, workers=args.workers,
-                               progress=not args.quiet)
+    with Predictor.load(
+        args.artifact,
+        backend=args.backend,
+        decoder=args.decoder,
+        verify=not args.no_verify,
+        allow_invalid=args.allow_invalid,
+        **budget,
+    ) as predictor:
+        result = predict_files(
+            predictor, args.paths, batch_size=args.batch, workers=args.workers, progress=not args.quiet
+        )
     for line in result.failure_lines():
         print(f"edgeiqa: {line}", file=sys.stderr)
     if out is not None:
@@ -115,21 +131,37 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("artifact", help="artifact file (its manifest <artifact>.json must sit beside it)")
     predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     predict.add_argument("--out", help="write path,score,error CSV here (default: stdout)")
-    predict.add_argument("--batch", type=positive_int, default=8,
-                         help="images per inference call (default: 8); mixed shapes are run one by one")
-    predict.add_argument("--workers", type=positive_int, default=None,
-                         help="decode threads (default: the CPU count, at most 4)")
+    predict.add_argument(
+        "--batch",
+        type=positive_int,
+        default=8,
+        help="images per inference call (default: 8); mixed shapes are run one by one",
+    )
+    predict.add_argument(
+        "--workers", type=positive_int, default=None, help="decode threads (default: the CPU count, at most 4)"
+    )
     predict.add_argument("--backend", default=None, help="override the backend (e.g. openvino for an ONNX file)")
-    predict.add_argument("--unbounded-frames", action="store_true",
-                         help="let every decode thread hold a decoded frame (faster at 4K; default: one 4K "
-                              "frame in flight, for devices with little memory)")
-    predict.add_argument("--decoder", default=DEFAULT_DECODER, choices=DECODERS,
-                         help="JPEG decoder (simplejpeg: libjpeg-turbo, the fast-jpeg extra; auto: the one measured "
-                              f"faster; default: {DEFAULT_DECODER})")
-    predict.add_argument("--no-verify", action="store_true",
-                         help="run the artifact even if its sha256 differs from the one its manifest recorded")
-    predict.add_argument("--allow-invalid", action="store_true",
-                         help="run an artifact whose manifest says it failed its parity gate")
+    predict.add_argument(
+        "--unbounded-frames",
+        action="store_true",
+        help="let every decode thread hold a decoded frame (faster at 4K; default: one 4K "
+        "frame in flight, for devices with little memory)",
+    )
+    predict.add_argument(
+        "--decoder",
+        default=DEFAULT_DECODER,
+        choices=DECODERS,
+        help="JPEG decoder (simplejpeg: libjpeg-turbo, the fast-jpeg extra; auto: the one measured "
+        f"faster; default: {DEFAULT_DECODER})",
+    )
+    predict.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="run the artifact even if its sha256 differs from the one its manifest recorded",
+    )
+    predict.add_argument(
+        "--allow-invalid", action="store_true", help="run an artifact whose manifest says it failed its parity gate"
+    )
     predict.add_argument("--quiet", action="store_true", help="no progress output")
     predict.set_defaults(handler=_cmd_predict)
 
@@ -160,14 +192,21 @@ def _cmd_train_teacher(args: argparse.Namespace) -> int:
 def _cmd_distill(args: argparse.Namespace) -> int:
     from edgeiqa.distill.api import parse_stages, run_distill
 
-    result = run_distill(_load_experiment(args), parse_stages(args.stages), student_only=args.student_only,
-                         resume=not args.restart, progress=not args.quiet)
+    result = run_distill(
+        _load_experiment(args),
+        parse_stages(args.stages),
+        student_only=args.student_only,
+        resume=not args.restart,
+        progress=not args.quiet,
+    )
     name = "student_only" if args.student_only else "student"
     for key, folder in ((name, result.final), ("student_qat", result.qat_final)):
         metrics = result.summary.get(key)
         if metrics and folder:
-            print(f"{key}: {result.summary['split']} SRCC {metrics['srcc']:.4f} PLCC {metrics['plcc']:.4f} "
-                  f"(n={metrics['n']}) -> {folder}")
+            print(
+                f"{key}: {result.summary['split']} SRCC {metrics['srcc']:.4f} PLCC {metrics['plcc']:.4f} "
+                f"(n={metrics['n']}) -> {folder}"
+            )
     return 0
 
 
@@ -177,8 +216,10 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     cfg = _load_experiment(args)
     result = ridge_floor(cfg, backbone=args.backbone, progress=not args.quiet)
     low, high = result["srcc_ci95"]
-    print(f"ridge floor ({args.backbone}): {result['split']} SRCC {result['srcc']:.4f} [{low:.3f}, {high:.3f}] "
-          f"PLCC {result['plcc']:.4f} (n={result['n']}) -> {cfg.out}/baseline_ridge.json")
+    print(
+        f"ridge floor ({args.backbone}): {result['split']} SRCC {result['srcc']:.4f} [{low:.3f}, {high:.3f}] "
+        f"PLCC {result['plcc']:.4f} (n={result['n']}) -> {cfg.out}/baseline_ridge.json"
+    )
     return 0
 
 
@@ -192,19 +233,29 @@ def _add_training(sub: argparse._SubParsersAction) -> None:
     teacher = sub.add_parser("train-teacher", parents=[common], help="train the EIQANet teacher")
     teacher.set_defaults(handler=_cmd_train_teacher)
     distill = sub.add_parser("distill", parents=[common], help="pre-train, fine-tune and calibrate the student")
-    distill.add_argument("--stages", help="comma-separated subset of pretrain,finetune,calibrate,qat (default: every "
-                         "enabled stage; qat, quantization-aware INT8 training, needs student.qat.enabled: true)")
-    distill.add_argument("--student-only", action="store_true",
-                         help="train the same student on labels alone (the ablation baseline)")
+    distill.add_argument(
+        "--stages",
+        help="comma-separated subset of pretrain,finetune,calibrate,qat (default: every "
+        "enabled stage; qat, quantization-aware INT8 training, needs student.qat.enabled: true)",
+    )
+    distill.add_argument(
+        "--student-only", action="store_true", help="train the same student on labels alone (the ablation baseline)"
+    )
     distill.set_defaults(handler=_cmd_distill)
-    baseline = sub.add_parser("baseline", parents=[common],
-                              help="the frozen-ImageNet-feature + ridge floor on the experiment's own split")
+    baseline = sub.add_parser(
+        "baseline", parents=[common], help="the frozen-ImageNet-feature + ridge floor on the experiment's own split"
+    )
     baseline.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm backbone (frozen, pretrained)")
     baseline.set_defaults(handler=_cmd_baseline)
 
 
-def _delegate(sub: argparse._SubParsersAction, name: str, help_text: str,
-              add_arguments: Callable[[argparse.ArgumentParser], None], handler: Handler) -> None:
+def _delegate(
+    sub: argparse._SubParsersAction,
+    name: str,
+    help_text: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    handler: Handler,
+) -> None:
     """A sub-command whose arguments and handler live in the subpackage that owns the job."""
     parser = sub.add_parser(name, help=help_text)
     add_arguments(parser)
@@ -215,19 +266,31 @@ def _add_benchmarks(sub: argparse._SubParsersAction) -> None:
     from edgeiqa.bench.cli_entry import add_bench_arguments, run_bench
     from edgeiqa.report.cli_entry import add_report_arguments, run_report
 
-    _delegate(sub, "bench", "time, size and score artifacts on this device (one process each)",
-              add_bench_arguments, run_bench)
-    _delegate(sub, "report", "merge benchmark results into report.md/.html and pareto.png",
-              add_report_arguments, run_report)
+    _delegate(
+        sub, "bench", "time, size and score artifacts on this device (one process each)", add_bench_arguments, run_bench
+    )
+    _delegate(
+        sub, "report", "merge benchmark results into report.md/.html and pareto.png", add_report_arguments, run_report
+    )
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
     from edgeiqa.export.cli_entry import add_build_engine_arguments, add_export_arguments, run_build_engine, run_export
 
-    _delegate(sub, "export", "checkpoint -> ONNX/OpenVINO/Core ML/TensorRT artifact, parity-gated",
-              add_export_arguments, run_export)
-    _delegate(sub, "build-engine", "build a TensorRT engine from an exported ONNX (on the target)",
-              add_build_engine_arguments, run_build_engine)
+    _delegate(
+        sub,
+        "export",
+        "checkpoint -> ONNX/OpenVINO/Core ML/TensorRT artifact, parity-gated",
+        add_export_arguments,
+        run_export,
+    )
+    _delegate(
+        sub,
+        "build-engine",
+        "build a TensorRT engine from an exported ONNX (on the target)",
+        add_build_engine_arguments,
+        run_build_engine,
+    )
 
 
 def _print_result(what: str, result) -> None:
@@ -288,8 +351,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _add_info(sub: argparse._SubParsersAction) -> None:
     info = sub.add_parser("info", help="params, GMACs and views of a registered model ('list' lists them)")
     info.add_argument("model", help="a registered model name, or 'list'")
-    info.add_argument("--input", type=size_wxh, default="3840x2160",
-                      help="image size WIDTHxHEIGHT the cost is counted for (default: 3840x2160)")
+    info.add_argument(
+        "--input",
+        type=size_wxh,
+        default="3840x2160",
+        help="image size WIDTHxHEIGHT the cost is counted for (default: 3840x2160)",
+    )
     info.set_defaults(handler=_cmd_info)
 
 
@@ -297,20 +364,31 @@ def _cmd_speed(args: argparse.Namespace) -> int:
     import json
 
     from edgeiqa.bench.e2e_speed import make_uhd_jpegs, measure_speed, speed_artifact_info
-    from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
     from edgeiqa.runtime.batch import expand_paths
+    from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
 
     images = [Path(p) for p in expand_paths(args.images)]
     if args.make_4k:
         images = make_uhd_jpegs(images, Path(args.make_4k))
     if not images:
         raise EdgeIQAError(f"no image files under {args.images}")
-    result = measure_speed(Path(args.artifact), images, Path(args.checkpoint) if args.checkpoint else None,
-                           workers=args.workers, batch_size=args.batch, repeats=args.repeats,
-                           max_decoded_pixels=None if args.unbounded_frames else DEFAULT_BUDGET_PIXELS,
-                           decoder=args.decoder)
-    record = {**result.to_dict(), "decoder": args.decoder, "batch": args.batch,
-              "unbounded_frames": bool(args.unbounded_frames), "artifact": speed_artifact_info(Path(args.artifact))}
+    result = measure_speed(
+        Path(args.artifact),
+        images,
+        Path(args.checkpoint) if args.checkpoint else None,
+        workers=args.workers,
+        batch_size=args.batch,
+        repeats=args.repeats,
+        max_decoded_pixels=None if args.unbounded_frames else DEFAULT_BUDGET_PIXELS,
+        decoder=args.decoder,
+    )
+    record = {
+        **result.to_dict(),
+        "decoder": args.decoder,
+        "batch": args.batch,
+        "unbounded_frames": bool(args.unbounded_frames),
+        "artifact": speed_artifact_info(Path(args.artifact)),
+    }
     if args.out:
         from edgeiqa.bench.device_info import collect_device_info
         from edgeiqa.fileio import atomic_write_text
@@ -321,8 +399,11 @@ def _cmd_speed(args: argparse.Namespace) -> int:
         atomic_write_text(Path(args.out), json.dumps(record, indent=1))
     print(json.dumps({k: v for k, v in record.items() if k != "device"}, indent=1))
     if result.disturbed:
-        print(f"edgeiqa: warning: the runtime passes differ by {result.runtime_spread:.0%} "
-              "(another process had the cores?): rerun quiet before quoting this figure", file=sys.stderr)
+        print(
+            f"edgeiqa: warning: the runtime passes differ by {result.runtime_spread:.0%} "
+            "(another process had the cores?): rerun quiet before quoting this figure",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -333,11 +414,18 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--checkpoint", help="calibrated student checkpoint for the naive torch pipeline")
     speed.add_argument("--make-4k", metavar="DIR", help="first upscale the images to 3840x2160 JPEGs (q90) in DIR")
     speed.add_argument("--workers", type=positive_int, default=2)
-    speed.add_argument("--unbounded-frames", action="store_true",
-                       help="let every decode thread hold a decoded frame (see predict --unbounded-frames)")
+    speed.add_argument(
+        "--unbounded-frames",
+        action="store_true",
+        help="let every decode thread hold a decoded frame (see predict --unbounded-frames)",
+    )
     speed.add_argument("--batch", type=positive_int, default=8)
-    speed.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER,
-                       help="JPEG decoder of the runtime and of the decode figure (simplejpeg: the fast-jpeg extra)")
+    speed.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default=DEFAULT_DECODER,
+        help="JPEG decoder of the runtime and of the decode figure (simplejpeg: the fast-jpeg extra)",
+    )
     speed.add_argument("--repeats", type=positive_int, default=3)
     speed.add_argument("--out", metavar="FILE", help="also write the result, with this machine's description, as JSON")
     speed.set_defaults(handler=_cmd_speed)
@@ -374,8 +462,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     if extras:  # argparse would report these from the top-level parser, without the sub-command's name
         command = " ".join(c for c in (getattr(args, "command", None), getattr(args, "data_command", None)) if c)
-        print(f"edgeiqa: error: {command + ': ' if command else ''}unrecognized arguments: {' '.join(extras)} "
-              f"(see edgeiqa {command + ' ' if command else ''}--help)", file=sys.stderr)
+        print(
+            f"edgeiqa: error: {command + ': ' if command else ''}unrecognized arguments: {' '.join(extras)} "
+            f"(see edgeiqa {command + ' ' if command else ''}--help)",
+            file=sys.stderr,
+        )
         return 2
     if args.version:
         from edgeiqa import __version__

@@ -119,8 +119,10 @@ def load_yaml(cls: type[T], path: Path | str) -> T:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}:{_yaml_location(exc)} not valid YAML ({_yaml_problem(exc)})") from exc
     if data is None:  # an empty file silently meaning "all defaults" trains the wrong thing for hours
-        raise ConfigError(f"{path}: the file is empty (or only comments); an experiment needs at least its data "
-                          "and models (see configs/quickstart.yaml)")
+        raise ConfigError(
+            f"{path}: the file is empty (or only comments); an experiment needs at least its data "
+            "and models (see configs/quickstart.yaml)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
     return from_dict(cls, data, where=str(path))

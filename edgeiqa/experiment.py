@@ -46,8 +46,14 @@ class ArtifactConfig:
 
 
 def _default_artifacts() -> list[ArtifactConfig]:
-    pairs = [("onnx", "fp32"), ("onnx", "fp16"), ("onnx", "int8"), ("onnx", "int8-trt"), ("openvino", "int8"),
-             ("coreml", "fp16")]
+    pairs = [
+        ("onnx", "fp32"),
+        ("onnx", "fp16"),
+        ("onnx", "int8"),
+        ("onnx", "int8-trt"),
+        ("openvino", "int8"),
+        ("coreml", "fp16"),
+    ]
     return [ArtifactConfig(fmt, precision) for fmt, precision in pairs]
 
 
@@ -119,7 +125,7 @@ class ExperimentConfig(TrainingConfig):
     bench: BenchConfig = field(default_factory=BenchConfig)
 
     @classmethod
-    def load(cls, path: Path | str) -> "ExperimentConfig":
+    def load(cls, path: Path | str) -> ExperimentConfig:
         return load_yaml(cls, path)
 
 
@@ -147,14 +153,19 @@ def export_problems(cfg: ExperimentConfig) -> list[str]:
     for i, artifact in enumerate(cfg.export.artifacts):
         fmt = FORMATS.get(artifact.format)
         if fmt is None:
-            problems.append(f"export.artifacts[{i}].format: unknown format {artifact.format!r}; "
-                            f"known: {', '.join(FORMATS)}")
+            problems.append(
+                f"export.artifacts[{i}].format: unknown format {artifact.format!r}; known: {', '.join(FORMATS)}"
+            )
         elif artifact.precision not in fmt.precisions:
-            problems.append(f"export.artifacts[{i}].precision: {artifact.format} has no precision "
-                            f"{artifact.precision!r}; choose one of {', '.join(fmt.precisions)}")
+            problems.append(
+                f"export.artifacts[{i}].precision: {artifact.format} has no precision "
+                f"{artifact.precision!r}; choose one of {', '.join(fmt.precisions)}"
+            )
         elif artifact.precision == QAT_PRECISION and not cfg.student.qat.enabled:
-            problems.append(f"export.artifacts[{i}].precision: {QAT_PRECISION} exports the quantization-aware "
-                            "student: set student.qat.enabled: true")
+            problems.append(
+                f"export.artifacts[{i}].precision: {QAT_PRECISION} exports the quantization-aware "
+                "student: set student.qat.enabled: true"
+            )
     return problems
 
 

@@ -18,8 +18,9 @@ Torch-free: numpy + scipy only.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
 from scipy import optimize, special, stats
@@ -153,7 +154,7 @@ class Logistic4Fit:
         return {"kind": _LOGISTIC4_KIND, "form": LOGISTIC4_FORM, "params": list(self.params), "method": self.method}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Logistic4Fit":
+    def from_dict(cls, data: dict[str, Any]) -> Logistic4Fit:
         """Inverse of :meth:`to_dict`; raises :class:`ConfigError` naming what is wrong."""
         if not isinstance(data, dict) or data.get("kind", _LOGISTIC4_KIND) != _LOGISTIC4_KIND or "params" not in data:
             raise ConfigError(f"not a 4PL score mapping (need kind='logistic4' and params): {data!r}")
@@ -205,8 +206,17 @@ def _logistic_candidates(u: np.ndarray, v: np.ndarray, max_iter: int) -> list[tu
                 # curve_fit warns when it cannot estimate the covariance, which this fit never uses.
                 warnings.simplefilter("ignore", optimize.OptimizeWarning)
                 theta, _ = optimize.curve_fit(
-                    _norm_model, u, v, p0=p0, jac=_norm_jac, bounds=(_NORM_LOWER, upper),
-                    method="trf", max_nfev=max_iter, xtol=1e-12, ftol=1e-12, gtol=1e-12,
+                    _norm_model,
+                    u,
+                    v,
+                    p0=p0,
+                    jac=_norm_jac,
+                    bounds=(_NORM_LOWER, upper),
+                    method="trf",
+                    max_nfev=max_iter,
+                    xtol=1e-12,
+                    ftol=1e-12,
+                    gtol=1e-12,
                 )
         except (RuntimeError, ValueError):
             continue  # did not converge from this start: other candidates remain
@@ -338,7 +348,7 @@ def percentile_interval(values: ArrayLike, alpha: float = 0.05) -> tuple[float, 
 def bootstrap_ci(
     pred: ArrayLike,
     mos: ArrayLike,
-    metric: Union[str, MetricFn] = "srcc",
+    metric: str | MetricFn = "srcc",
     n_boot: int = BOOTSTRAP_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     alpha: float = 0.05,
@@ -360,7 +370,7 @@ def bootstrap_ci(
     return percentile_interval(values, alpha)
 
 
-def _resolve_metric(metric: Union[str, MetricFn]) -> MetricFn:
+def _resolve_metric(metric: str | MetricFn) -> MetricFn:
     if callable(metric):
         return metric
     if metric not in METRICS:

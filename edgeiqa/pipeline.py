@@ -20,9 +20,10 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.experiment import ExperimentConfig, export_problems, section_problems
@@ -41,13 +42,25 @@ class ExperimentResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (paths as strings)."""
-        return {"out": str(self.out), "report": str(self.report), "seconds": self.seconds, "steps": dict(self.steps),
-                "exports": list(self.exports), "summary": self.summary}
+        return {
+            "out": str(self.out),
+            "report": str(self.report),
+            "seconds": self.seconds,
+            "steps": dict(self.steps),
+            "exports": list(self.exports),
+            "summary": self.summary,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ExperimentResult":
-        return cls(Path(data["out"]), Path(data["report"]), float(data["seconds"]), dict(data.get("steps") or {}),
-                   list(data.get("exports") or []), dict(data.get("summary") or {}))
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentResult:
+        return cls(
+            Path(data["out"]),
+            Path(data["report"]),
+            float(data["seconds"]),
+            dict(data.get("steps") or {}),
+            list(data.get("exports") or []),
+            dict(data.get("summary") or {}),
+        )
 
 
 class Steps:
@@ -93,9 +106,16 @@ def export_all(cfg: ExperimentConfig, final: Path, quiet: bool = False) -> list[
         folder = final.parent / QAT_FINAL_FOLDER if artifact.precision == QAT_PRECISION else final
         if folder not in sources:
             sources[folder] = load_export_source(folder)
-        result = export_artifact(sources[folder], artifact.format, artifact.precision, Path(cfg.out) / "artifacts",
-                                 calib=calib, val=val, options=section.options_for(artifact),
-                                 raise_on_failure=False)
+        result = export_artifact(
+            sources[folder],
+            artifact.format,
+            artifact.precision,
+            Path(cfg.out) / "artifacts",
+            calib=calib,
+            val=val,
+            options=section.options_for(artifact),
+            raise_on_failure=False,
+        )
         if not quiet:
             print(f"    {result.summary()}", file=sys.stderr)
         if result.verdict == "passed":
@@ -108,19 +128,29 @@ def bench_and_report(cfg: ExperimentConfig, artifacts: list[Path], final: Path) 
     ``<out>/results/<device>.json``, then write ``<out>/report/``; the report page."""
     from edgeiqa.bench.ablation import load_ablation
     from edgeiqa.bench.harness import DatasetSpec, bench_artifacts
-    from edgeiqa.report.writer import write_report
     from edgeiqa.report.screenshot import find_chromium, screenshot_html
+    from edgeiqa.report.writer import write_report
 
     out, bench, data_cfg = Path(cfg.out), cfg.bench, cfg.data
     device = bench.device_name or f"{platform.node() or 'this-machine'}-cpu"
-    data = DatasetSpec(str(data_cfg.root), name=data_cfg.dataset, split=bench.split, options=dict(data_cfg.options),
-                       split_rule=data_cfg.split, split_seed=data_cfg.split_seed, fractions=tuple(data_cfg.fractions))
+    data = DatasetSpec(
+        str(data_cfg.root),
+        name=data_cfg.dataset,
+        split=bench.split,
+        options=dict(data_cfg.options),
+        split_rule=data_cfg.split,
+        split_seed=data_cfg.split_seed,
+        fractions=tuple(data_cfg.fractions),
+    )
     targets = [*map(str, artifacts), *([str(final)] if bench.torch_checkpoint else [])]
     if not targets:
-        raise EdgeIQAError(f"no artifact passed its parity gate (see {out / 'artifacts'}/*.json) and "
-                           "bench.torch_checkpoint is false: nothing to benchmark")
-    result = bench_artifacts(targets, data, bench.options(), device_name=device,
-                             ablation=load_ablation(out / "summary.json"))
+        raise EdgeIQAError(
+            f"no artifact passed its parity gate (see {out / 'artifacts'}/*.json) and "
+            "bench.torch_checkpoint is false: nothing to benchmark"
+        )
+    result = bench_artifacts(
+        targets, data, bench.options(), device_name=device, ablation=load_ablation(out / "summary.json")
+    )
     results_file = out / "results" / f"{device}.json"
     results_file.parent.mkdir(parents=True, exist_ok=True)
     result.write(results_file)
@@ -142,10 +172,18 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False, *, steps: Steps |
     progress = not quiet
     steps(f"train the teacher ({cfg.teacher.model})", lambda: run_teacher(cfg, progress=progress))
     # The ablation's evaluation (next step) scores every model; one evaluation is enough.
-    steps(f"distil the student ({cfg.student.model})", lambda: run_distill(cfg, progress=progress, evaluate_after=False))
+    steps(
+        f"distil the student ({cfg.student.model})", lambda: run_distill(cfg, progress=progress, evaluate_after=False)
+    )
     done = steps("train the student alone (ablation)", lambda: run_distill(cfg, student_only=True, progress=progress))
     final = Path(cfg.out) / "student" / "final"
     artifacts = steps("export and parity-gate", lambda: export_all(cfg, final, quiet))
     report = steps("benchmark and report", lambda: bench_and_report(cfg, artifacts, final))
-    return ExperimentResult(Path(cfg.out), report, time.perf_counter() - steps.started, steps.seconds,
-                            [str(a) for a in artifacts], done.summary)
+    return ExperimentResult(
+        Path(cfg.out),
+        report,
+        time.perf_counter() - steps.started,
+        steps.seconds,
+        [str(a) for a in artifacts],
+        done.summary,
+    )

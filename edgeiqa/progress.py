@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Iterable, Iterator, TextIO
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -31,8 +32,16 @@ class LineProgress:
     (a per-epoch bar whose caller prints its own epoch line) writes nothing at all.
     """
 
-    def __init__(self, iterable: Iterable | None, total: int | None, desc: str, unit: str, stream: TextIO,
-                 leave: bool, every_s: float | None) -> None:
+    def __init__(
+        self,
+        iterable: Iterable | None,
+        total: int | None,
+        desc: str,
+        unit: str,
+        stream: TextIO,
+        leave: bool,
+        every_s: float | None,
+    ) -> None:
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc, unit
         self.stream, self.leave, self.every_s = stream, leave, every_s
         self.n = 0
@@ -45,7 +54,7 @@ class LineProgress:
             yield item
             self.update(1)
 
-    def __enter__(self) -> "LineProgress":
+    def __enter__(self) -> LineProgress:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -75,9 +84,17 @@ class LineProgress:
         print(f"{self.desc}: {count} {self.unit} in {seconds:.1f} s{rate}{extra}", file=self.stream, flush=True)
 
 
-def progress_bar(total: int | None = None, desc: str = "", *, iterable: Iterable | None = None, unit: str = "it",
-                 enabled: bool = True, leave: bool = True, stream: TextIO | None = None,
-                 every_s: float | None = 60.0) -> Any:
+def progress_bar(
+    total: int | None = None,
+    desc: str = "",
+    *,
+    iterable: Iterable | None = None,
+    unit: str = "it",
+    enabled: bool = True,
+    leave: bool = True,
+    stream: TextIO | None = None,
+    every_s: float | None = 60.0,
+) -> Any:
     """A tqdm bar on a terminal, a :class:`LineProgress` elsewhere, a silent one when not ``enabled``."""
     stream = stream if stream is not None else sys.stderr
     if enabled and is_terminal(stream):

@@ -33,8 +33,9 @@ def main() -> None:
     for spec in args.artifacts:
         fmt, precision, *keep = spec.split(":", 2)
         cfg.export.artifacts.append(ArtifactConfig(fmt, precision, keep[0].split(",") if keep else None))
-    cfg.bench = dataclasses.replace(cfg.bench, batches=[int(b) for b in args.batches.split(",")],
-                                    torch_checkpoint=args.torch)
+    cfg.bench = dataclasses.replace(
+        cfg.bench, batches=[int(b) for b in args.batches.split(",")], torch_checkpoint=args.torch
+    )
     final = args.run / "student" / "final"
     valid = export_all(cfg, final, quiet=False)
     print(bench_and_report(cfg, valid, final))

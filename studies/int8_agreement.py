@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeiqa.report.intervals import paired_srcc_difference
 from edgeiqa.metrics import srcc
+from edgeiqa.report.intervals import paired_srcc_difference
 
 
 def _p50(result: dict[str, Any], batch: int = 1) -> float | None:

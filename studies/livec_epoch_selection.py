@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.report.intervals import paired_srcc_difference
 from edgeiqa.distill.checkpoint import latest_checkpoint
 from edgeiqa.metrics import srcc
+from edgeiqa.report.intervals import paired_srcc_difference
 from edgeiqa.runtime.predictor import Predictor
 
 STAGES = {"teacher": "teacher", "student": "student/finetune", "student_only": "student_only/finetune"}

@@ -27,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from edgeiqa.report.intervals import paired_srcc_difference
 from edgeiqa.configs import load_yaml
-from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.runs import load_splits
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.export.images import ImageSet, iter_feeds
 from edgeiqa.export.nodes import resolve_nodes
 from edgeiqa.export.openvino_export import ImageFeeds, ignored_scope
 from edgeiqa.export.options import SCORE_CALIBRATION_GROUP
 from edgeiqa.metrics import srcc
+from edgeiqa.report.intervals import paired_srcc_difference
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
 

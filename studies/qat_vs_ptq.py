@@ -37,9 +37,9 @@ import numpy as np
 
 from edgeiqa.distill.api import run_distill
 from edgeiqa.distill.config import QatOptimConfig
-from edgeiqa.experiment import ArtifactConfig, ExperimentConfig
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.stages import QAT_FINAL_FOLDER, QAT_FOLDER
+from edgeiqa.experiment import ArtifactConfig, ExperimentConfig
 from edgeiqa.export.exporter import export_artifact
 from edgeiqa.export.formats import QAT_PRECISION
 from edgeiqa.export.images import ImageSet

@@ -97,10 +97,13 @@ def summarise(result: dict[str, Any], students: list[str]) -> dict[str, Any]:
         entry: dict[str, Any] = {"splits": [s for s, _ in rows]}
         for name in ("student", "student_only", "teacher"):
             if all(name in p for p in per):
-                entry[name] = {"mean_srcc": float(np.mean([p[name]["srcc"] for p in per])),
-                               "srcc": [p[name]["srcc"] for p in per]}
-        pairs = [tuple(np.asarray(p["scores"][k], dtype=np.float64) for k in ("student", "student_only", "mos"))
-                 for p in per]
+                entry[name] = {
+                    "mean_srcc": float(np.mean([p[name]["srcc"] for p in per])),
+                    "srcc": [p[name]["srcc"] for p in per],
+                }
+        pairs = [
+            tuple(np.asarray(p["scores"][k], dtype=np.float64) for k in ("student", "student_only", "mos")) for p in per
+        ]
         entry["distilled_minus_alone"] = pooled_difference(pairs)  # type: ignore[arg-type]
         summary[student] = entry
     return summary
@@ -121,8 +124,13 @@ def main() -> None:
     students.insert(0, base.student.model)
     out = Path(args.out)
     result = json.loads(out.read_text()) if out.exists() else {}
-    result.update({"what": "LIVE-C: teacher vs ladder students distilled and alone, per random split",
-                   "config": args.config, "students": students})
+    result.update(
+        {
+            "what": "LIVE-C: teacher vs ladder students distilled and alone, per random split",
+            "config": args.config,
+            "students": students,
+        }
+    )
     result.setdefault("splits", {})
     for split in args.splits:
         entry = train_split(base, split, Path(args.root), students)

@@ -26,8 +26,8 @@ from edgeiqa.fileio import atomic_write_text
 
 def score_model(path: Path, images: list[Path]) -> np.ndarray:
     """MOS-scale scores of ``images``: a teacher folder through its ensemble, anything else through Predictor."""
-    from edgeiqa.distill.ensemble import is_ensemble, load_ensemble
     from edgeiqa.distill.checkpoint import resolve_checkpoint
+    from edgeiqa.distill.ensemble import is_ensemble, load_ensemble
 
     if path.is_dir() and (is_ensemble(path) or resolve_checkpoint(path, verify=False).state.get("kind") == "teacher"):
         teacher = load_ensemble(path)
@@ -50,8 +50,14 @@ def main() -> None:
     images, items = [p for p, _ in rows], [it for _, it in rows]
     out = Path(args.out)
     result = json.loads(out.read_text()) if out.exists() else {}
-    result.update({"what": "within-photo ordering of graded distortions made at native resolution (UHD check)",
-                   "set": args.set, "photos": len({it.source for it in items}), "images": len(images)})
+    result.update(
+        {
+            "what": "within-photo ordering of graded distortions made at native resolution (UHD check)",
+            "set": args.set,
+            "photos": len({it.source for it in items}),
+            "images": len(images),
+        }
+    )
     models = result.setdefault("models", {})
     for spec in args.model:
         name, _, path = spec.partition("=")
@@ -59,8 +65,11 @@ def main() -> None:
             continue
         start = time.perf_counter()
         scores = score_model(Path(path), images)
-        models[name] = {"path": path, "ordering": ordering_by_type(items, scores),
-                        "seconds": round(time.perf_counter() - start, 1)}
+        models[name] = {
+            "path": path,
+            "ordering": ordering_by_type(items, scores),
+            "seconds": round(time.perf_counter() - start, 1),
+        }
         print(name, json.dumps(models[name]["ordering"]))
         atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
 

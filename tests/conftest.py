@@ -44,9 +44,10 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def qat_run(tmp_path_factory: pytest.TempPathFactory, tiny_synth: Path):
     """A tiny run trained through every stage, the optional ``qat`` stage included (shared by the distill
     and export tests, which only read it): ``(config, its YAML path, run_distill's result)``."""
+    from experiment_helpers import qat_experiment, write_yaml
+
     from edgeiqa.distill.api import run_distill, run_teacher
     from edgeiqa.experiment import ExperimentConfig
-    from experiment_helpers import qat_experiment, write_yaml
 
     out = tmp_path_factory.mktemp("qat_run")
     config = write_yaml(out / "exp.yaml", qat_experiment(out / "run", tiny_synth))

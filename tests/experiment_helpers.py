@@ -12,7 +12,10 @@ def tiny_experiment(out: Path, csv_path: Path, **overrides) -> dict:
     (a mapping into the section of that name, which need not be in the dict yet)."""
     optim = {"epochs": 1, "batch_size": 8, "lr": 0.003, "warmup_epochs": 0.0}
     cfg = {
-        "name": "tiny", "seed": 0, "out": str(out), "threads": 1,
+        "name": "tiny",
+        "seed": 0,
+        "out": str(out),
+        "threads": 1,
         "data": {"dataset": "csv", "root": str(csv_path), "options": {"mos_range": [0, 100]}},
         "teacher": {"model": "test_eiqanet", "optim": dict(optim)},
         "student": {

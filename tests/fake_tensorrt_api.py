@@ -15,17 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 TRT_API: dict[str, frozenset[str]] = {
-    "Builder": frozenset({"create_network", "create_builder_config", "create_optimization_profile",
-                          "build_serialized_network"}),
-    "IBuilderConfig": frozenset({"set_memory_pool_limit", "set_flag", "add_optimization_profile",
-                                 "set_calibration_profile", "int8_calibrator"}),
+    "Builder": frozenset(
+        {"create_network", "create_builder_config", "create_optimization_profile", "build_serialized_network"}
+    ),
+    "IBuilderConfig": frozenset(
+        {"set_memory_pool_limit", "set_flag", "add_optimization_profile", "set_calibration_profile", "int8_calibrator"}
+    ),
     "IOptimizationProfile": frozenset({"set_shape"}),
     "OnnxParser": frozenset({"parse_from_file", "num_errors", "get_error"}),
     "Runtime": frozenset({"deserialize_cuda_engine"}),
-    "ICudaEngine": frozenset({"num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_dtype",
-                              "create_execution_context"}),
-    "IExecutionContext": frozenset({"set_input_shape", "get_tensor_shape", "set_tensor_address",
-                                    "execute_async_v3"}),
+    "ICudaEngine": frozenset(
+        {"num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_dtype", "create_execution_context"}
+    ),
+    "IExecutionContext": frozenset({"set_input_shape", "get_tensor_shape", "set_tensor_address", "execute_async_v3"}),
 }
 REMOVED_IN_11 = frozenset({"int8_calibrator", "set_calibration_profile"})
 

@@ -12,8 +12,10 @@ from edgeiqa.cli import main
 
 def test_building_the_parser_imports_no_heavy_package() -> None:
     # In a fresh interpreter: this test process may already hold torch from other tests.
-    code = "import sys; from edgeiqa.cli import build_parser; build_parser(); " \
-           "print(sorted({'torch', 'onnx', 'onnxruntime', 'openvino', 'scipy'} & set(sys.modules)))"
+    code = (
+        "import sys; from edgeiqa.cli import build_parser; build_parser(); "
+        "print(sorted({'torch', 'onnx', 'onnxruntime', 'openvino', 'scipy'} & set(sys.modules)))"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
 
 
@@ -27,10 +29,13 @@ def test_info_prints_cost_and_names_an_unknown_model(capsys) -> None:
     assert "argument --input: expected WIDTHxHEIGHT" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["data", "synth", "--out", "OUT", "--pristine", "MISSING"], "does not exist"),
-    (["data", "synth", "--out", "OUT", "--types", "sepia"], "sepia"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["data", "synth", "--out", "OUT", "--pristine", "MISSING"], "does not exist"),
+        (["data", "synth", "--out", "OUT", "--types", "sepia"], "sepia"),
+    ],
+)
 def test_data_synth_user_errors_exit_2(tmp_path, capsys, argv, message) -> None:
     argv = [a.replace("OUT", str(tmp_path / "out")).replace("MISSING", str(tmp_path / "nope")) for a in argv]
     assert main(argv + ["--quiet"]) == 2

@@ -58,8 +58,13 @@ def test_an_unknown_sub_command_is_one_line(capsys) -> None:
 def test_predict_help_documents_batch_decoder_workers_and_verification(capsys) -> None:
     assert main(["predict", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for needle in ("--batch BATCH images per inference call", "--decoder {auto,pillow,simplejpeg} JPEG decoder",
-                   "decode threads (default: the CPU count, at most 4)", "--no-verify", "--allow-invalid"):
+    for needle in (
+        "--batch BATCH images per inference call",
+        "--decoder {auto,pillow,simplejpeg} JPEG decoder",
+        "decode threads (default: the CPU count, at most 4)",
+        "--no-verify",
+        "--allow-invalid",
+    ):
         assert needle in text
 
 

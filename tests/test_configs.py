@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.errors import ConfigError
+from edgeiqa.experiment import ExperimentConfig
 
 
 def _write(tmp_path, text: str):
@@ -15,8 +15,13 @@ def _write(tmp_path, text: str):
 
 
 def test_values_are_typed_and_defaults_fill_the_rest(tmp_path) -> None:
-    cfg = ExperimentConfig.load(_write(tmp_path, "name: t\nteacher:\n  optim:\n    lr: 1\n    epochs: 3\n"
-                                       "student:\n  feature_pairs:\n    - {student: embed, teacher: fuse}\n"))
+    cfg = ExperimentConfig.load(
+        _write(
+            tmp_path,
+            "name: t\nteacher:\n  optim:\n    lr: 1\n    epochs: 3\n"
+            "student:\n  feature_pairs:\n    - {student: embed, teacher: fuse}\n",
+        )
+    )
     assert cfg.teacher.optim.lr == 1.0 and isinstance(cfg.teacher.optim.lr, float)
     assert cfg.teacher.optim.epochs == 3
     assert cfg.student.feature_pairs[0].teacher == "fuse"

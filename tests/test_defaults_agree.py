@@ -10,10 +10,10 @@ import argparse
 import typing
 
 import pytest
-
 from experiment_helpers import write_yaml
-from edgeiqa.bench.harness import DatasetSpec
+
 from edgeiqa.bench.cli_entry import bench_options_from_args
+from edgeiqa.bench.harness import DatasetSpec
 from edgeiqa.bench.spec import DECODERS, BenchOptions
 from edgeiqa.cli import build_parser
 from edgeiqa.configs import field_default

@@ -11,16 +11,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 from PIL import Image
+from runtime.runtime_helpers import build_tiny_onnx, smooth_image, tiny_contract, write_tiny_manifest
 
 from edgeiqa.cli import main
 from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
-from runtime.runtime_helpers import build_tiny_onnx, smooth_image, tiny_contract, write_tiny_manifest
 
 Setup = Callable[[Path], list[str]]
 
@@ -146,12 +146,14 @@ def _experiment(tmp: Path, text: str) -> list[str]:
 def _tiny_yaml(tmp: Path, **edits: str) -> str:
     csv_path = tmp / "mos.csv"
     csv_path.write_text("path,mos\n")
-    text = (f"name: tiny\nseed: {edits.get('seed', '0')}\nout: {tmp / 'run'}\n"
-            f"data: {{dataset: csv, root: {csv_path}}}\n"
-            "teacher: {model: test_eiqanet}\n"
-            "student:\n  model: test_eqcnet\n  feature_pairs: [{student: embed, teacher: 'head:input'}]\n"
-            f"  finetune:\n    optim: {{epochs: 1, batch_size: {edits.get('batch_size', '8')}}}\n"
-            f"    losses: {{{edits.get('loss', 'regression')}: 1.0}}\n")
+    text = (
+        f"name: tiny\nseed: {edits.get('seed', '0')}\nout: {tmp / 'run'}\n"
+        f"data: {{dataset: csv, root: {csv_path}}}\n"
+        "teacher: {model: test_eiqanet}\n"
+        "student:\n  model: test_eqcnet\n  feature_pairs: [{student: embed, teacher: 'head:input'}]\n"
+        f"  finetune:\n    optim: {{epochs: 1, batch_size: {edits.get('batch_size', '8')}}}\n"
+        f"    losses: {{{edits.get('loss', 'regression')}: 1.0}}\n"
+    )
     return text
 
 
@@ -159,27 +161,63 @@ CASES: list[tuple[str, Setup, int, str]] = [
     ("artifact weights scaled x1.5", predict_tampered_weights, 2, "recorded in"),
     ("artifact with a byte appended", predict_byte_appended, 2, "--no-verify"),
     ("manifest working_size edited", predict_edited_working_size, 2, "key 'preprocess' was edited after export"),
-    ("manifest fragment grid edited, --no-verify", predict_edited_grid_no_verify, 2,
-     "the graph's input 'fragments' has shape [?, 3, 16, 16] but the manifest's preprocessing contract produces [?, 3, 24, 24]"),
+    (
+        "manifest fragment grid edited, --no-verify",
+        predict_edited_grid_no_verify,
+        2,
+        "the graph's input 'fragments' has shape [?, 3, 16, 16] but the manifest's preprocessing contract "
+        "produces [?, 3, 24, 24]",
+    ),
     ("--out is a folder", predict_out_is_folder, 2, "is a folder"),
     ("--out under /proc", predict_out_unwritable, 2, "cannot write there"),
     ("ENAMETOOLONG path beside good files", predict_name_too_long, 1, "cannot open (File name too long)"),
     ("float TIFF of 0-4000", predict_float_tiff_out_of_range, 1, "neither the 0-1 nor the 0-255 scale"),
-    ("bomb quotes the manifest's max_pixels", predict_bomb_quotes_the_manifest, 1,
-     "exceeds the limit of 100,000 (decompression bomb guard: the manifest's preprocess.max_pixels"),
+    (
+        "bomb quotes the manifest's max_pixels",
+        predict_bomb_quotes_the_manifest,
+        1,
+        "exceeds the limit of 100,000 (decompression bomb guard: the manifest's preprocess.max_pixels",
+    ),
     ("OpenVINO IR without its .bin", predict_openvino_without_bin, 2, "its weights file tiny.bin is not beside it"),
-    ("predict --workers -1", _args("predict", "x.onnx", "a.jpg", "--workers", "-1"), 2, "argument --workers: expected an integer >= 1"),
+    (
+        "predict --workers -1",
+        _args("predict", "x.onnx", "a.jpg", "--workers", "-1"),
+        2,
+        "argument --workers: expected an integer >= 1",
+    ),
     ("predict --batch 0", _args("predict", "x.onnx", "a.jpg", "--batch", "0"), 2, "argument --batch"),
-    ("bench --split bogus", _args("bench", "x.onnx", "--out", "r.json", "--split", "bogus"), 2, "argument --split: invalid choice"),
-    ("export --tol-fp32 -1", _args("export", "ckpt", "--format", "onnx", "--precision", "fp32", "--out", "o",
-                                   "--tol-fp32", "-1"), 2, "argument --tol-fp32: expected a number >= 0"),
+    (
+        "bench --split bogus",
+        _args("bench", "x.onnx", "--out", "r.json", "--split", "bogus"),
+        2,
+        "argument --split: invalid choice",
+    ),
+    (
+        "export --tol-fp32 -1",
+        _args("export", "ckpt", "--format", "onnx", "--precision", "fp32", "--out", "o", "--tol-fp32", "-1"),
+        2,
+        "argument --tol-fp32: expected a number >= 0",
+    ),
     ("info --input 0x0", _args("info", "test_eqcnet", "--input", "0x0"), 2, "both sides >= 1"),
     ("empty experiment YAML", lambda tmp: _experiment(tmp, "# nothing here\n"), 2, "the file is empty"),
-    ("YAML syntax error has a line", lambda tmp: _experiment(tmp, "name: x\nseed: [1, 2\nout: y\n"), 2, "exp.yaml:3:4: not valid YAML"),
-    ("loss typo in student.finetune", lambda tmp: _experiment(tmp, _tiny_yaml(tmp, loss="regresion")), 2,
-     "student.finetune.losses: unknown loss name(s) ['regresion']"),
-    ("batch_size: 0", lambda tmp: _experiment(tmp, _tiny_yaml(tmp, batch_size="0")), 2,
-     "student.finetune.optim.batch_size: must be an integer >= 1, got 0"),
+    (
+        "YAML syntax error has a line",
+        lambda tmp: _experiment(tmp, "name: x\nseed: [1, 2\nout: y\n"),
+        2,
+        "exp.yaml:3:4: not valid YAML",
+    ),
+    (
+        "loss typo in student.finetune",
+        lambda tmp: _experiment(tmp, _tiny_yaml(tmp, loss="regresion")),
+        2,
+        "student.finetune.losses: unknown loss name(s) ['regresion']",
+    ),
+    (
+        "batch_size: 0",
+        lambda tmp: _experiment(tmp, _tiny_yaml(tmp, batch_size="0")),
+        2,
+        "student.finetune.optim.batch_size: must be an integer >= 1, got 0",
+    ),
     ("seed: -1 in the YAML", lambda tmp: _experiment(tmp, _tiny_yaml(tmp, seed="-1")), 2, "seed: must be an integer"),
 ]
 
@@ -293,6 +331,7 @@ def test_export_verify_refuses_a_tampered_artifact(tmp_path) -> None:
     """export's verify path: weights scaled -> the gate fails; a byte appended -> refused on load."""
     pytest.importorskip("torch")
     from export.export_helpers import tiny_model, write_images
+
     from edgeiqa.errors import EdgeIQAError
     from edgeiqa.export import export_artifact
     from edgeiqa.export.exporter import verify_artifact

@@ -16,8 +16,17 @@ import pytest
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11, as CI runs
 
 ROOT = Path(__file__).resolve().parents[1]
-PLATFORM = ["--platform", "manylinux_2_35_aarch64", "--python-version", "310", "--implementation", "cp",
-            "--abi", "cp310", "--only-binary=:all:"]
+PLATFORM = [
+    "--platform",
+    "manylinux_2_35_aarch64",
+    "--python-version",
+    "310",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp310",
+    "--only-binary=:all:",
+]
 
 
 def jetson_requirements() -> list[str]:
@@ -28,7 +37,7 @@ def jetson_requirements() -> list[str]:
         out = []
         for req in extras[name]:
             if req.startswith("edgeiqa["):
-                for sub in req[len("edgeiqa["):-1].split(","):
+                for sub in req[len("edgeiqa[") : -1].split(","):
                     out += expand(sub.strip())
             else:
                 out.append(req)
@@ -45,8 +54,22 @@ def test_the_jetson_extra_leaves_out_what_a_jetson_cannot_install() -> None:
 
 def _dry_run(requirements: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     # --isolated: the index a CI runner (or a Jetson) sees, not this machine's pip configuration.
-    argv = [sys.executable, "-m", "pip", "--isolated", "install", "--dry-run", "--ignore-installed", "--quiet",
-            "--target", str(tmp_path / "target"), "--timeout", "20", *PLATFORM, *requirements]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--isolated",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--quiet",
+        "--target",
+        str(tmp_path / "target"),
+        "--timeout",
+        "20",
+        *PLATFORM,
+        *requirements,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=600)
 
 

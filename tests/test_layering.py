@@ -22,7 +22,8 @@ found through its entry point), never imported by it.
 
 Both rules count function-level (lazy) imports, ``if TYPE_CHECKING:`` imports and modules named in a
 string for ``importlib`` (``"edgeiqa.x.y"`` or an entry-point style ``"edgeiqa.x.y:func"``): a lazy
-import postpones a dependency and a string hides it, neither removes it. The cycle rule counts function-level imports as well:
+import postpones a dependency and a string hides it, neither removes it. The cycle rule counts function-level
+imports as well:
 the two module cycles issue 10 names (``report`` <-> ``report_html``, ``onnx_export`` <-> ``onnx_int8``)
 are each lazy on one side, and a cycle rule over module-level imports alone would pass while they stand.
 Left out of the cycle rule: imports under ``if TYPE_CHECKING:`` (they never run, so they cannot form an
@@ -41,8 +42,14 @@ import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "edgeiqa"
 
-LEAVES = ("edgeiqa.errors", "edgeiqa.fileio", "edgeiqa.metrics", "edgeiqa.configs", "edgeiqa.progress",
-          "edgeiqa.argtypes")
+LEAVES = (
+    "edgeiqa.errors",
+    "edgeiqa.fileio",
+    "edgeiqa.metrics",
+    "edgeiqa.configs",
+    "edgeiqa.progress",
+    "edgeiqa.argtypes",
+)
 RUNTIME_MAY_IMPORT = ("edgeiqa.errors", "edgeiqa.fileio", "edgeiqa.metrics", "edgeiqa.progress")
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("edgeiqa", *LEAVES),
@@ -73,7 +80,8 @@ class Module:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _resolve(module: Module, node: ast.ImportFrom) -> str:
@@ -124,8 +132,9 @@ def walk_package(root: Path, top: str) -> dict[str, Module]:
     known = set(modules)
     for module in modules.values():
         _collect(module, ast.parse(module.path.read_text(encoding="utf-8"), str(module.path)), "module", known)
-        module.imports = [(name, line, how) for name, line, how in module.imports
-                          if name == top or name.startswith(top + ".")]
+        module.imports = [
+            (name, line, how) for name, line, how in module.imports if name == top or name.startswith(top + ".")
+        ]
     return modules
 
 
@@ -135,8 +144,12 @@ def _within(name: str, prefix: str) -> bool:
 
 def floor_of(name: str) -> int:
     # The longest matching prefix wins: edgeiqa.runtime.x is floor 1, not floor 0 through "edgeiqa".
-    matches = [(len(prefix), level) for level, prefixes in enumerate(FLOORS) for prefix in prefixes
-               if _within(name, prefix) and not (prefix == "edgeiqa" and name != "edgeiqa")]
+    matches = [
+        (len(prefix), level)
+        for level, prefixes in enumerate(FLOORS)
+        for prefix in prefixes
+        if _within(name, prefix) and not (prefix == "edgeiqa" and name != "edgeiqa")
+    ]
     if not matches:
         raise KeyError(name)
     return max(matches)[1]
@@ -193,8 +206,10 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def import_graph(modules: dict[str, Module], hows: tuple[str, ...]) -> dict[str, set[str]]:
-    return {m.name: {name for name, _, how in m.imports if how in hows and name in modules and name != m.name}
-            for m in modules.values()}
+    return {
+        m.name: {name for name, _, how in m.imports if how in hows and name in modules and name != m.name}
+        for m in modules.values()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -217,22 +232,34 @@ def test_every_module_has_a_floor(modules: dict[str, Module]) -> None:
 
 
 def test_nothing_below_bench_imports_bench_or_report(modules: dict[str, Module]) -> None:
-    bad = [_where(m, name, line, how) for m in modules.values() if any(_within(m.name, p) for p in BELOW_BENCH)
-           for name, line, how in m.imports if any(_within(name, p) for p in MEASURING)]
+    bad = [
+        _where(m, name, line, how)
+        for m in modules.values()
+        if any(_within(m.name, p) for p in BELOW_BENCH)
+        for name, line, how in m.imports
+        if any(_within(name, p) for p in MEASURING)
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_runtime_imports_only_itself_and_the_shared_leaves(modules: dict[str, Module]) -> None:
-    bad = [_where(m, name, line, how) for m in modules.values() if _within(m.name, "edgeiqa.runtime")
-           for name, line, how in m.imports
-           if not _within(name, "edgeiqa.runtime") and not any(_within(name, leaf) for leaf in RUNTIME_MAY_IMPORT)]
+    bad = [
+        _where(m, name, line, how)
+        for m in modules.values()
+        if _within(m.name, "edgeiqa.runtime")
+        for name, line, how in m.imports
+        if not _within(name, "edgeiqa.runtime") and not any(_within(name, leaf) for leaf in RUNTIME_MAY_IMPORT)
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_no_module_imports_a_floor_above_its_own(modules: dict[str, Module]) -> None:
-    bad = [f"{_where(m, name, line, how)}: floor {floor_of(m.name)} -> {floor_of(name)}"
-           for m in modules.values() for name, line, how in m.imports
-           if name in modules and floor_of(name) > floor_of(m.name)]
+    bad = [
+        f"{_where(m, name, line, how)}: floor {floor_of(m.name)} -> {floor_of(name)}"
+        for m in modules.values()
+        for name, line, how in m.imports
+        if name in modules and floor_of(name) > floor_of(m.name)
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -249,8 +276,8 @@ def test_walker_resolves_relative_lazy_and_type_checking_imports(tmp_path: Path)
     (pkg / "a.py").write_text("from .sub import b\n")
     (pkg / "sub" / "__init__.py").write_text("from . import b\n")
     (pkg / "sub" / "b.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..a import X\n"
-        "def f():\n    from .. import c\n")
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..a import X\ndef f():\n    from .. import c\n"
+    )
     (pkg / "c.py").write_text("def g():\n    import pkg.a\n")
     (pkg / "d.py").write_text('PLUGINS = {"x": "pkg.sub.b:f"}\nNOTE = "pkg.sub is a package"\n')
     mods = walk_package(pkg, "pkg")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from edgeiqa.errors import ConfigError, EdgeIQAError
 from edgeiqa.metrics import (
     Logistic4Fit,
     MetricInputError,
@@ -25,7 +26,6 @@ from edgeiqa.metrics import (
     srcc,
     srcc_rows,
 )
-from edgeiqa.errors import ConfigError, EdgeIQAError
 
 # Any warning (overflow in exp, scipy's ConstantInputWarning, curve_fit's OptimizeWarning) is a failure.
 pytestmark = pytest.mark.filterwarnings("error")
@@ -97,18 +97,26 @@ def test_column_vector_is_accepted() -> None:
         (lambda: srcc([1, 2, 3], [1, 2]), "pred and mos have different lengths (3 vs 2)"),
         (lambda: plcc([1.0], [2.0]), "plcc needs at least 2 samples, got 1"),
         (lambda: krcc([], []), "krcc needs at least 2 samples, got 0"),
-        (lambda: srcc([1, np.nan, 3, np.inf], [1, 2, 3, 4]),
-         "pred contains 2 non-finite value(s) (NaN or inf) out of 4"),
+        (
+            lambda: srcc([1, np.nan, 3, np.inf], [1, 2, 3, 4]),
+            "pred contains 2 non-finite value(s) (NaN or inf) out of 4",
+        ),
         (lambda: plcc([1, 2, 3], [1, -np.inf, 3]), "mos contains 1 non-finite value(s) (NaN or inf) out of 3"),
         (lambda: srcc(np.ones((3, 2)), np.ones(6)), "pred must be 1-D (one score per image), got shape (3, 2)"),
         (lambda: fit_logistic4([1, 2, 3], [1, 2, 3]), "fit_logistic4 needs at least 4 samples, got 3"),
-        (lambda: fit_logistic4([2, 2, 2, 2], [1, 2, 3, 4]),
-         "fit_logistic4 needs varying predictions, but all 4 equal 2"),
+        (
+            lambda: fit_logistic4([2, 2, 2, 2], [1, 2, 3, 4]),
+            "fit_logistic4 needs varying predictions, but all 4 equal 2",
+        ),
         (lambda: iqa_metrics([1, 2, 3], [1, 2, 3]), "iqa_metrics needs at least 4 samples, got 3"),
-        (lambda: bootstrap_ci([1, 2, 3], [1, 2, 3], metric="auc"),
-         "unknown metric 'auc'; choose one of srcc, krcc, plcc, plcc_logistic, rmse, mae"),
-        (lambda: bootstrap_ci([1, 2, 3], [1, 2, 3], alpha=1.5),
-         "bootstrap_ci needs n_boot >= 1 and 0 < alpha < 1, got n_boot=1000 alpha=1.5"),
+        (
+            lambda: bootstrap_ci([1, 2, 3], [1, 2, 3], metric="auc"),
+            "unknown metric 'auc'; choose one of srcc, krcc, plcc, plcc_logistic, rmse, mae",
+        ),
+        (
+            lambda: bootstrap_ci([1, 2, 3], [1, 2, 3], alpha=1.5),
+            "bootstrap_ci needs n_boot >= 1 and 0 < alpha < 1, got n_boot=1000 alpha=1.5",
+        ),
     ],
 )
 def test_error_messages(call, message: str) -> None:
@@ -247,8 +255,14 @@ def test_iqa_metrics_agrees_with_individual_metrics() -> None:
     out = iqa_metrics(pred, mos)
     assert list(out) == ["srcc", "krcc", "plcc", "plcc_logistic", "rmse", "mae", "n"]
     assert out["n"] == 60
-    for name, fn in {"srcc": srcc, "krcc": krcc, "plcc": plcc, "plcc_logistic": plcc_logistic,
-                     "rmse": rmse, "mae": mae}.items():
+    for name, fn in {
+        "srcc": srcc,
+        "krcc": krcc,
+        "plcc": plcc,
+        "plcc_logistic": plcc_logistic,
+        "rmse": rmse,
+        "mae": mae,
+    }.items():
         assert out[name] == fn(pred, mos)
     json.dumps(out)  # plain floats and an int
 

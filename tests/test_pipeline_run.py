@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from experiment_helpers import tiny_experiment, write_yaml
+
 from edgeiqa.cli import main
 from edgeiqa.distill import stages
 from edgeiqa.distill.config import LossOptions
@@ -26,12 +26,21 @@ def test_edgeiqa_run_exports_benches_and_reports_from_the_yaml_alone(tiny_synth,
 
     monkeypatch.setattr(stages, "WeightedLoss", RecordingLoss)
     out = tmp_path / "exp"
-    config = write_yaml(tmp_path / "exp.yaml", tiny_experiment(
-        tmp_path / "elsewhere", tiny_synth, loss_options=LOSS_OPTIONS,
-        # A one-epoch student's 4PL is steep: torch and ONNX Runtime differ by ~0.006 MOS (of 100) on it.
-        export={"artifacts": [{"format": "onnx", "precision": "fp32"}], "calibration": {"n_images": 8},
-                "tolerances": {"fp32_max_abs": 0.05}},
-        bench={"batches": [1], "min_seconds": 0.05, "warmup": 1, "torch_checkpoint": False, "device_name": "ci"}))
+    config = write_yaml(
+        tmp_path / "exp.yaml",
+        tiny_experiment(
+            tmp_path / "elsewhere",
+            tiny_synth,
+            loss_options=LOSS_OPTIONS,
+            # A one-epoch student's 4PL is steep: torch and ONNX Runtime differ by ~0.006 MOS (of 100) on it.
+            export={
+                "artifacts": [{"format": "onnx", "precision": "fp32"}],
+                "calibration": {"n_images": 8},
+                "tolerances": {"fp32_max_abs": 0.05},
+            },
+            bench={"batches": [1], "min_seconds": 0.05, "warmup": 1, "torch_checkpoint": False, "device_name": "ci"},
+        ),
+    )
     assert main(["run", "--config", str(config), "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert f"report: {out / 'report' / 'report.html'}" in printed and "student_only" in printed
@@ -72,7 +81,11 @@ def test_the_quickstart_is_the_preset_run_on_generated_data(tmp_path, monkeypatc
     monkeypatch.setattr(quickstart, "run_experiment", fake_run)
     result = quickstart.run_quickstart(tmp_path / "qs", seed=7, quiet=True)
     cfg, preset = seen["cfg"], ExperimentConfig.load(quickstart.preset_path("quickstart.yaml"))
-    assert (cfg.out, cfg.seed, cfg.data.root) == (str(tmp_path / "qs" / "run"), 7, str(tmp_path / "qs" / "data" / "mos.csv"))
+    assert (cfg.out, cfg.seed, cfg.data.root) == (
+        str(tmp_path / "qs" / "run"),
+        7,
+        str(tmp_path / "qs" / "data" / "mos.csv"),
+    )
     cfg.out, cfg.seed, cfg.data.root = preset.out, preset.seed, preset.data.root
     assert cfg == preset  # nothing else is the quickstart's own: exports and bench come from the YAML
     assert result.out == tmp_path / "qs" and "generate the embedded dataset" in result.steps
@@ -85,10 +98,17 @@ def test_the_bench_scores_the_test_images_the_experiment_held_out(tiny_synth, ru
     from edgeiqa.distill.runs import load_splits
 
     # seed 1 draws another test source than the CSV's own split (seeds 0 and 3 happen to draw the same one)
-    data = DataConfig(root=str(tiny_synth), options={"mos_range": [0, 100]}, split=rule, split_seed=1,
-                      fractions=[0.5, 0.25, 0.25])
-    records, block = DatasetSpec(data.root, split="test", options=data.options, split_rule=data.split,
-                                 split_seed=data.split_seed, fractions=tuple(data.fractions)).load()
+    data = DataConfig(
+        root=str(tiny_synth), options={"mos_range": [0, 100]}, split=rule, split_seed=1, fractions=[0.5, 0.25, 0.25]
+    )
+    records, block = DatasetSpec(
+        data.root,
+        split="test",
+        options=data.options,
+        split_rule=data.split,
+        split_seed=data.split_seed,
+        fractions=tuple(data.fractions),
+    ).load()
     held_out = [str(r.path) for r in load_splits(data).test]
     assert [path for path, _ in records] == held_out and block["split_used"] == "test"
     own = [path for path, _ in DatasetSpec(data.root, split="test", options=data.options).load()[0]]

@@ -26,8 +26,14 @@ def test_a_distill_result_keeps_the_old_keys_and_names_qat_only_when_it_ran(tmp_
 
 
 def test_an_experiment_result_round_trips_through_json(tmp_path: Path) -> None:
-    result = ExperimentResult(tmp_path, tmp_path / "report" / "report.html", 3.5, {"export": 1.0},
-                              [str(tmp_path / "a.onnx")], {"split": "test", "student": {"srcc": 0.7}})
+    result = ExperimentResult(
+        tmp_path,
+        tmp_path / "report" / "report.html",
+        3.5,
+        {"export": 1.0},
+        [str(tmp_path / "a.onnx")],
+        {"split": "test", "student": {"srcc": 0.7}},
+    )
     data = json.loads(json.dumps(result.to_dict()))
     assert data["out"] == str(tmp_path) and data["report"].endswith("report.html")
     assert ExperimentResult.from_dict(data) == result

@@ -17,8 +17,12 @@ from edgeiqa.errors import ConfigError
 # trained model must beat to have learned anything beyond ImageNet.
 ABLATION_MODELS = ("distilled", "student_only", "teacher", "ridge_floor")
 # Each ablation model and the keys it may have: the converted name first, then summary.json's.
-_ALIASES = {"distilled": ("distilled", "student"), "student_only": ("student_only",), "teacher": ("teacher",),
-            "ridge_floor": ("ridge_floor",)}
+_ALIASES = {
+    "distilled": ("distilled", "student"),
+    "student_only": ("student_only",),
+    "teacher": ("teacher",),
+    "ridge_floor": ("ridge_floor",),
+}
 RIDGE_FILE = "baseline_ridge.json"
 
 
@@ -35,8 +39,10 @@ def ablation_from_summary(summary: Any, source: str) -> dict[str, Any]:
             if isinstance(interval, list) and len(interval) == 2:  # the bootstrap interval summary.json records
                 models[name].update(srcc_low=float(interval[0]), srcc_high=float(interval[1]))
     if "distilled" not in models or "student_only" not in models:
-        raise ConfigError(f"{source}: no 'student' (distilled) and 'student_only' metrics to compare "
-                          "(expected the summary.json that 'edgeiqa distill' writes after both runs)")
+        raise ConfigError(
+            f"{source}: no 'student' (distilled) and 'student_only' metrics to compare "
+            "(expected the summary.json that 'edgeiqa distill' writes after both runs)"
+        )
     meta = {k: summary[k] for k in ("split", "n", "dataset", "seed") if k in summary}
     return {**models, **meta, "source": source}
 

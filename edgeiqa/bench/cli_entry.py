@@ -50,9 +50,13 @@ def _floats2(text: str) -> tuple[float, float]:
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``edgeiqa bench``."""
-    p.add_argument("artifacts", nargs="+", metavar="ARTIFACT",
-                   help="artifact files (manifest beside each), PATH@BACKEND to pick the backend "
-                        "(e.g. model.onnx@openvino), or a calibrated student checkpoint folder (torch eager)")
+    p.add_argument(
+        "artifacts",
+        nargs="+",
+        metavar="ARTIFACT",
+        help="artifact files (manifest beside each), PATH@BACKEND to pick the backend "
+        "(e.g. model.onnx@openvino), or a calibrated student checkpoint folder (torch eager)",
+    )
     p.add_argument("--out", required=True, help="result JSON to write (one per device run)")
     p.add_argument("--data", help="dataset root or CSV for accuracy and end-to-end img/s (default: none)")
     dataset, split = field_default(DatasetSpec, "name"), field_default(DatasetSpec, "split")
@@ -60,30 +64,60 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default=split, choices=BENCH_SPLITS, help=f"split to score (default: {split})")
     p.add_argument("--mos-range", type=_floats2, metavar="LOW,HIGH", help="nominal MOS scale of a csv dataset")
     p.add_argument("--limit", type=positive_int, help="score at most this many images of the split")
-    p.add_argument("--batch", type=_ints, default=list(_DEFAULTS.batches), metavar="B1,B2",
-                   help=f"batch sizes (default: {_csv(_DEFAULTS.batches)})")
+    p.add_argument(
+        "--batch",
+        type=_ints,
+        default=list(_DEFAULTS.batches),
+        metavar="B1,B2",
+        help=f"batch sizes (default: {_csv(_DEFAULTS.batches)})",
+    )
     p.add_argument("--device-name", help="label of this device in reports (default: the host name)")
     p.add_argument("--threads", type=positive_int, help="threads for every runtime (ORT intra-op, OpenVINO, torch)")
-    p.add_argument("--min-seconds", type=nonneg_float, default=_DEFAULTS.min_seconds,
-                   help=f"minimum timed seconds per batch size (default: {_DEFAULTS.min_seconds:g})")
-    p.add_argument("--warmup", type=nonneg_int, default=_DEFAULTS.warmup,
-                   help=f"untimed warm-up calls per batch size (default: {_DEFAULTS.warmup})")
-    p.add_argument("--torch-device", type=_names, default=list(_DEFAULTS.torch_devices), metavar="DEV[,DEV]",
-                   help="devices for checkpoint folders: cpu (fp32), cuda (fp32 and fp16); e.g. cpu,cuda "
-                        f"(default: {_csv(_DEFAULTS.torch_devices)})")
+    p.add_argument(
+        "--min-seconds",
+        type=nonneg_float,
+        default=_DEFAULTS.min_seconds,
+        help=f"minimum timed seconds per batch size (default: {_DEFAULTS.min_seconds:g})",
+    )
+    p.add_argument(
+        "--warmup",
+        type=nonneg_int,
+        default=_DEFAULTS.warmup,
+        help=f"untimed warm-up calls per batch size (default: {_DEFAULTS.warmup})",
+    )
+    p.add_argument(
+        "--torch-device",
+        type=_names,
+        default=list(_DEFAULTS.torch_devices),
+        metavar="DEV[,DEV]",
+        help="devices for checkpoint folders: cpu (fp32), cuda (fp32 and fp16); e.g. cpu,cuda "
+        f"(default: {_csv(_DEFAULTS.torch_devices)})",
+    )
     p.add_argument("--providers", type=_names, help="ONNX Runtime execution providers, e.g. cuda,cpu")
     p.add_argument("--decoder", default=_DEFAULTS.decoder, choices=DECODERS)
     width, height = _DEFAULTS.input_size
-    p.add_argument("--input-size", type=size_wxh, default=_DEFAULTS.input_size, metavar="WxH",
-                   help=f"synthetic timing image when no dataset is given (default: {width}x{height})")
+    p.add_argument(
+        "--input-size",
+        type=size_wxh,
+        default=_DEFAULTS.input_size,
+        metavar="WxH",
+        help=f"synthetic timing image when no dataset is given (default: {width}x{height})",
+    )
     p.add_argument("--ablation", help="a training run's summary.json: copy its distilled-vs-alone metrics in")
     p.add_argument("--timeout", type=positive_float, help="seconds allowed per artifact worker (default: no limit)")
-    p.add_argument("--in-process", action="store_true",
-                   help="debugging: run every artifact in this process (peak RSS and threads then interfere)")
-    p.add_argument("--no-verify", action="store_true",
-                   help="time artifacts even if their sha256 differs from the one their manifest recorded")
-    p.add_argument("--allow-invalid", action="store_true",
-                   help="time artifacts whose manifest says they failed their parity gate")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="debugging: run every artifact in this process (peak RSS and threads then interfere)",
+    )
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="time artifacts even if their sha256 differs from the one their manifest recorded",
+    )
+    p.add_argument(
+        "--allow-invalid", action="store_true", help="time artifacts whose manifest says they failed their parity gate"
+    )
     p.add_argument("--quiet", action="store_true", help="no per-artifact progress lines")
 
 
@@ -92,15 +126,19 @@ def _progress_line(entry: dict[str, Any]) -> str:
         return f"edgeiqa: {entry['label']}: FAILED: {entry['error']}"
     parts = []
     for lat in entry.get("latency", []):
-        parts.append(f"b{lat['batch']} " + (f"p50 {lat['p50_ms']:.3g} ms {lat['throughput_ips']:.4g} img/s"
-                                            if not lat.get("error") else "failed"))
+        parts.append(
+            f"b{lat['batch']} "
+            + (f"p50 {lat['p50_ms']:.3g} ms {lat['throughput_ips']:.4g} img/s" if not lat.get("error") else "failed")
+        )
     acc = entry.get("accuracy")
     if acc:
         parts.append(f"SRCC {acc['srcc']:.4f}")
     e2e = entry.get("end_to_end") or {}
     if e2e.get("failed"):  # left out of the accuracy: the console must say so, not only the JSON
-        parts.append(f"{e2e['failed']} image(s) failed to decode and are left out of the accuracy "
-                     f"(first: {' '.join(str(e2e.get('first_error')).split())})")
+        parts.append(
+            f"{e2e['failed']} image(s) failed to decode and are left out of the accuracy "
+            f"(first: {' '.join(str(e2e.get('first_error')).split())})"
+        )
     elif entry.get("accuracy_note") and not acc:
         parts.append(f"no accuracy: {entry['accuracy_note']}")
     return f"edgeiqa: {entry['label']} [{entry.get('backend')} {entry.get('precision_used')}]: " + ", ".join(parts)
@@ -109,9 +147,17 @@ def _progress_line(entry: dict[str, Any]) -> str:
 def bench_options_from_args(args: argparse.Namespace) -> BenchOptions:
     """:class:`BenchOptions` from parsed ``bench`` arguments."""
     return BenchOptions(
-        batches=tuple(args.batch), min_seconds=args.min_seconds, warmup=args.warmup, isolate=not args.in_process,
-        threads=args.threads, torch_devices=tuple(args.torch_device), providers=args.providers,
-        decoder=args.decoder, input_size=tuple(args.input_size), timeout=args.timeout, verify=not args.no_verify,
+        batches=tuple(args.batch),
+        min_seconds=args.min_seconds,
+        warmup=args.warmup,
+        isolate=not args.in_process,
+        threads=args.threads,
+        torch_devices=tuple(args.torch_device),
+        providers=args.providers,
+        decoder=args.decoder,
+        input_size=tuple(args.input_size),
+        timeout=args.timeout,
+        verify=not args.no_verify,
         allow_invalid=args.allow_invalid,
     )
 
@@ -128,10 +174,18 @@ def run_bench(args: argparse.Namespace) -> int:
         data = DatasetSpec(args.data, args.dataset, args.split, options, args.limit)
     ablation = load_ablation(args.ablation) if args.ablation else None
     report = None if args.quiet else (lambda entry: print(_progress_line(entry), file=sys.stderr, flush=True))
-    result = bench_artifacts(args.artifacts, data, bench_options_from_args(args), device_name=args.device_name,
-                             ablation=ablation, on_result=report)
+    result = bench_artifacts(
+        args.artifacts,
+        data,
+        bench_options_from_args(args),
+        device_name=args.device_name,
+        ablation=ablation,
+        on_result=report,
+    )
     path = result.write(args.out)
     failed = len(result.failures)
-    print(f"wrote {path}: {len(result.results) - failed} artifact(s) benchmarked on {result.device_name}"
-          + (f", {failed} failed" if failed else ""))
+    print(
+        f"wrote {path}: {len(result.results) - failed} artifact(s) benchmarked on {result.device_name}"
+        + (f", {failed} failed" if failed else "")
+    )
     return 1 if failed else 0

@@ -13,15 +13,22 @@ torch model it came from.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from edgeiqa.runtime.manifest import ArtifactManifest
 
 # node type -> (index of the data input, index of the weight input)
 _WEIGHTED_OPS = {
-    "Conv": (0, 1), "ConvInteger": (0, 1), "QLinearConv": (0, 3), "ConvTranspose": (0, 1),
-    "MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3), "Gemm": (0, 1),
+    "Conv": (0, 1),
+    "ConvInteger": (0, 1),
+    "QLinearConv": (0, 3),
+    "ConvTranspose": (0, 1),
+    "MatMul": (0, 1),
+    "MatMulInteger": (0, 1),
+    "QLinearMatMul": (0, 3),
+    "Gemm": (0, 1),
 }
 _QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear")
 
@@ -32,19 +39,34 @@ def compute_info(
     """``{"gmacs", "params", "compute_source", "compute_note"}`` for one artifact (values may be None)."""
     extra = manifest.extra if manifest is not None else {}
     if extra.get("gmacs") is not None or extra.get("params") is not None:
-        return {"gmacs": extra.get("gmacs"), "params": extra.get("params"), "compute_source": "manifest",
-                "compute_note": None}
+        return {
+            "gmacs": extra.get("gmacs"),
+            "params": extra.get("params"),
+            "compute_source": "manifest",
+            "compute_note": None,
+        }
     if artifact.suffix.lower() != ".onnx":
-        return {"gmacs": None, "params": None, "compute_source": None,
-                "compute_note": "not recorded in the manifest (extra.gmacs/params) and not counted for this format"}
+        return {
+            "gmacs": None,
+            "params": None,
+            "compute_source": None,
+            "compute_note": "not recorded in the manifest (extra.gmacs/params) and not counted for this format",
+        }
     try:
         macs, params = onnx_macs_params(artifact, input_shapes)
     except Exception as exc:  # noqa: BLE001 - a count we cannot make is reported, never fatal
-        return {"gmacs": None, "params": None, "compute_source": None,
-                "compute_note": f"ONNX graph count failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"}
-    return {"gmacs": macs / 1e9 if macs is not None else None, "params": params,
-            "compute_source": "onnx-graph",
-            "compute_note": None if macs is not None else "shape inference left weighted nodes without shapes"}
+        return {
+            "gmacs": None,
+            "params": None,
+            "compute_source": None,
+            "compute_note": f"ONNX graph count failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",
+        }
+    return {
+        "gmacs": macs / 1e9 if macs is not None else None,
+        "params": params,
+        "compute_source": "onnx-graph",
+        "compute_note": None if macs is not None else "shape inference left weighted nodes without shapes",
+    }
 
 
 def onnx_macs_params(path: Path, input_shapes: Mapping[str, Sequence[int]]) -> tuple[int | None, int]:
@@ -99,12 +121,19 @@ def _node_macs(node: Any, shapes: dict[str, list[int]]) -> int | None:
 def _param_count(model: Any) -> int:
     from onnx import TensorProto
 
-    weight_types = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE,
-                    TensorProto.INT8, TensorProto.UINT8}
+    weight_types = {
+        TensorProto.FLOAT,
+        TensorProto.FLOAT16,
+        TensorProto.BFLOAT16,
+        TensorProto.DOUBLE,
+        TensorProto.INT8,
+        TensorProto.UINT8,
+    }
     # Scales and zero points (inputs 1 and 2 of the (de)quantizers) describe weights; they are not weights.
     quant_meta = {name for node in model.graph.node if node.op_type in _QUANT_OPS for name in node.input[1:]}
-    return sum(math.prod(t.dims) for t in model.graph.initializer
-               if t.data_type in weight_types and t.name not in quant_meta)
+    return sum(
+        math.prod(t.dims) for t in model.graph.initializer if t.data_type in weight_types and t.name not in quant_meta
+    )
 
 
 def artifact_size_bytes(path: Path) -> int:
@@ -113,8 +142,10 @@ def artifact_size_bytes(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     total = path.stat().st_size
-    for sibling in (path.with_suffix(".bin") if path.suffix.lower() == ".xml" else None,
-                    path.with_name(path.name + ".data")):
+    for sibling in (
+        path.with_suffix(".bin") if path.suffix.lower() == ".xml" else None,
+        path.with_name(path.name + ".data"),
+    ):
         if sibling is not None and sibling.is_file():
             total += sibling.stat().st_size
     return total

@@ -14,13 +14,26 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgeiqa.runtime.manifest import library_versions
 
-LIBRARIES = ("edgeiqa", "numpy", "pillow", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt", "torch",
-             "timm", "coremltools", "simplejpeg", "scipy")
+LIBRARIES = (
+    "edgeiqa",
+    "numpy",
+    "pillow",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "openvino",
+    "tensorrt",
+    "torch",
+    "timm",
+    "coremltools",
+    "simplejpeg",
+    "scipy",
+)
 _TOOL_TIMEOUT_S = 5.0
 _MAX_TOOL_LINES = 12
 

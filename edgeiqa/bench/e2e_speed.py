@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
 from edgeiqa.runtime.decode import DecoderName, get_decoder
 from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
-from edgeiqa.runtime.preprocess import decode_image, fragment_origins
+from edgeiqa.runtime.preprocess import fragment_origins
 
 UHD = (3840, 2160)
 # Runtime passes further apart than this (1 - slowest / fastest) are flagged as disturbed.
@@ -93,9 +93,13 @@ class SpeedResult:
         return self.runtime_ips / self.decode_ips
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "runtime_speed_vs_naive": self.runtime_speed_vs_naive,
-                "runtime_speed_vs_decode": self.runtime_speed_vs_decode,
-                "runtime_spread": self.runtime_spread, "disturbed": self.disturbed}
+        return {
+            **asdict(self),
+            "runtime_speed_vs_naive": self.runtime_speed_vs_naive,
+            "runtime_speed_vs_decode": self.runtime_speed_vs_decode,
+            "runtime_spread": self.runtime_spread,
+            "disturbed": self.disturbed,
+        }
 
 
 def speed_artifact_info(artifact: Path) -> dict:
@@ -104,8 +108,13 @@ def speed_artifact_info(artifact: Path) -> dict:
     from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
 
     manifest = read_manifest(manifest_path_for(artifact))
-    return {"path": str(artifact), "model": manifest.model, "format": manifest.format,
-            "precision": manifest.precision, "sha256": manifest.sha256.get("artifact")}
+    return {
+        "path": str(artifact),
+        "model": manifest.model,
+        "format": manifest.format,
+        "precision": manifest.precision,
+        "sha256": manifest.sha256.get("artifact"),
+    }
 
 
 def _rates(n: int, fn: Callable[[], object], repeats: int) -> tuple[float, ...]:
@@ -140,16 +149,23 @@ def _naive_scorer(checkpoint: Path) -> Callable[[Path], float]:
             spec = contract.fragments
             ys = fragment_origins(x.shape[2], spec, None)
             xs = fragment_origins(x.shape[3], spec, None)
-            rows = [torch.cat([x[..., y:y + spec.patch, c:c + spec.patch] for c in xs], dim=3) for y in ys]
+            rows = [torch.cat([x[..., y : y + spec.patch, c : c + spec.patch] for c in xs], dim=3) for y in ys]
             inputs.append(torch.cat(rows, dim=2))
         return float(model(*inputs))
 
     return score
 
 
-def measure_speed(artifact: Path, images: Sequence[Path], checkpoint: Path | None = None, workers: int = 2,
-                  batch_size: int = 8, repeats: int = 3, max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
-                  decoder: DecoderName = "auto") -> SpeedResult:
+def measure_speed(
+    artifact: Path,
+    images: Sequence[Path],
+    checkpoint: Path | None = None,
+    workers: int = 2,
+    batch_size: int = 8,
+    repeats: int = 3,
+    max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
+    decoder: DecoderName = "auto",
+) -> SpeedResult:
     """The three figures of the module docstring on ``images`` (one warm-up pass each); ``max_decoded_pixels``
     is the Predictor's bound on decoded frames in flight (None: unbounded, the fast setting); ``decoder``
     is the runtime's JPEG decoder, used for the ``decode`` figure too."""
@@ -174,5 +190,12 @@ def measure_speed(artifact: Path, images: Sequence[Path], checkpoint: Path | Non
         score = _naive_scorer(checkpoint)
         score(paths[0])
         naive_ips = max(_rates(len(paths), lambda: [score(p) for p in paths], max(1, repeats - 1)))
-    return SpeedResult(len(paths), workers, max(decode_runs), max(runtime_runs), naive_ips,
-                       decode_runs=decode_runs, runtime_runs=runtime_runs)
+    return SpeedResult(
+        len(paths),
+        workers,
+        max(decode_runs),
+        max(runtime_runs),
+        naive_ips,
+        decode_runs=decode_runs,
+        runtime_runs=runtime_runs,
+    )

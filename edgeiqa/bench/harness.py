@@ -17,9 +17,10 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from edgeiqa.bench.compute import artifact_size_bytes, compute_info
 from edgeiqa.bench.device_info import collect_device_info
@@ -29,11 +30,15 @@ from edgeiqa.bench.targets import Target, parse_targets
 from edgeiqa.errors import ConfigError, DataError, EdgeIQAError
 from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
 
-TIMED = ("model inference on preprocessed, batched inputs (Predictor.predict_arrays: runner infer + score copy); "
-         "excludes decoding and preprocessing; warm-up calls untimed; time.perf_counter per call; GC paused")
+TIMED = (
+    "model inference on preprocessed, batched inputs (Predictor.predict_arrays: runner infer + score copy); "
+    "excludes decoding and preprocessing; warm-up calls untimed; time.perf_counter per call; GC paused"
+)
 END_TO_END = "file -> score over the dataset's files (decode in the predictor's thread pool, preprocess, batch, infer)"
-PEAK_RSS = ("peak resident set (VmHWM of /proc/self/status; ru_maxrss where there is no /proc) of the worker "
-            "process that loaded this one runtime and scored")
+PEAK_RSS = (
+    "peak resident set (VmHWM of /proc/self/status; ru_maxrss where there is no /proc) of the worker "
+    "process that loaded this one runtime and scored"
+)
 
 
 @dataclass(frozen=True)
@@ -66,16 +71,26 @@ class DatasetSpec:
         if self.split in (None, "all"):
             records, used = table.records, "all"
         elif not table.is_split:
-            records, used, note = table.records, "all", f"the dataset has no split: all records used instead of {self.split!r}"
+            records, used, note = (
+                table.records,
+                "all",
+                f"the dataset has no split: all records used instead of {self.split!r}",
+            )
         else:
             records, used = table.split(self.split), self.split
         if self.limit is not None:
             records = records[: self.limit]
         if not records:
             raise DataError(f"{self.root}: split {self.split!r} of dataset {self.name!r} has no images")
-        block = {**asdict(self), "split_used": used, "n": len(records), "mos_range": list(table.mos_range),
-                 "images": [str(r.path) for r in records], "mos": [float(r.mos) for r in records],
-                 "note": note}
+        block = {
+            **asdict(self),
+            "split_used": used,
+            "n": len(records),
+            "mos_range": list(table.mos_range),
+            "images": [str(r.path) for r in records],
+            "mos": [float(r.mos) for r in records],
+            "note": note,
+        }
         return [[str(r.path), float(r.mos)] for r in records], block
 
 
@@ -184,8 +199,13 @@ def bench_artifacts(
         entries.append(entry)
         if on_result is not None:
             on_result(entry)
-    return BenchResult(device=collect_device_info(device_name), settings=_settings(options),
-                       results=entries, dataset=dataset, ablation=ablation)
+    return BenchResult(
+        device=collect_device_info(device_name),
+        settings=_settings(options),
+        results=entries,
+        dataset=dataset,
+        ablation=ablation,
+    )
 
 
 def _run_here(spec: BenchSpec) -> dict[str, Any]:

@@ -29,17 +29,29 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.fileio import atomic_write_text, read_json_file
 
 SCHEMA = "edgeiqa.bench/1"
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 LATENCY_KEYS = ("batch", "n", "warmup", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms", "throughput_ips")
-ENTRY_KEYS = ("format", "precision", "backend", "precision_used", "latency", "accuracy", "end_to_end",
-              "gmacs", "params", "size_bytes", "peak_rss_mb", "worker_pid")
+ENTRY_KEYS = (
+    "format",
+    "precision",
+    "backend",
+    "precision_used",
+    "latency",
+    "accuracy",
+    "end_to_end",
+    "gmacs",
+    "params",
+    "size_bytes",
+    "peak_rss_mb",
+    "worker_pid",
+)
 ACCURACY_KEYS = ("srcc", "plcc", "krcc", "rmse", "mae", "n")
 _TOP_KEYS = ("schema", "created", "device", "settings", "dataset", "results")
 
@@ -73,8 +85,15 @@ class BenchResult:
         return [entry for entry in self.results if entry.get("error")]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": self.schema, "created": self.created, "device": self.device, "settings": self.settings,
-                "dataset": self.dataset, "ablation": self.ablation, "results": self.results}
+        return {
+            "schema": self.schema,
+            "created": self.created,
+            "device": self.device,
+            "settings": self.settings,
+            "dataset": self.dataset,
+            "ablation": self.ablation,
+            "results": self.results,
+        }
 
     def write(self, path: PathLike) -> Path:
         """Validate and write atomically (a reader, e.g. a report job, never sees half a file)."""
@@ -86,11 +105,17 @@ class BenchResult:
         return path
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "<result>") -> "BenchResult":
+    def from_dict(cls, data: Any, source: str = "<result>") -> BenchResult:
         validate_result(data, source)
-        return cls(device=data["device"], settings=data["settings"], results=data["results"],
-                   dataset=data["dataset"], ablation=data.get("ablation"), created=data["created"],
-                   schema=data["schema"])
+        return cls(
+            device=data["device"],
+            settings=data["settings"],
+            results=data["results"],
+            dataset=data["dataset"],
+            ablation=data.get("ablation"),
+            created=data["created"],
+            schema=data["schema"],
+        )
 
 
 def load_result(path: PathLike) -> BenchResult:
@@ -116,20 +141,34 @@ def validate_result(data: Any, source: str) -> None:
     """Raise :class:`ResultError` naming ``source`` and the first bad key."""
     if not isinstance(data, dict):
         raise ResultError(f"{source}: a result must be a JSON object, got {type(data).__name__}")
-    _need(data.get("schema") == SCHEMA, source, "schema",
-          f"is {data.get('schema')!r}; this reader reads {SCHEMA!r}" if "schema" in data else "is missing")
+    _need(
+        data.get("schema") == SCHEMA,
+        source,
+        "schema",
+        f"is {data.get('schema')!r}; this reader reads {SCHEMA!r}" if "schema" in data else "is missing",
+    )
     for key in _TOP_KEYS:
         _need(key in data, source, key, "is missing")
-    _need(isinstance(data["device"], dict) and isinstance(data["device"].get("name"), str) and
-          bool(data["device"].get("name")), source, "device.name", "must be a non-empty string")
+    _need(
+        isinstance(data["device"], dict)
+        and isinstance(data["device"].get("name"), str)
+        and bool(data["device"].get("name")),
+        source,
+        "device.name",
+        "must be a non-empty string",
+    )
     _need(isinstance(data["settings"], dict), source, "settings", "must be an object")
     _need(data["dataset"] is None or isinstance(data["dataset"], dict), source, "dataset", "must be an object or null")
     dataset = data["dataset"] or {}
     for key in ("mos", "images"):  # optional (added later): what per-image scores are paired on
         value = dataset.get(key)
         ok = _is_number if key == "mos" else (lambda v: isinstance(v, str))
-        _need(value is None or (isinstance(value, list) and all(ok(v) for v in value)), source, f"dataset.{key}",
-              f"must be a list of {'numbers' if key == 'mos' else 'strings'} or null")
+        _need(
+            value is None or (isinstance(value, list) and all(ok(v) for v in value)),
+            source,
+            f"dataset.{key}",
+            f"must be a list of {'numbers' if key == 'mos' else 'strings'} or null",
+        )
     ablation = data.get("ablation")
     _need(ablation is None or isinstance(ablation, dict), source, "ablation", "must be an object or null")
     _need(isinstance(data["results"], list), source, "results", "must be a list")
@@ -140,15 +179,23 @@ def validate_result(data: Any, source: str) -> None:
 def _validate_entry(entry: Any, source: str, where: str) -> None:
     _need(isinstance(entry, dict), source, where, "must be an object")
     for key in ("artifact", "label"):
-        _need(isinstance(entry.get(key), str) and bool(entry.get(key)), source, f"{where}.{key}",
-              "must be a non-empty string")
+        _need(
+            isinstance(entry.get(key), str) and bool(entry.get(key)),
+            source,
+            f"{where}.{key}",
+            "must be a non-empty string",
+        )
     if entry.get("error"):
         _need(isinstance(entry["error"], str), source, f"{where}.error", "must be a string")
         return
     for key in ENTRY_KEYS:
         _need(key in entry, source, f"{where}.{key}", "is missing")
-    _need(isinstance(entry["latency"], list) and bool(entry["latency"]), source, f"{where}.latency",
-          "must be a non-empty list")
+    _need(
+        isinstance(entry["latency"], list) and bool(entry["latency"]),
+        source,
+        f"{where}.latency",
+        "must be a non-empty list",
+    )
     for j, lat in enumerate(entry["latency"]):
         _validate_latency(lat, source, f"{where}.latency[{j}]")
     if entry["accuracy"] is not None:
@@ -158,8 +205,12 @@ def _validate_entry(entry: Any, source: str, where: str) -> None:
     for key in ("gmacs", "params", "size_bytes", "peak_rss_mb"):
         _need(entry[key] is None or _is_number(entry[key]), source, f"{where}.{key}", "must be a number or null")
     scores = entry.get("scores")  # optional (added later): per-image scores in the dataset's order
-    _need(scores is None or (isinstance(scores, list) and all(s is None or _is_number(s) for s in scores)),
-          source, f"{where}.scores", "must be a list of numbers (null where an image failed) or null")
+    _need(
+        scores is None or (isinstance(scores, list) and all(s is None or _is_number(s) for s in scores)),
+        source,
+        f"{where}.scores",
+        "must be a list of numbers (null where an image failed) or null",
+    )
 
 
 def _validate_latency(lat: Any, source: str, where: str) -> None:
@@ -168,8 +219,6 @@ def _validate_latency(lat: Any, source: str, where: str) -> None:
     if lat.get("error"):
         return
     for key in LATENCY_KEYS:
-        _need(_is_number(lat.get(key)) and math.isfinite(lat[key]), source, f"{where}.{key}",
-              "must be a finite number")
+        _need(_is_number(lat.get(key)) and math.isfinite(lat[key]), source, f"{where}.{key}", "must be a finite number")
     _need(lat["n"] >= 1, source, f"{where}.n", "must be >= 1")
-    _need(lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"], source, f"{where}.p50_ms",
-          "must satisfy p50 <= p90 <= p99")
+    _need(lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"], source, f"{where}.p50_ms", "must satisfy p50 <= p90 <= p99")

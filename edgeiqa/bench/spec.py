@@ -14,8 +14,9 @@ import dataclasses
 import math
 import re
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from edgeiqa.bench.targets import Target
 from edgeiqa.errors import ConfigError
@@ -80,8 +81,10 @@ class BenchOptions:
         if not self.batches or any(not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in self.batches):
             raise ConfigError(f"batch sizes must be integers >= 1, got {list(self.batches)}")
         if not math.isfinite(self.min_seconds) or self.min_seconds < 0 or self.warmup < 0 or self.min_iters < 1:
-            raise ConfigError(f"min_seconds and warmup must be >= 0 (min_seconds finite) and min_iters >= 1, got "
-                              f"{self.min_seconds}, {self.warmup} and {self.min_iters}")
+            raise ConfigError(
+                f"min_seconds and warmup must be >= 0 (min_seconds finite) and min_iters >= 1, got "
+                f"{self.min_seconds}, {self.warmup} and {self.min_iters}"
+            )
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
         if self.decoder not in DECODERS:
@@ -99,7 +102,7 @@ class BenchOptions:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "bench options") -> "BenchOptions":
+    def from_dict(cls, data: dict[str, Any], source: str = "bench options") -> BenchOptions:
         """Options from JSON or a YAML section; an unknown key is an error naming it (a typo must not
         silently fall back to a default)."""
         if not isinstance(data, dict):
@@ -123,6 +126,7 @@ class BenchSpec:
         return {"target": self.target.to_dict(), "options": self.options.to_dict(), "records": self.records}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "BenchSpec":
-        return cls(Target.from_dict(data["target"]), BenchOptions.from_dict(data.get("options") or {}),
-                   data.get("records"))
+    def from_dict(cls, data: dict[str, Any]) -> BenchSpec:
+        return cls(
+            Target.from_dict(data["target"]), BenchOptions.from_dict(data.get("options") or {}), data.get("records")
+        )

@@ -9,9 +9,10 @@ device and precision. Backend names and what ``threads`` sets come from the runt
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from edgeiqa.errors import ConfigError
 from edgeiqa.runtime.manifest import read_manifest
@@ -43,7 +44,7 @@ class Target:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Target":
+    def from_dict(cls, data: dict[str, Any]) -> Target:
         providers = data.get("providers")
         return cls(**{**data, "providers": tuple(providers) if providers is not None else None})
 
@@ -90,13 +91,15 @@ def parse_targets(
         claimed = claiming_backend(path)
         if claimed is not None:
             if backend not in (None, claimed.name):
-                raise ConfigError(f"{path}: a checkpoint folder runs only on the {claimed.name} backend, "
-                                  f"not {backend!r}")
+                raise ConfigError(
+                    f"{path}: a checkpoint folder runs only on the {claimed.name} backend, not {backend!r}"
+                )
             targets += _torch_targets(path, torch_devices, claimed.name, claimed.precisions)
         else:
             label = path.name + (f"@{backend}" if backend else "")
-            targets.append(Target("artifact", str(path), label, backend,
-                                  tuple(providers) if providers is not None else None))
+            targets.append(
+                Target("artifact", str(path), label, backend, tuple(providers) if providers is not None else None)
+            )
     return _unique_labels(targets)
 
 
@@ -105,8 +108,16 @@ def _torch_targets(path: Path, devices: Sequence[str], backend: str, precisions:
     out = []
     for device in devices:
         for precision in precisions if device.startswith("cuda") else precisions[:1]:
-            out.append(Target("torch", str(path), f"torch {precision} {device}", backend,
-                              torch_device=device, torch_precision=precision))
+            out.append(
+                Target(
+                    "torch",
+                    str(path),
+                    f"torch {precision} {device}",
+                    backend,
+                    torch_device=device,
+                    torch_precision=precision,
+                )
+            )
     return out
 
 
@@ -115,5 +126,9 @@ def _unique_labels(targets: list[Target]) -> list[Target]:
     seen: dict[str, int] = {}
     for t in targets:
         seen[t.label] = seen.get(t.label, 0) + 1
-    return [replace(t, label=f"{t.label} ({Path(t.path).resolve().parent.name}/{Path(t.path).name})")
-            if seen[t.label] > 1 else t for t in targets]
+    return [
+        replace(t, label=f"{t.label} ({Path(t.path).resolve().parent.name}/{Path(t.path).name})")
+        if seen[t.label] > 1
+        else t
+        for t in targets
+    ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,9 @@ class LatencyStats:
         return asdict(self)
 
     @classmethod
-    def from_samples(cls, seconds: np.ndarray | list[float], batch: int, warmup: int,
-                     wall_s: float | None = None) -> "LatencyStats":
+    def from_samples(
+        cls, seconds: np.ndarray | list[float], batch: int, warmup: int, wall_s: float | None = None
+    ) -> LatencyStats:
         """Statistics of per-call durations given in seconds (``wall_s`` defaults to their sum)."""
         ms = np.asarray(seconds, dtype=np.float64) * 1e3
         if ms.size == 0:
@@ -54,9 +56,17 @@ class LatencyStats:
         p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
         total_s = float(ms.sum() / 1e3)
         return cls(
-            batch=int(batch), n=int(ms.size), warmup=int(warmup), mean_ms=float(ms.mean()),
-            std_ms=float(ms.std(ddof=1)) if ms.size > 1 else 0.0, p50_ms=p50, p90_ms=p90, p99_ms=p99,
-            min_ms=float(ms.min()), max_ms=float(ms.max()), total_s=total_s,
+            batch=int(batch),
+            n=int(ms.size),
+            warmup=int(warmup),
+            mean_ms=float(ms.mean()),
+            std_ms=float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
+            p50_ms=p50,
+            p90_ms=p90,
+            p99_ms=p99,
+            min_ms=float(ms.min()),
+            max_ms=float(ms.max()),
+            total_s=total_s,
             wall_s=float(wall_s) if wall_s is not None else total_s,
             throughput_ips=float(batch * ms.size / total_s) if total_s > 0 else float("inf"),
         )
@@ -70,7 +80,8 @@ def time_calls(
     min_iters: int,
     max_iters: int = 100_000,
 ) -> tuple[list[float], float]:
-    """Durations in seconds of calls to ``fn``, and the wall time of the timed loop: ``warmup`` untimed calls, then timed ones until both
+    """Durations in seconds of calls to ``fn``, and the wall time of the timed loop: ``warmup`` untimed calls, then
+    timed ones until both
     ``min_seconds`` have passed and ``min_iters`` calls were made (or ``max_iters``, whichever first).
 
     Warm-up calls absorb one-off costs (lazy kernel selection, allocator growth, CUDA context and

@@ -23,8 +23,9 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,8 +49,14 @@ def open_predictor(target: Target, options: BenchOptions) -> Any:
 
     # Checkpoint targets always name their backend (torch); an artifact's default comes from its format.
     backend = target.backend or backends_for_format(read_manifest(manifest_path_for(target.path)).format)[0]
-    return Predictor.load(target.path, backend, decoder=options.decoder, workers=options.workers,
-                          verify=options.verify, **target.runner_options(backend, options.threads))
+    return Predictor.load(
+        target.path,
+        backend,
+        decoder=options.decoder,
+        workers=options.workers,
+        verify=options.verify,
+        **target.runner_options(backend, options.threads),
+    )
 
 
 def timing_image(records: Sequence[Sequence[Any]] | None, size: Sequence[int]) -> Any:
@@ -75,9 +82,15 @@ def describe_runtime(predictor: Any) -> dict[str, Any]:
     # What the kernels compute in: OpenVINO's compiled precision (f32 vs bf16), torch's autocast;
     # the other backends run the graph as stored.
     used = runner.precision_used or precision
-    return {"format": fmt, "precision": precision, "backend": runner.backend, "precision_used": used,
-            "providers": info.get("providers"), "runtime": info,
-            "model": manifest.model if manifest is not None else None}
+    return {
+        "format": fmt,
+        "precision": precision,
+        "backend": runner.backend,
+        "precision_used": used,
+        "providers": info.get("providers"),
+        "runtime": info,
+        "model": manifest.model if manifest is not None else None,
+    }
 
 
 def time_batches(predictor: Any, feed: dict[str, np.ndarray], options: BenchOptions) -> list[dict[str, Any]]:
@@ -86,9 +99,13 @@ def time_batches(predictor: Any, feed: dict[str, np.ndarray], options: BenchOpti
     for batch in options.batches:
         batched = {name: np.ascontiguousarray(np.repeat(arr[None], batch, axis=0)) for name, arr in feed.items()}
         try:
-            stats = measure_latency(lambda: predictor.predict_arrays(batched), batch,
-                                    min_seconds=options.min_seconds, warmup=options.warmup,
-                                    min_iters=options.min_iters)
+            stats = measure_latency(
+                lambda batched=batched: predictor.predict_arrays(batched),
+                batch,
+                min_seconds=options.min_seconds,
+                warmup=options.warmup,
+                min_iters=options.min_iters,
+            )
             out.append(stats.to_dict())
         except Exception as exc:  # noqa: BLE001 - e.g. a static batch-1 engine refusing batch 8: keep batch 1
             message = first_line(exc) if isinstance(exc, EdgeIQAError) else f"{type(exc).__name__}: {first_line(exc)}"
@@ -113,10 +130,17 @@ def score_dataset(predictor: Any, paths: Sequence[str], batch: int, min_seconds:
             scores = [r.score for r in results]
             errors = [r.error for r in results if r.error is not None]
         passes += 1
-    e2e = {"images": len(paths) * passes, "passes": passes, "seconds": seconds,
-           "images_per_s": len(paths) * passes / seconds if seconds > 0 else None, "batch": batch,
-           "decoder": predictor.decoder, "decode_workers": predictor.workers,
-           "failed": len(errors), "first_error": errors[0] if errors else None}
+    e2e = {
+        "images": len(paths) * passes,
+        "passes": passes,
+        "seconds": seconds,
+        "images_per_s": len(paths) * passes / seconds if seconds > 0 else None,
+        "batch": batch,
+        "decoder": predictor.decoder,
+        "decode_workers": predictor.workers,
+        "failed": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
     return {"scores": scores, "end_to_end": e2e}
 
 
@@ -135,9 +159,15 @@ def run_target(spec: BenchSpec) -> dict[str, Any]:
     """Everything measured in the worker for one target; :func:`edgeiqa.bench.harness.finish_entry`
     turns ``scores`` into the accuracy block and counts an artifact's GMACs/params/size."""
     target, options, records = spec.target, spec.options, spec.records
-    entry: dict[str, Any] = {"artifact": target.path, "label": target.label, "kind": target.kind,
-                             "worker_pid": os.getpid(), "isolated": options.isolate,
-                             "rss_before_load_mb": current_rss_mb(), "error": None}
+    entry: dict[str, Any] = {
+        "artifact": target.path,
+        "label": target.label,
+        "kind": target.kind,
+        "worker_pid": os.getpid(),
+        "isolated": options.isolate,
+        "rss_before_load_mb": current_rss_mb(),
+        "error": None,
+    }
     with open_predictor(target, options) as predictor:
         entry.update(describe_runtime(predictor))
         entry["rss_after_load_mb"] = current_rss_mb()
@@ -178,8 +208,13 @@ def safe_run(spec: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - the harness must get a result line, not a dead pipe
         traceback.print_exc(file=sys.stderr)
         message = f"{type(exc).__name__}: {first_line(exc)}"
-    return {"artifact": target["path"], "label": target["label"], "kind": target["kind"],
-            "worker_pid": os.getpid(), "error": message}
+    return {
+        "artifact": target["path"],
+        "label": target["label"],
+        "kind": target["kind"],
+        "worker_pid": os.getpid(),
+        "error": message,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

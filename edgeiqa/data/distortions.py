@@ -11,7 +11,7 @@ level 5 is bad on every type.
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -151,8 +151,9 @@ def quantization(img: np.ndarray, level: int, rng: np.random.Generator) -> np.nd
     """Colour quantisation to a small palette (no dithering): banding and false contours.
 
     Fast octree rather than median cut: ~40x faster here, and the generation time matters."""
-    pil = Image.fromarray(img).quantize(_pick(QUANTIZE_COLOURS, level), method=Image.Quantize.FASTOCTREE,
-                                        dither=Image.Dither.NONE)
+    pil = Image.fromarray(img).quantize(
+        _pick(QUANTIZE_COLOURS, level), method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+    )
     return np.asarray(pil.convert("RGB"), dtype=np.uint8).copy()
 
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import csv
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -56,8 +56,9 @@ def _blur(img: Image.Image, radius: float, rng: np.random.Generator) -> Image.Im
 
 def _upscale(img: Image.Image, factor: float, rng: np.random.Generator) -> Image.Image:
     """A low-resolution capture shown at full size: antialiased reduction, then bicubic enlargement."""
-    small = img.resize((max(1, round(img.width / factor)), max(1, round(img.height / factor))),
-                       Image.Resampling.LANCZOS)
+    small = img.resize(
+        (max(1, round(img.width / factor)), max(1, round(img.height / factor))), Image.Resampling.LANCZOS
+    )
     return small.resize(img.size, Image.Resampling.BICUBIC)
 
 
@@ -131,8 +132,12 @@ def file_name(item: GradedItem) -> str:
 
 
 def make_graded_set(
-    sources: Sequence[Path], out_dir: Path, items_for: Callable[[str], list[GradedItem]], seed: int = 0,
-    max_side: int | None = None, progress: bool = True,
+    sources: Sequence[Path],
+    out_dir: Path,
+    items_for: Callable[[str], list[GradedItem]],
+    seed: int = 0,
+    max_side: int | None = None,
+    progress: bool = True,
 ) -> Path:
     """Write every item of every source into ``out_dir`` (skipping files already there); returns the CSV.
 
@@ -159,8 +164,16 @@ def make_graded_set(
                 continue
             for item in todo:
                 _save(render(item, pristine, seed), item, images / file_name(item))
-        rows += [{"path": f"images/{file_name(it)}", "source": it.source, "distortion": it.distortion,
-                  "level": str(it.level), "parameter": f"{it.parameter:g}"} for it in items]
+        rows += [
+            {
+                "path": f"images/{file_name(it)}",
+                "source": it.source,
+                "distortion": it.distortion,
+                "level": str(it.level),
+                "parameter": f"{it.parameter:g}",
+            }
+            for it in items
+        ]
     csv_path = Path(out_dir) / "graded.csv"
     atomic_write_text(csv_path, _csv_text(rows))
     return csv_path
@@ -192,8 +205,13 @@ def read_graded(csv_path: Path) -> list[tuple[Path, GradedItem]]:
         missing = set(GRADED_COLUMNS) - set(reader.fieldnames or ())
         if missing:
             raise ConfigError(f"{csv_path}: not a graded set (missing columns {sorted(missing)})")
-        return [(root / row["path"], GradedItem(row["source"], row["distortion"], int(row["level"]),
-                                                 float(row["parameter"]))) for row in reader]
+        return [
+            (
+                root / row["path"],
+                GradedItem(row["source"], row["distortion"], int(row["level"]), float(row["parameter"])),
+            )
+            for row in reader
+        ]
 
 
 def split_sources(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:

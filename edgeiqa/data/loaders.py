@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgeiqa.data.formats import generic, livec, official
 from edgeiqa.data.records import IQATable

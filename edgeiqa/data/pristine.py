@@ -121,8 +121,10 @@ def load_pristine(
             continue
         pixels = fit_to_side(img, max_side)
         if min(pixels.shape[:2]) < _MIN_SIDE:
-            raise DataError(f"pristine image {paths[name]} is too small ({img.width}x{img.height}); "
-                            f"both sides must be >= {_MIN_SIDE} px after sizing")
+            raise DataError(
+                f"pristine image {paths[name]} is too small ({img.width}x{img.height}); "
+                f"both sides must be >= {_MIN_SIDE} px after sizing"
+            )
         sources.append(PristineSource(name=name, pixels=pixels, origin=str(paths[name])))
     if not sources:
         raise DataError(f"none of the {len(names)} pristine images could be decoded")

@@ -29,7 +29,7 @@ and a score must not depend on which other images were generated alongside it.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

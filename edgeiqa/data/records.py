@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from edgeiqa.errors import ConfigError
 
@@ -92,7 +92,7 @@ class IQATable:
             sizes[record.split] = sizes.get(record.split, 0) + 1
         return sizes
 
-    def with_split(self, rule: str, seed: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> "IQATable":
+    def with_split(self, rule: str, seed: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> IQATable:
         """The table an experiment uses (``data.split``): under ``"official"`` the dataset's own split when
         it has one, otherwise (and always under ``"random"``) :meth:`random_split` with ``seed``."""
         if rule not in ("official", "random"):
@@ -101,7 +101,7 @@ class IQATable:
             return self
         return self.random_split(seed, fractions)
 
-    def random_split(self, seed: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> "IQATable":
+    def random_split(self, seed: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> IQATable:
         """A copy with train/val/test drawn by group, deterministically for ``seed``.
 
         ``fractions`` (train, val, test) apply to the number of groups; a zero fraction leaves that split
@@ -114,7 +114,7 @@ class IQATable:
         assignment: dict[str, str] = {}
         start = 0
         for split_name, count in zip(SPLITS, counts):
-            for group in groups[start:start + count]:
+            for group in groups[start : start + count]:
                 assignment[group] = split_name
             start += count
         records = [dataclasses.replace(r, split=assignment[r.group]) for r in self.records]

@@ -15,10 +15,10 @@ import shutil
 import tempfile
 import time
 import zlib
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -102,12 +102,19 @@ def _source_rows(
     src: PristineSource, split: str, types: Sequence[str], levels: Sequence[int], seed: int, root: Path, bar
 ) -> list[dict[str, str]]:
     """Write one source's pristine and distorted images under ``root/images``; return their CSV rows."""
+
     def row(distortion: str, level: int, mos: float, pixels: np.ndarray) -> dict[str, str]:
         rel = f"images/{src.name}__{distortion}__L{level}.png"
         _save_png(pixels, root / rel)
         bar.update(1)
-        return {"path": rel, "mos": f"{mos:.4f}", "split": split, "source": src.name,
-                "distortion": distortion, "level": str(level)}
+        return {
+            "path": rel,
+            "mos": f"{mos:.4f}",
+            "split": split,
+            "source": src.name,
+            "distortion": distortion,
+            "level": str(level),
+        }
 
     rows = [row(PRISTINE_TYPE, 0, PRISTINE_MOS, src.pixels)]
     for distortion in types:
@@ -178,10 +185,14 @@ def synthesize(
         workers = workers or min(os.cpu_count() or 1, 4)
         # Threads, not processes: the distortions, the pseudo-MOS (torch, one thread each) and the PNG
         # encoder release the GIL; on 2 cores two threads cut the quickstart's data step nearly in half.
-        with single_thread(), progress_bar(total, "synth", unit="img", enabled=progress) as bar, \
-                ThreadPoolExecutor(workers, thread_name_prefix="edgeiqa-synth") as pool:
-            per_source = pool.map(lambda src: _source_rows(src, splits[src.name], chosen, level_set, seed, tmp, bar),
-                                  sources)
+        with (
+            single_thread(),
+            progress_bar(total, "synth", unit="img", enabled=progress) as bar,
+            ThreadPoolExecutor(workers, thread_name_prefix="edgeiqa-synth") as pool,
+        ):
+            per_source = pool.map(
+                lambda src: _source_rows(src, splits[src.name], chosen, level_set, seed, tmp, bar), sources
+            )
             for source_rows in per_source:
                 rows += source_rows
         _write_csv(rows, tmp / "mos.csv")
@@ -189,5 +200,10 @@ def synthesize(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return SynthSummary(csv_path=out_dir / "mos.csv", n_images=len(rows), n_sources=len(sources),
-                        types=chosen, seconds=time.perf_counter() - start)
+    return SynthSummary(
+        csv_path=out_dir / "mos.csv",
+        n_images=len(rows),
+        n_sources=len(sources),
+        types=chosen,
+        seconds=time.perf_counter() - start,
+    )

@@ -8,7 +8,7 @@ feeds the exported model, bit for bit. Training mode adds only two things, both 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -8,10 +8,11 @@ Both take a :class:`~edgeiqa.distill.config.TrainingConfig` (an experiment file'
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,8 +24,8 @@ from edgeiqa.distill.qat import train_qat
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.stages import STUDENT_STAGES, Run, evaluate, train_student, train_teacher
 from edgeiqa.distill.validate import validate_experiment
-from edgeiqa.fileio import atomic_write_text
 from edgeiqa.errors import ConfigError
+from edgeiqa.fileio import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,15 @@ class TrainResult:
     resumed_from: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"best_val_srcc": self.best_val_srcc, "epochs": self.epochs, "seconds": self.seconds,
-                "resumed_from": self.resumed_from}
+        return {
+            "best_val_srcc": self.best_val_srcc,
+            "epochs": self.epochs,
+            "seconds": self.seconds,
+            "resumed_from": self.resumed_from,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainResult":
+    def from_dict(cls, data: dict[str, Any]) -> TrainResult:
         return cls(data["best_val_srcc"], int(data["epochs"]), float(data["seconds"]), data.get("resumed_from"))
 
 
@@ -66,7 +71,7 @@ class DistillResult:
         return {**out, "summary": self.summary}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DistillResult":
+    def from_dict(cls, data: dict[str, Any]) -> DistillResult:
         qat = data.get("qat_final")
         return cls(Path(data["final"]), Path(qat) if qat else None, dict(data.get("summary") or {}))
 
@@ -127,15 +132,23 @@ def _run_teacher(cfg: TrainingConfig, resume: bool, progress: bool) -> TrainResu
     run = open_run(cfg, progress)
     try:
         result = train_teacher(run, resume=resume)
-        return TrainResult(max((h["val_srcc"] for h in result.history), default=None), len(result.history),
-                           result.seconds, result.resumed_from)
+        return TrainResult(
+            max((h["val_srcc"] for h in result.history), default=None),
+            len(result.history),
+            result.seconds,
+            result.resumed_from,
+        )
     finally:
         run.dist.close()
 
 
 def run_distill(
-    cfg: TrainingConfig, stages: tuple[str, ...] | None = None, student_only: bool = False,
-    resume: bool = True, progress: bool = True, evaluate_after: bool = True,
+    cfg: TrainingConfig,
+    stages: tuple[str, ...] | None = None,
+    student_only: bool = False,
+    resume: bool = True,
+    progress: bool = True,
+    evaluate_after: bool = True,
 ) -> DistillResult:
     """Train the student stages; then (``evaluate_after``) score every trained model into summary.json.
 
@@ -154,17 +167,27 @@ def wants_qat(cfg: TrainingConfig, stages: tuple[str, ...] | None, student_only:
     """Whether the ``qat`` stage runs; raises when it was asked for by name but cannot (see run_distill)."""
     if stages is not None and "qat" in stages:
         if not cfg.student.qat.enabled:
-            raise ConfigError("stage 'qat' asked for, but student.qat.enabled is false: set "
-                              "student: {qat: {enabled: true}} in the config to run quantization-aware training")
+            raise ConfigError(
+                "stage 'qat' asked for, but student.qat.enabled is false: set "
+                "student: {qat: {enabled: true}} in the config to run quantization-aware training"
+            )
         if student_only:
-            raise ConfigError("stage 'qat' fine-tunes the distilled student (student/), not the label-only "
-                              "ablation: drop --student-only")
+            raise ConfigError(
+                "stage 'qat' fine-tunes the distilled student (student/), not the label-only "
+                "ablation: drop --student-only"
+            )
         return True
     return stages is None and cfg.student.qat.enabled and not student_only
 
 
-def _run_distill(cfg: TrainingConfig, stages: tuple[str, ...] | None, student_only: bool, resume: bool,
-                 progress: bool, evaluate_after: bool) -> DistillResult:
+def _run_distill(
+    cfg: TrainingConfig,
+    stages: tuple[str, ...] | None,
+    student_only: bool,
+    resume: bool,
+    progress: bool,
+    evaluate_after: bool,
+) -> DistillResult:
     qat = wants_qat(cfg, stages, student_only)  # before open_run: nothing is created for a refused request
     stages = stages or STUDENT_STAGES
     run = open_run(cfg, progress)

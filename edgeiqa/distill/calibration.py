@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +33,10 @@ from edgeiqa.errors import ConfigError, EdgeIQAError
 from edgeiqa.metrics import Logistic4Fit, fit_logistic4, logistic4, srcc
 
 MONOTONE_KIND = "logistic4_monotone"
-MONOTONE_FORM = ("inside [lo, hi]: (1 - a) * 4PL(x) + a * line(x), line through (lo, 4PL(lo)) and (hi, 4PL(hi)); "
-                 "outside: linear with the slope at the nearer end")
+MONOTONE_FORM = (
+    "inside [lo, hi]: (1 - a) * 4PL(x) + a * line(x), line through (lo, 4PL(lo)) and (hi, 4PL(hi)); "
+    "outside: linear with the slope at the nearer end"
+)
 # Weight of the line: 2 % of the MOS span spread evenly over the raw range guarantees a usable slope
 # while moving the fitted curve by at most 2 % of its span.
 DEFAULT_BLEND = 0.02
@@ -56,8 +58,10 @@ class MonotoneScoreMap:
         lo, hi = (float(v) for v in self.raw_range)
         values = [*map(float, self.params), lo, hi, float(self.blend)]
         if not all(math.isfinite(v) for v in values) or not hi > lo or not 0.0 < self.blend <= 1.0:
-            raise ConfigError(f"a monotone score map needs finite params, raw_range lo < hi and 0 < blend <= 1; "
-                              f"got params={self.params} raw_range={self.raw_range} blend={self.blend}")
+            raise ConfigError(
+                f"a monotone score map needs finite params, raw_range lo < hi and 0 < blend <= 1; "
+                f"got params={self.params} raw_range={self.raw_range} blend={self.blend}"
+            )
         if not self.end_values()[1] > self.end_values()[0]:
             raise ConfigError(f"a monotone score map must increase over its raw range; got params={self.params}")
 
@@ -91,11 +95,16 @@ class MonotoneScoreMap:
         return (*self.params, *self.raw_range, self.blend, *self.end_values(), *self.end_slopes())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": MONOTONE_KIND, "form": MONOTONE_FORM, "params": list(self.params),
-                "raw_range": list(self.raw_range), "blend": self.blend}
+        return {
+            "kind": MONOTONE_KIND,
+            "form": MONOTONE_FORM,
+            "params": list(self.params),
+            "raw_range": list(self.raw_range),
+            "blend": self.blend,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MonotoneScoreMap":
+    def from_dict(cls, data: dict[str, Any]) -> MonotoneScoreMap:
         if not isinstance(data, dict) or data.get("kind") != MONOTONE_KIND:
             raise ConfigError(f"not a {MONOTONE_KIND} score mapping: {data!r}")
         try:
@@ -108,7 +117,7 @@ class MonotoneScoreMap:
         return cls(params, raw_range, float(data.get("blend", DEFAULT_BLEND)))  # type: ignore[arg-type]
 
 
-ScoreMap = Union[MonotoneScoreMap, Logistic4Fit]
+ScoreMap = MonotoneScoreMap | Logistic4Fit
 
 
 def score_map_from_dict(data: dict[str, Any]) -> ScoreMap:
@@ -126,12 +135,16 @@ def fit_score_map(raw: Any, mos: Any, blend: float = DEFAULT_BLEND) -> MonotoneS
     """
     raw, mos = np.asarray(raw, dtype=np.float64).reshape(-1), np.asarray(mos, dtype=np.float64).reshape(-1)
     if raw.size < 4 or np.ptp(raw) == 0:
-        raise CalibrationError(f"score calibration needs >= 4 varying raw scores, got {raw.size} "
-                               f"with range {float(np.ptp(raw)) if raw.size else 0:g}; the model's output is constant")
+        raise CalibrationError(
+            f"score calibration needs >= 4 varying raw scores, got {raw.size} "
+            f"with range {float(np.ptp(raw)) if raw.size else 0:g}; the model's output is constant"
+        )
     rho = srcc(raw, mos)
     if not rho > 0:
-        raise CalibrationError(f"score calibration refused: raw scores rank the {raw.size} calibration images "
-                               f"against MOS at SRCC {rho:.3f} (not positive); the model has not learned to rank")
+        raise CalibrationError(
+            f"score calibration refused: raw scores rank the {raw.size} calibration images "
+            f"against MOS at SRCC {rho:.3f} (not positive); the model has not learned to rank"
+        )
     fit = fit_logistic4(raw, mos)
     raw_range = (float(raw.min()), float(raw.max()))
     f = logistic4(np.array(raw_range), fit.params)
@@ -160,8 +173,11 @@ class ScoreCalibration(nn.Module):
     def __init__(self, fit: ScoreMap | None = None) -> None:
         super().__init__()
         # Identity-like default (a 4PL this wide is linear over 0..1) so an uncalibrated model loads.
-        params = fit.tensor_params() if isinstance(fit, MonotoneScoreMap) else (
-            fit.params if fit is not None else (200.0, -200.0, 0.5, 100.0))
+        params = (
+            fit.tensor_params()
+            if isinstance(fit, MonotoneScoreMap)
+            else (fit.params if fit is not None else (200.0, -200.0, 0.5, 100.0))
+        )
         self.register_buffer("params", torch.tensor(params, dtype=torch.float32))
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:

@@ -158,8 +158,10 @@ def read_checkpoint(folder: Path, verify: bool = True) -> Checkpoint:
         recorded = (state.get("sha256") or {}).get("model")
         actual = sha256_file(weights)
         if recorded != actual:
-            raise ConfigError(f"{weights}: sha256 {actual} differs from {recorded} recorded in state.json "
-                               "(corrupt or replaced checkpoint); pass --no-verify to load it anyway")
+            raise ConfigError(
+                f"{weights}: sha256 {actual} differs from {recorded} recorded in state.json "
+                "(corrupt or replaced checkpoint); pass --no-verify to load it anyway"
+            )
     return Checkpoint(folder, state)
 
 

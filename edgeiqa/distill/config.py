@@ -13,8 +13,15 @@ from typing import Any, Literal
 
 # The capture-side degradations of in-the-wild photos (focus, shake, sensor noise, exposure, colour,
 # compression); the synthetic codec and palette artefacts are left out by default.
-TRANSFER_DISTORTIONS = ("gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "brightness_change",
-                        "contrast_change", "saturation_change")
+TRANSFER_DISTORTIONS = (
+    "gaussian_blur",
+    "motion_blur",
+    "gaussian_noise",
+    "jpeg",
+    "brightness_change",
+    "contrast_change",
+    "saturation_change",
+)
 
 
 @dataclass

@@ -13,9 +13,9 @@ single teacher) and ``<run>/teacher/ensemble.json`` (the member folders, the vie
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -40,8 +40,11 @@ def write_ensemble(folder: Path, members: Sequence[Path], tta: Sequence[str], mo
     unknown = sorted(set(tta) - set(TTA_VIEWS))
     if unknown or not tta:
         raise ConfigError(f"teacher.tta: unknown view(s) {unknown or '(none given)'}; views are {list(TTA_VIEWS)}")
-    record = {"members": [str(Path(m).relative_to(folder)) for m in members], "tta": list(tta),
-              "mos_range": list(mos_range)}
+    record = {
+        "members": [str(Path(m).relative_to(folder)) for m in members],
+        "tta": list(tta),
+        "mos_range": list(mos_range),
+    }
     atomic_write_text(Path(folder) / ENSEMBLE_FILE, json.dumps(record, indent=1))
     return Path(folder) / ENSEMBLE_FILE
 
@@ -62,8 +65,9 @@ class EnsembleTeacher:
     def names(self) -> list[str]:
         return self.member_names or [m.folder.name for m in self.members]
 
-    def score(self, records: Sequence[ImageRecord], device: torch.device | str = "cpu",
-              batch_size: int = 8, workers: int = 0) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def score(
+        self, records: Sequence[ImageRecord], device: torch.device | str = "cpu", batch_size: int = 8, workers: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         per_view: list[np.ndarray] = []
         per_member: dict[str, np.ndarray] = {}
         for name, member in zip(self.names, self.members):
@@ -74,8 +78,14 @@ class EnsembleTeacher:
         return stacked.mean(axis=0), stacked.std(axis=0), per_member
 
 
-def _member_scores(member: LoadedModel, records: Sequence[ImageRecord], view: str, device: torch.device | str,
-                   batch_size: int, workers: int) -> np.ndarray:
+def _member_scores(
+    member: LoadedModel,
+    records: Sequence[ImageRecord],
+    view: str,
+    device: torch.device | str,
+    batch_size: int,
+    workers: int,
+) -> np.ndarray:
     model = member.model.to(device)
     dataset = ViewsDataset(records, None, member.views, (0.0, 1.0), mirror=view == "flip")
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_views, num_workers=workers)
@@ -104,5 +114,6 @@ def load_ensemble(folder: Path | str, verify: bool = True) -> EnsembleTeacher:
         names.append(Path(rel).name)
     if not members:
         raise ConfigError(f"{folder / ENSEMBLE_FILE}: lists no members")
-    return EnsembleTeacher(folder, members, tuple(record.get("tta", ["identity"])),
-                           tuple(float(v) for v in record["mos_range"]), names)  # type: ignore[arg-type]
+    return EnsembleTeacher(
+        folder, members, tuple(record.get("tta", ["identity"])), tuple(float(v) for v in record["mos_range"]), names
+    )  # type: ignore[arg-type]

@@ -37,8 +37,15 @@ def param_groups(module: nn.Module, cfg: OptimConfig) -> list[dict[str, Any]]:
     out = []
     for (backbone, no_decay), params in sorted(groups.items()):
         base_lr = cfg.lr * (cfg.backbone_lr_mult if backbone else 1.0)
-        out.append({"params": params, "lr": base_lr, "base_lr": base_lr,
-                    "weight_decay": 0.0 if no_decay else cfg.weight_decay, "backbone": backbone})
+        out.append(
+            {
+                "params": params,
+                "lr": base_lr,
+                "base_lr": base_lr,
+                "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+                "backbone": backbone,
+            }
+        )
     return out
 
 

@@ -57,6 +57,8 @@ def _label(args: argparse.Namespace, out: Path) -> int:
         raise ConfigError(f"no images found in {' '.join(args.images)}")
     teacher = load_ensemble(Path(args.teacher), verify=not args.no_verify)
     run = label_images(teacher, paths, out, shard, args.device, args.batch, progress=not args.quiet)
-    print(f"labelled {run.written} image(s) into {run.table} ({run.skipped_done} already there, "
-          f"{len(run.failed)} could not be read)")
+    print(
+        f"labelled {run.written} image(s) into {run.table} ({run.skipped_done} already there, "
+        f"{len(run.failed)} could not be read)"
+    )
     return 1 if run.failed else 0

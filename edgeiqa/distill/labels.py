@@ -18,9 +18,9 @@ import io
 import json
 import os
 import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -78,8 +78,16 @@ def teacher_digests(teacher: EnsembleTeacher) -> list[str]:
     return [str((m.checkpoint.state.get("sha256") or {}).get("model")) for m in teacher.members] + list(teacher.tta)
 
 
-def label_images(teacher: EnsembleTeacher, paths: Iterable[Path | str], table: Path, shard: tuple[int, int] = (0, 1),
-                 device: str = "cpu", batch_size: int = 8, progress: bool = True, restart_if_stale: bool = False) -> LabelRun:
+def label_images(
+    teacher: EnsembleTeacher,
+    paths: Iterable[Path | str],
+    table: Path,
+    shard: tuple[int, int] = (0, 1),
+    device: str = "cpu",
+    batch_size: int = 8,
+    progress: bool = True,
+    restart_if_stale: bool = False,
+) -> LabelRun:
     """Score every path of ``shard`` not yet in ``table`` and append its row; see the module docstring.
 
     A table written by another teacher (other weights or views, per its sidecar) is refused, or with
@@ -88,8 +96,10 @@ def label_images(teacher: EnsembleTeacher, paths: Iterable[Path | str], table: P
     table.parent.mkdir(parents=True, exist_ok=True)
     if table.exists() and _written_by(table) not in (None, teacher_digests(teacher)):
         if not restart_if_stale:
-            raise ConfigError(f"{table}: written by another teacher (its sidecar's weights differ); "
-                              "delete it or write to another --out")
+            raise ConfigError(
+                f"{table}: written by another teacher (its sidecar's weights differ); "
+                "delete it or write to another --out"
+            )
         progress_write(f"edgeiqa: {table} was written by an earlier teacher: labelling again")
         table.unlink()
     done = done_paths(table)
@@ -119,11 +129,12 @@ def label_images(teacher: EnsembleTeacher, paths: Iterable[Path | str], table: P
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
-def _score_chunk(teacher: EnsembleTeacher, chunk: Sequence[str], device: str, batch_size: int,
-                 failed: list[str]) -> list[tuple[str, float, float]]:
+def _score_chunk(
+    teacher: EnsembleTeacher, chunk: Sequence[str], device: str, batch_size: int, failed: list[str]
+) -> list[tuple[str, float, float]]:
     """Scores of a chunk; when one file fails, each image alone, so only the bad ones are left out."""
     records = [ImageRecord(path=Path(p), mos=0.0) for p in chunk]
     try:
@@ -143,9 +154,15 @@ def _score_chunk(teacher: EnsembleTeacher, chunk: Sequence[str], device: str, ba
 
 
 def _write_sidecar(table: Path, teacher: EnsembleTeacher, shard: tuple[int, int]) -> None:
-    record = {"teacher": str(teacher.folder), "members": teacher.names, "tta": list(teacher.tta),
-              "teacher_digests": teacher_digests(teacher),
-              "mos_range": list(teacher.mos_range), "shard": list(shard), "columns": list(LABEL_COLUMNS)}
+    record = {
+        "teacher": str(teacher.folder),
+        "members": teacher.names,
+        "tta": list(teacher.tta),
+        "teacher_digests": teacher_digests(teacher),
+        "mos_range": list(teacher.mos_range),
+        "shard": list(shard),
+        "columns": list(LABEL_COLUMNS),
+    }
     atomic_write_text(sidecar(table), json.dumps(record, indent=1))
 
 

@@ -13,18 +13,19 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
 from edgeiqa.distill.checkpoint import Checkpoint, latest_checkpoint, restore_rng_state, save_checkpoint
-from edgeiqa.fileio import atomic_write_text
 from edgeiqa.distill.config import OptimConfig
 from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.finetune import apply_train_mode, param_groups
+from edgeiqa.fileio import atomic_write_text
 from edgeiqa.progress import progress_bar, progress_write
 
 
@@ -103,8 +104,14 @@ class _Standing:
     resumed_from: int | None = None
 
 
-def _resume(stage_dir: Path, module: nn.Module, optimizer: torch.optim.Optimizer, cfg: OptimConfig,
-            dist: DistContext, resume: bool) -> _Standing:
+def _resume(
+    stage_dir: Path,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    cfg: OptimConfig,
+    dist: DistContext,
+    resume: bool,
+) -> _Standing:
     """The last checkpoint's weights, optimiser, RNG and standing (``resume``), or a clean start."""
     if not resume and dist.is_main and stage_dir.exists():
         shutil.rmtree(stage_dir)  # a fresh start must not inherit an older run's best.json
@@ -115,8 +122,13 @@ def _resume(stage_dir: Path, module: nn.Module, optimizer: torch.optim.Optimizer
     _restore(last, module, optimizer)
     # A finished stage is skipped on resume: nothing is left to do.
     next_epoch = cfg.epochs if last.state.get("complete") else last.epoch + 1
-    return _Standing(last.state.get("history", []), last.state.get("best_srcc", -math.inf),
-                     last.state.get("since_best", 0), next_epoch, last.epoch)
+    return _Standing(
+        last.state.get("history", []),
+        last.state.get("best_srcc", -math.inf),
+        last.state.get("since_best", 0),
+        next_epoch,
+        last.epoch,
+    )
 
 
 def _train_epoch(stage: _Stage, epoch: int, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
@@ -127,8 +139,9 @@ def _train_epoch(stage: _Stage, epoch: int, batches: Iterable[dict[str, Any]]) -
     total, warmup = cfg.epochs * steps, int(cfg.warmup_epochs * steps)
     sums: dict[str, float] = {}
     step = -1
-    bar = progress_bar(steps, f"{stage.name} {epoch + 1}/{cfg.epochs}", iterable=batches, enabled=stage.show,
-                       leave=False)
+    bar = progress_bar(
+        steps, f"{stage.name} {epoch + 1}/{cfg.epochs}", iterable=batches, enabled=stage.show, leave=False
+    )
     for step, batch in enumerate(bar):
         if step >= steps:
             break
@@ -149,8 +162,14 @@ def _train_epoch(stage: _Stage, epoch: int, batches: Iterable[dict[str, Any]]) -
     return {key: value / n for key, value in sums.items()}
 
 
-def _end_epoch(stage: _Stage, standing: _Standing, epoch: int, train: dict[str, float], val: dict[str, float],
-               metadata: dict[str, Any]) -> bool:
+def _end_epoch(
+    stage: _Stage,
+    standing: _Standing,
+    epoch: int,
+    train: dict[str, float],
+    val: dict[str, float],
+    metadata: dict[str, Any],
+) -> bool:
     """Record the epoch, keep track of the best validation SRCC, checkpoint; whether to stop early."""
     cfg = stage.cfg
     record = {"epoch": epoch, **{f"train_{k}": v for k, v in train.items()}, **{f"val_{k}": v for k, v in val.items()}}
@@ -162,15 +181,24 @@ def _end_epoch(stage: _Stage, standing: _Standing, epoch: int, train: dict[str, 
         standing.since_best += 1
     stop = bool(cfg.early_stop_patience) and standing.since_best >= cfg.early_stop_patience
     if stage.dist.is_main:
-        state = dict(metadata, stage=stage.name, metrics=record, history=standing.history,
-                     best_srcc=standing.best_srcc, since_best=standing.since_best,
-                     complete=stop or epoch + 1 == cfg.epochs)
-        save_checkpoint(stage.stage_dir, epoch, stage.module, state, stage.optimizer,
-                        is_best=improved or cfg.select == "last")
+        state = dict(
+            metadata,
+            stage=stage.name,
+            metrics=record,
+            history=standing.history,
+            best_srcc=standing.best_srcc,
+            since_best=standing.since_best,
+            complete=stop or epoch + 1 == cfg.epochs,
+        )
+        save_checkpoint(
+            stage.stage_dir, epoch, stage.module, state, stage.optimizer, is_best=improved or cfg.select == "last"
+        )
         _write_history(stage.stage_dir, standing.history)
         if stage.show:
-            progress_write(f"{stage.name} epoch {epoch + 1}/{cfg.epochs}: loss "
-                           f"{record.get('train_loss', float('nan')):.4f} val SRCC {val['srcc']:.4f}{' *' if improved else ''}")
+            progress_write(
+                f"{stage.name} epoch {epoch + 1}/{cfg.epochs}: loss "
+                f"{record.get('train_loss', float('nan')):.4f} val SRCC {val['srcc']:.4f}{' *' if improved else ''}"
+            )
     stage.dist.barrier()
     return stop
 
@@ -200,8 +228,18 @@ def run_stage(
     groups = param_groups(module, cfg)
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     standing = _resume(stage_dir, module, optimizer, cfg, dist, resume)
-    stage = _Stage(name, module, dist.wrap(module), optimizer, [p for g in groups for p in g["params"]], cfg,
-                   stage_dir, dist, steps_per_epoch, progress and dist.is_main)
+    stage = _Stage(
+        name,
+        module,
+        dist.wrap(module),
+        optimizer,
+        [p for g in groups for p in g["params"]],
+        cfg,
+        stage_dir,
+        dist,
+        steps_per_epoch,
+        progress and dist.is_main,
+    )
     for epoch in range(standing.next_epoch, cfg.epochs):
         train = _train_epoch(stage, epoch, make_batches(epoch))
         module.eval()

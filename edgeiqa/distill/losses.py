@@ -9,8 +9,8 @@ calibration maps them to the dataset's MOS scale afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,9 @@ class LossInputs:
     pred: torch.Tensor  # [N] student (or teacher, when training it) scores
     target: torch.Tensor | None = None  # [N] normalised MOS, None on unlabelled transfer data
     teacher_pred: torch.Tensor | None = None  # [N] frozen teacher scores, same scale
-    features: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # name -> (projected student, teacher)
+    features: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict
+    )  # name -> (projected student, teacher)
     extra: dict[str, torch.Tensor] = field(default_factory=dict)  # already-computed terms, e.g. order losses
 
 
@@ -101,8 +103,9 @@ def kd_score_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) ->
 def kd_rank_loss(inputs: LossInputs, options: LossOptions = DEFAULT_OPTIONS) -> torch.Tensor:
     """Pairwise rank agreement with the teacher, using its soft pair probabilities as targets."""
     teacher = _need(inputs.teacher_pred, "kd_rank", "teacher scores")
-    return pairwise_fidelity(inputs.pred, _order_prob(teacher, soft_scale=options.teacher_pair_scale),
-                             scale=options.fidelity_scale)
+    return pairwise_fidelity(
+        inputs.pred, _order_prob(teacher, soft_scale=options.teacher_pair_scale), scale=options.fidelity_scale
+    )
 
 
 @register_loss("feature")

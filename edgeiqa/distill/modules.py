@@ -8,14 +8,15 @@ student's width with the teacher's.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
 from edgeiqa.distill.config import FeaturePair
-from edgeiqa.distill.losses import LossInputs, WeightedLoss
 from edgeiqa.distill.loop import TrainModule
+from edgeiqa.distill.losses import LossInputs, WeightedLoss
 from edgeiqa.distill.ranking import distortion_rank_term
 from edgeiqa.errors import ConfigError
 
@@ -30,8 +31,10 @@ class FeatureHooks:
         for spec in names:
             module_name, _, part = spec.partition(":")
             if module_name not in modules:
-                raise ConfigError(f"no submodule {module_name!r} to hook in {type(model).__name__}; "
-                                  f"top-level ones: {[n for n, _ in model.named_children()]}")
+                raise ConfigError(
+                    f"no submodule {module_name!r} to hook in {type(model).__name__}; "
+                    f"top-level ones: {[n for n, _ in model.named_children()]}"
+                )
             if part not in ("", "input"):
                 raise ConfigError(f"hook {spec!r}: the part after ':' must be 'input'")
             self._handles.append(modules[module_name].register_forward_hook(self._capture(spec, part == "input")))
@@ -80,8 +83,9 @@ class TeacherTrainModule(TrainModule):
         extra: dict[str, torch.Tensor] = {}
         if self.ranking is not None and "distortion_rank" in self.loss.weights:
             group = to_device(next(self.ranking), device)
-            extra["distortion_rank"] = distortion_rank_term(lambda g: teacher_forward(self.teacher, g["teacher"]),
-                                                            group, self.loss.options.fidelity_scale)
+            extra["distortion_rank"] = distortion_rank_term(
+                lambda g: teacher_forward(self.teacher, g["teacher"]), group, self.loss.options.fidelity_scale
+            )
         return self.loss(LossInputs(pred=pred, target=batch["mos"], extra=extra))
 
 
@@ -140,7 +144,7 @@ class StudentTrainModule(TrainModule):
             t_dim = self.teacher_hooks.features[pair.teacher].shape[1]
             self.projectors[str(i)] = nn.Linear(s_dim, t_dim)
 
-    def train(self, mode: bool = True) -> "StudentTrainModule":
+    def train(self, mode: bool = True) -> StudentTrainModule:
         super().train(mode)
         if self.teacher is not None:
             self.teacher.eval()  # frozen: dropout and norm statistics stay in inference mode
@@ -157,13 +161,19 @@ class StudentTrainModule(TrainModule):
         pred = student_forward(self.student, batch["student"])
         target = batch["mos"] if self.use_labels else None
         features = {
-            pair.student: (self.projectors[str(i)](self.student_hooks.features[pair.student]),
-                           self.teacher_hooks.features[pair.teacher])
+            pair.student: (
+                self.projectors[str(i)](self.student_hooks.features[pair.student]),
+                self.teacher_hooks.features[pair.teacher],
+            )
             for i, pair in enumerate(self.pairs)
         }
         extra: dict[str, torch.Tensor] = {}
         if "order" in self.loss.weights:
             order_target = target if target is not None else teacher_pred
-            extra = {f"order/{k}": v for k, v in
-                     self.student.order_losses(self.student_hooks.features["embed"], order_target).items()}
-        return self.loss(LossInputs(pred=pred, target=target, teacher_pred=teacher_pred, features=features, extra=extra))
+            extra = {
+                f"order/{k}": v
+                for k, v in self.student.order_losses(self.student_hooks.features["embed"], order_target).items()
+            }
+        return self.loss(
+            LossInputs(pred=pred, target=target, teacher_pred=teacher_pred, features=features, extra=extra)
+        )

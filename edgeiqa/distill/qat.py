@@ -32,8 +32,9 @@ Steps (``<out>/student``):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,16 +59,18 @@ FLOAT_REFERENCE_STAGE = "../final"
 
 def quant_settings(stage: QatStage) -> QuantSettings:
     """The fake-quant settings of the stage config (checked by :class:`QuantSettings`)."""
-    return QuantSettings(activation_calibration=stage.activation_calibration, percentile=stage.percentile,
-                         keep_fp=tuple(stage.keep_fp))
+    return QuantSettings(
+        activation_calibration=stage.activation_calibration, percentile=stage.percentile, keep_fp=tuple(stage.keep_fp)
+    )
 
 
 def train_qat(run: Run, root: Path, resume: bool = True) -> Path:
     """Run the ``qat`` stage of the student under ``root``; returns ``root / qat_final``."""
     stage = run.cfg.student.qat
     if latest_checkpoint(root / "finetune", "best", verify=False) is None:  # existence only: load_model verifies
-        raise EdgeIQAError(f"{root / 'finetune'}: no fine-tuned student; the qat stage starts from it, "
-                           "run the finetune stage first")
+        raise EdgeIQAError(
+            f"{root / 'finetune'}: no fine-tuned student; the qat stage starts from it, run the finetune stage first"
+        )
     reference = _float_reference(root)
     source = load_model(root / "finetune")
     student = source.model.to(run.dist.device)
@@ -77,27 +80,39 @@ def train_qat(run: Run, root: Path, resume: bool = True) -> Path:
     previous = latest_checkpoint(folder) if resume else None
     if previous is not None:  # resuming: the ranges the stage was trained with, not a re-measurement
         if previous.state.get("quantization") != settings.to_dict():
-            raise EdgeIQAError(f"{folder}: its checkpoints were trained with quantization "
-                               f"{previous.state.get('quantization')}, the config now asks for {settings.to_dict()}; "
-                               "start the stage over with --restart")
+            raise EdgeIQAError(
+                f"{folder}: its checkpoints were trained with quantization "
+                f"{previous.state.get('quantization')}, the config now asks for {settings.to_dict()}; "
+                "start the stage over with --restart"
+            )
         record = _restore_ranges(student, previous)
     else:
         record = calibrate_activations(student, lambda: _calibration_batches(run, student, stage), settings)
-    meta = {"quantization": settings.to_dict(), "activation_calibration": record, "quantized_layers": len(layers),
-            "qat_from": {"stage": "../finetune", "sha256": source.checkpoint.state.get("sha256", {}).get("model")}}
+    meta = {
+        "quantization": settings.to_dict(),
+        "activation_calibration": record,
+        "quantized_layers": len(layers),
+        "qat_from": {"stage": "../finetune", "sha256": source.checkpoint.state.get("sha256", {}).get("model")},
+    }
     train_student_stage(run, student, stage, "qat", folder, load_teacher(run), True, run.splits.train, resume, meta)
     best = load_model(folder).model.to(run.dist.device)  # the best epoch, rebuilt fake-quantized and verified
     extra = {key: meta[key] for key in ("quantization", "activation_calibration", "quantized_layers")}
-    return fold_score_calibration(run, best, root / QAT_FINAL_FOLDER,
-                                  dict(extra, float_reference={"stage": FLOAT_REFERENCE_STAGE, "sha256": reference}))
+    return fold_score_calibration(
+        run,
+        best,
+        root / QAT_FINAL_FOLDER,
+        dict(extra, float_reference={"stage": FLOAT_REFERENCE_STAGE, "sha256": reference}),
+    )
 
 
 def _float_reference(root: Path) -> str:
     """sha256 of the float student ``final/``: the INT8 export of the QAT student is gated against it."""
     final = latest_checkpoint(root / "final", "best", verify=False)
     if final is None:
-        raise EdgeIQAError(f"{root / 'final'}: no score-calibrated float student; the qat stage's export is "
-                           "gated against it (as post-training INT8 is): run the calibrate stage first")
+        raise EdgeIQAError(
+            f"{root / 'final'}: no score-calibrated float student; the qat stage's export is "
+            "gated against it (as post-training INT8 is): run the calibrate stage first"
+        )
     return str(final.state.get("sha256", {}).get("model"))
 
 
@@ -117,7 +132,9 @@ def _restore_ranges(student: torch.nn.Module, checkpoint: Checkpoint) -> dict[st
     for name, layer in quantized_layers(student).items():
         key = f"student.{name}.input_quantizer.amax"
         if key not in tensors:
-            raise EdgeIQAError(f"{checkpoint.folder / 'model.safetensors'}: no {key}; not a checkpoint of this "
-                               "QAT stage (start it over with --restart)")
+            raise EdgeIQAError(
+                f"{checkpoint.folder / 'model.safetensors'}: no {key}; not a checkpoint of this "
+                "QAT stage (start it over with --restart)"
+            )
         layer.input_quantizer.amax.copy_(tensors[key])
     return dict(checkpoint.state.get("activation_calibration") or {}, restored_from=checkpoint.folder.name)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,16 +45,24 @@ class RankingGroups(Dataset):
     the teacher's views and/or the student's inputs, plus ``level``. Which levels and the flip come from
     (seed, draw, i), so a run is reproducible."""
 
-    def __init__(self, csv_path: Path | str, size: int, teacher_spec: TeacherViewSpec | None = None,
-                 student_contract: PreprocessContract | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        csv_path: Path | str,
+        size: int,
+        teacher_spec: TeacherViewSpec | None = None,
+        student_contract: PreprocessContract | None = None,
+        seed: int = 0,
+    ) -> None:
         rows = read_graded(Path(csv_path))
         pristine = {item.source: path for path, item in rows if item.level == 0}
         groups: dict[tuple[str, str], list[tuple[Path, GradedItem]]] = defaultdict(list)
         for path, item in rows:
             if item.level > 0 and item.source in pristine:
                 groups[(item.source, item.distortion)].append((path, item))
-        self.groups = [[(pristine[src], 0)] + sorted(((p, it.level) for p, it in members), key=lambda m: m[1])
-                       for (src, _), members in sorted(groups.items())]
+        self.groups = [
+            [(pristine[src], 0)] + sorted(((p, it.level) for p, it in members), key=lambda m: m[1])
+            for (src, _), members in sorted(groups.items())
+        ]
         if not self.groups:
             raise ConfigError(f"{csv_path}: no group has both a pristine photo and distorted levels")
         if not 2 <= size <= min(len(g) for g in self.groups):
@@ -80,7 +89,9 @@ class RankingGroups(Dataset):
             if self.teacher_spec is not None:
                 views.append(teacher_views(img, self.teacher_spec, rng))
             if self.student_contract is not None:
-                inputs.append({n: torch.from_numpy(a) for n, a in preprocess_image(img, self.student_contract, rng).items()})
+                inputs.append(
+                    {n: torch.from_numpy(a) for n, a in preprocess_image(img, self.student_contract, rng).items()}
+                )
             levels.append(level)
         item: dict[str, Any] = {"level": torch.tensor(levels, dtype=torch.float32)}
         if views:
@@ -94,14 +105,16 @@ def ranking_feed(groups: RankingGroups, workers: int = 0) -> Iterator[dict[str, 
     """Groups forever, in a seeded order that changes every pass; decoding in ``workers`` processes."""
     while True:
         order = np.random.default_rng([groups.seed, groups.draw]).permutation(len(groups))
-        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(groups, order.tolist()), batch_size=None,
-                                             num_workers=workers)
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.Subset(groups, order.tolist()), batch_size=None, num_workers=workers
+        )
         yield from loader
         groups.draw += 1
 
 
-def distortion_rank_term(forward: Callable[[dict[str, Any]], torch.Tensor], group: dict[str, Any],
-                         scale: float) -> torch.Tensor:
+def distortion_rank_term(
+    forward: Callable[[dict[str, Any]], torch.Tensor], group: dict[str, Any], scale: float
+) -> torch.Tensor:
     """Fidelity loss between the model's pair order on one group and the level order (lower is better)."""
     pred = forward(group)
     return pairwise_fidelity(pred, _order_prob(-group["level"].to(pred.device)), scale=scale)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,13 +82,17 @@ def ridge_floor(cfg: TrainingConfig, backbone: str = DEFAULT_BACKBONE, progress:
     records = [r for part in parts.values() for r in part]
     features = pooled_features([r.path for r in records], backbone, progress)
     bounds = np.cumsum([0] + [len(p) for p in parts.values()])
-    x = {name: features[bounds[i]:bounds[i + 1]] for i, name in enumerate(parts)}
+    x = {name: features[bounds[i] : bounds[i + 1]] for i, name in enumerate(parts)}
     y = {name: np.array([r.mos for r in part], dtype=np.float64) for name, part in parts.items()}
     model, alpha = fit_ridge(x["train"], y["train"], x["val"], y["val"])
     pred = model.predict(x["test"])
     result = {
-        "model": f"frozen {backbone} mean+std features + ridge", "backbone": backbone, "alpha": alpha,
-        "split": "test" if splits.test else "val", "n": len(test), "feature_dim": int(features.shape[1]),
+        "model": f"frozen {backbone} mean+std features + ridge",
+        "backbone": backbone,
+        "alpha": alpha,
+        "split": "test" if splits.test else "val",
+        "n": len(test),
+        "feature_dim": int(features.shape[1]),
         **iqa_metrics(pred, y["test"]),
         "srcc_ci95": list(bootstrap_ci(pred, y["test"], "srcc", seed=cfg.seed)),
         "scores": {"paths": [str(r.path) for r in test], "ridge": pred.tolist(), "mos": y["test"].tolist()},

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,8 +50,14 @@ def make_loader(
     else:
         generator = torch.Generator()
         sampler = RandomSampler(dataset, generator=generator) if shuffle else None
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                        collate_fn=collate_views, drop_last=shuffle and len(dataset) > batch_size)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate_views,
+        drop_last=shuffle and len(dataset) > batch_size,
+    )
 
     def batches(epoch: int) -> Iterable[dict[str, Any]]:
         dataset.set_epoch(epoch)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,7 +32,7 @@ from edgeiqa.distill.checkpoint import Checkpoint, resolve_checkpoint
 from edgeiqa.errors import ConfigError
 from edgeiqa.runtime.contract import PreprocessContract
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 # Prefix of the scorer's weights in each kind of checkpoint (see the module docstring).
 _PREFIX = {"teacher": "teacher.", "student": "student.", "calibrated": ""}
 
@@ -121,8 +121,15 @@ def load_model(path: PathLike, verify: bool = True) -> LoadedModel:
 
         require_calibrated(scorer, str(ckpt.folder / "model.safetensors"))
     mos_range = state.get("mos_range") or (state.get("score_mapping") or {}).get("mos_range")
-    return LoadedModel(scorer.eval(), kind, str(state["model"]), scorer.contract, mapping,
-                       tuple(float(v) for v in mos_range) if mos_range else None, ckpt)  # type: ignore[arg-type]
+    return LoadedModel(
+        scorer.eval(),
+        kind,
+        str(state["model"]),
+        scorer.contract,
+        mapping,
+        tuple(float(v) for v in mos_range) if mos_range else None,
+        ckpt,
+    )  # type: ignore[arg-type]
 
 
 def _build_registered(state: dict[str, Any], folder: Path) -> nn.Module:
@@ -140,8 +147,10 @@ def _build_registered(state: dict[str, Any], folder: Path) -> nn.Module:
         # variant's defaults (a new reducing_gap, say) cannot re-preprocess an old checkpoint.
         model = _create(state["model"], {**kwargs, "contract": saved}, folder)
     if model.contract != trained:
-        raise ConfigError(f"{folder / 'state.json'}: model {state['model']!r} rebuilt from model_kwargs preprocesses "
-                          f"differently from how it was trained (contract {model.contract.to_dict()} vs {saved})")
+        raise ConfigError(
+            f"{folder / 'state.json'}: model {state['model']!r} rebuilt from model_kwargs preprocesses "
+            f"differently from how it was trained (contract {model.contract.to_dict()} vs {saved})"
+        )
     return model
 
 
@@ -172,7 +181,7 @@ def _load_weights(model: nn.Module, ckpt: Checkpoint, prefix: str) -> None:
     with was in the file.
     """
     weights = ckpt.folder / "model.safetensors"
-    tensors = {k[len(prefix):]: v for k, v in ckpt.model_state().items() if k.startswith(prefix)}
+    tensors = {k[len(prefix) :]: v for k, v in ckpt.model_state().items() if k.startswith(prefix)}
     try:
         result = model.load_state_dict(tensors, strict=False)
     except RuntimeError as exc:  # shape mismatches raise even with strict=False
@@ -181,8 +190,10 @@ def _load_weights(model: nn.Module, ckpt: Checkpoint, prefix: str) -> None:
     aliases = _tied_aliases(model)
     missing = [k for k in result.missing_keys if not any(a in tensors for a in aliases.get(k, ()))]
     if missing or result.unexpected_keys:
-        raise ConfigError(f"{weights}: weights do not fit the model named in state.json (missing {missing[:3]}, "
-                          f"unexpected {result.unexpected_keys[:3]}; expected keys under {prefix or 'model./calibration.'!r})")
+        raise ConfigError(
+            f"{weights}: weights do not fit the model named in state.json (missing {missing[:3]}, "
+            f"unexpected {result.unexpected_keys[:3]}; expected keys under {prefix or 'model./calibration.'!r})"
+        )
 
 
 def _tied_aliases(model: nn.Module) -> dict[str, list[str]]:

@@ -24,33 +24,36 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgeiqa.metrics import bootstrap_ci, iqa_metrics, srcc
 from edgeiqa.configs import to_dict
+from edgeiqa.data.records import ImageRecord
 from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration, fit_score_map
 from edgeiqa.distill.checkpoint import latest_checkpoint, save_checkpoint
 from edgeiqa.distill.config import StageConfig, TrainingConfig
 from edgeiqa.distill.distributed import DistContext
+from edgeiqa.distill.ensemble import ENSEMBLE_FILE, MEMBERS_FOLDER, is_ensemble, load_ensemble, write_ensemble
+from edgeiqa.distill.labels import label_images, pool_paths, read_table
 from edgeiqa.distill.loop import StageResult, run_stage
 from edgeiqa.distill.losses import WeightedLoss
 from edgeiqa.distill.modules import StudentTrainModule, TeacherTrainModule, student_forward, teacher_forward
-from edgeiqa.distill.ensemble import ENSEMBLE_FILE, MEMBERS_FOLDER, is_ensemble, load_ensemble, write_ensemble
-from edgeiqa.distill.labels import label_images, pool_paths, read_table
 from edgeiqa.distill.ranking import DISTORTION_RANK, RankingGroups, ranking_feed, ranking_views
 from edgeiqa.distill.runs import Splits, make_loader, predict
 from edgeiqa.distill.saved_model import load_model
 from edgeiqa.distill.views_data import DistortedCopies, ViewsDataset, collate_views, unlabelled_records
-from edgeiqa.data.records import ImageRecord
-from edgeiqa.fileio import atomic_write_text
-from edgeiqa.progress import progress_write
 from edgeiqa.errors import ConfigError, EdgeIQAError
+from edgeiqa.fileio import atomic_write_text
+from edgeiqa.metrics import bootstrap_ci, iqa_metrics, srcc
 from edgeiqa.models import create_model
+from edgeiqa.progress import progress_write
 
 # "qat" runs after the others and only when student.qat.enabled (edgeiqa.distill.api orders it).
 STUDENT_STAGES = ("pretrain", "finetune", "calibrate", "qat")
 QAT_FOLDER, QAT_FINAL_FOLDER = "qat", "qat_final"
 # summary.json name -> (run subfolder, final folder) of every score-calibrated student a run may hold.
-_FINAL_STUDENTS = {"student": ("student", "final"), "student_only": ("student_only", "final"),
-                   "student_qat": ("student", QAT_FINAL_FOLDER)}
+_FINAL_STUDENTS = {
+    "student": ("student", "final"),
+    "student_only": ("student_only", "final"),
+    "student_qat": ("student", QAT_FINAL_FOLDER),
+}
 _TEACHER_TERMS = ("kd_score", "kd_rank", "feature")
 
 
@@ -61,12 +64,27 @@ class Run:
         self.cfg, self.splits, self.dist, self.progress = cfg, splits, dist, progress
         self.out = Path(cfg.out)
 
-    def dataset(self, records, student=None, teacher=None, train: bool = False,
-                copies: DistortedCopies | None = None, labels: dict[str, float] | None = None) -> ViewsDataset:
+    def dataset(
+        self,
+        records,
+        student=None,
+        teacher=None,
+        train: bool = False,
+        copies: DistortedCopies | None = None,
+        labels: dict[str, float] | None = None,
+    ) -> ViewsDataset:
         contract = student.contract if student is not None else None
         spec = teacher.view_spec if teacher is not None else None
-        return ViewsDataset(records, contract, spec, self.splits.mos_range, train=train, seed=self.cfg.seed,
-                            copies=copies, soft_targets=labels)
+        return ViewsDataset(
+            records,
+            contract,
+            spec,
+            self.splits.mos_range,
+            train=train,
+            seed=self.cfg.seed,
+            copies=copies,
+            soft_targets=labels,
+        )
 
     def transfer_set(self) -> tuple[list, DistortedCopies | None]:
         """Pre-training's images (training photos + data.transfer_dir) and their distorted copies."""
@@ -76,26 +94,57 @@ class Run:
             records += unlabelled_records(Path(data.transfer_dir))
         copies = None
         if data.transfer_copies > 0:
-            copies = DistortedCopies(data.transfer_copies, tuple(data.transfer_distortions),
-                                     (int(data.transfer_levels[0]), int(data.transfer_levels[1])))
+            copies = DistortedCopies(
+                data.transfer_copies,
+                tuple(data.transfer_distortions),
+                (int(data.transfer_levels[0]), int(data.transfer_levels[1])),
+            )
         return records, copies
 
     def eval_loader(self, dataset: ViewsDataset, batch_size: int):
-        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_views,
-                                           num_workers=self.cfg.data.workers)
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, collate_fn=collate_views, num_workers=self.cfg.data.workers
+        )
 
-    def train(self, name: str, module, train_set: ViewsDataset, val_fn, optim, stage_dir: Path,
-              metadata: dict[str, Any], resume: bool) -> StageResult:
-        loader, batches = make_loader(train_set, optim.batch_size, self.dist, self.cfg.data.workers, True, self.cfg.seed)
+    def train(
+        self,
+        name: str,
+        module,
+        train_set: ViewsDataset,
+        val_fn,
+        optim,
+        stage_dir: Path,
+        metadata: dict[str, Any],
+        resume: bool,
+    ) -> StageResult:
+        loader, batches = make_loader(
+            train_set, optim.batch_size, self.dist, self.cfg.data.workers, True, self.cfg.seed
+        )
         steps = min(len(loader), optim.max_steps_per_epoch or len(loader))
-        return run_stage(name, module, batches, steps, val_fn, optim, stage_dir, self.dist, metadata,
-                         resume=resume, progress=self.progress)
+        return run_stage(
+            name,
+            module,
+            batches,
+            steps,
+            val_fn,
+            optim,
+            stage_dir,
+            self.dist,
+            metadata,
+            resume=resume,
+            progress=self.progress,
+        )
 
 
 def _model_meta(model: torch.nn.Module, kind: str, mos_range: tuple[float, float]) -> dict[str, Any]:
     # mos_range lets load_model put an uncalibrated teacher's or student's 0..1 output back on the MOS scale.
-    return {"kind": kind, "model": model.model_name, "model_kwargs": to_dict(model.model_kwargs),
-            "contract": model.contract.to_dict(), "mos_range": list(mos_range)}
+    return {
+        "kind": kind,
+        "model": model.model_name,
+        "model_kwargs": to_dict(model.model_kwargs),
+        "contract": model.contract.to_dict(),
+        "mos_range": list(mos_range),
+    }
 
 
 def _seeded_model(cfg: TrainingConfig, name: str, kwargs: dict[str, Any], pretrained: bool) -> torch.nn.Module:
@@ -122,7 +171,9 @@ def train_teacher(run: Run, resume: bool = True) -> StageResult:
     return result
 
 
-def _train_one_teacher(run: Run, name: str, kwargs: dict[str, Any], seed: int, folder: Path, resume: bool) -> StageResult:
+def _train_one_teacher(
+    run: Run, name: str, kwargs: dict[str, Any], seed: int, folder: Path, resume: bool
+) -> StageResult:
     cfg = run.cfg.teacher
     torch.manual_seed(seed)
     teacher = create_model(name, pretrained=cfg.pretrained, **kwargs)
@@ -136,27 +187,52 @@ def _train_one_teacher(run: Run, name: str, kwargs: dict[str, Any], seed: int, f
     if cfg.ranking_set and cfg.losses.get(DISTORTION_RANK):
         # Each DDP rank draws its own groups. The draw count is not checkpointed: a resumed stage draws
         # groups from its first draw again, so it is not bit-identical to an uninterrupted one.
-        groups = RankingGroups(cfg.ranking_set, cfg.ranking_group, teacher_spec=ranking_views(teacher.view_spec),
-                               seed=seed + 7919 * run.dist.rank)
+        groups = RankingGroups(
+            cfg.ranking_set,
+            cfg.ranking_group,
+            teacher_spec=ranking_views(teacher.view_spec),
+            seed=seed + 7919 * run.dist.rank,
+        )
         ranking = ranking_feed(groups, run.cfg.data.workers)
     module = TeacherTrainModule(teacher, WeightedLoss(cfg.losses, run.cfg.loss_options), ranking)
     train_set = run.dataset(run.splits.train, teacher=teacher, train=True)
-    return run.train("teacher", module, train_set, validate, cfg.optim, folder,
-                     _model_meta(teacher, "teacher", run.splits.mos_range), resume)
+    return run.train(
+        "teacher",
+        module,
+        train_set,
+        validate,
+        cfg.optim,
+        folder,
+        _model_meta(teacher, "teacher", run.splits.mos_range),
+        resume,
+    )
 
 
 def load_teacher(run: Run) -> torch.nn.Module:
     if is_ensemble(run.out / "teacher"):
-        raise EdgeIQAError(f"{run.out / 'teacher'}: an ensemble teacher teaches through its labels: set "
-                           "data.pseudo_pool (or data.pseudo_labels) instead of running it inside every epoch")
+        raise EdgeIQAError(
+            f"{run.out / 'teacher'}: an ensemble teacher teaches through its labels: set "
+            "data.pseudo_pool (or data.pseudo_labels) instead of running it inside every epoch"
+        )
     if latest_checkpoint(run.out / "teacher", "best", verify=False) is None:  # load_model verifies
         raise EdgeIQAError(f"{run.out / 'teacher'}: no trained teacher; run `edgeiqa train-teacher` first")
     return load_model(run.out / "teacher").model.to(run.dist.device)
 
 
-def train_student_stage(run: Run, student, stage: StageConfig, name: str, folder: Path, teacher, use_labels: bool,
-                        records, resume: bool, extra_meta: dict[str, Any] | None = None,
-                        copies: DistortedCopies | None = None, labels: dict[str, float] | None = None) -> StageResult:
+def train_student_stage(
+    run: Run,
+    student,
+    stage: StageConfig,
+    name: str,
+    folder: Path,
+    teacher,
+    use_labels: bool,
+    records,
+    resume: bool,
+    extra_meta: dict[str, Any] | None = None,
+    copies: DistortedCopies | None = None,
+    labels: dict[str, float] | None = None,
+) -> StageResult:
     """Train ``student`` (+ the frozen ``teacher``, if any) with ``stage``'s losses into ``folder``, on
     ``records`` (+ their distorted ``copies``); ``extra_meta`` joins every checkpoint's state (the QAT
     stage records its quantization there). ``labels`` (path -> normalised teacher score, from label
@@ -172,8 +248,9 @@ def train_student_stage(run: Run, student, stage: StageConfig, name: str, folder
     train_set = run.dataset(records, student=student, teacher=teacher, train=True, copies=copies, labels=labels)
     probe = collate_views([train_set[i] for i in range(min(2, len(train_set)))]) if teacher is not None else None
     loss = WeightedLoss(losses, run.cfg.loss_options)
-    module = StudentTrainModule(student, loss, teacher, run.cfg.student.feature_pairs,
-                                use_labels=use_labels, probe_batch=probe)
+    module = StudentTrainModule(
+        student, loss, teacher, run.cfg.student.feature_pairs, use_labels=use_labels, probe_batch=probe
+    )
     meta = dict(_model_meta(student, "student", run.splits.mos_range), **(extra_meta or {}))
     try:
         return run.train(name, module, train_set, validate, stage.optim, folder, meta, resume)
@@ -195,8 +272,10 @@ def teacher_labels(run: Run) -> dict[str, float] | None:
         merged.update(read_table(table, score_range))
     unlabelled = [r.path for r in run.splits.train if os.path.abspath(r.path) not in merged]
     if unlabelled:  # before any training, not after pre-training ran
-        raise ConfigError(f"{len(unlabelled)} training image(s) have no teacher label, e.g. {unlabelled[0]}: label "
-                          "them (edgeiqa label) or add them to data.pseudo_pool")
+        raise ConfigError(
+            f"{len(unlabelled)} training image(s) have no teacher label, e.g. {unlabelled[0]}: label "
+            "them (edgeiqa label) or add them to data.pseudo_pool"
+        )
     held_out = {os.path.abspath(r.path) for r in (*run.splits.val, *run.splits.test)}
     return {path: score for path, score in merged.items() if path not in held_out}  # a table over the whole set
 
@@ -206,8 +285,14 @@ def label_pool(run: Run) -> Path:
     table = run.out / "labels" / "teacher.csv"
     if run.dist.is_main:
         paths = [r.path for r in run.splits.train] + pool_paths(run.cfg.data.pseudo_pool)
-        result = label_images(load_ensemble(run.out / "teacher"), paths, table, device=str(run.dist.device),
-                              progress=run.progress, restart_if_stale=True)
+        result = label_images(
+            load_ensemble(run.out / "teacher"),
+            paths,
+            table,
+            device=str(run.dist.device),
+            progress=run.progress,
+            restart_if_stale=True,
+        )
         if result.failed:
             progress_write(f"edgeiqa: {len(result.failed)} pool image(s) could not be labelled and are left out")
     run.dist.barrier()
@@ -235,12 +320,33 @@ def train_student(run: Run, stages: tuple[str, ...], student_only: bool, resume:
             transfer, copies = [ImageRecord(path=Path(p), mos=0.0, split="train") for p in labels], None
         else:
             transfer, copies = run.transfer_set()
-        train_student_stage(run, student, cfg.pretrain, "pretrain", root / "pretrain", teacher, False, transfer, resume,
-                            copies=copies, labels=labels)
+        train_student_stage(
+            run,
+            student,
+            cfg.pretrain,
+            "pretrain",
+            root / "pretrain",
+            teacher,
+            False,
+            transfer,
+            resume,
+            copies=copies,
+            labels=labels,
+        )
     if "finetune" in stages and cfg.finetune.enabled:
         student = _load_student_stage(root / "pretrain", run) or student
-        train_student_stage(run, student, cfg.finetune, "finetune", root / "finetune", teacher, True, run.splits.train,
-                            resume, labels=labels)
+        train_student_stage(
+            run,
+            student,
+            cfg.finetune,
+            "finetune",
+            root / "finetune",
+            teacher,
+            True,
+            run.splits.train,
+            resume,
+            labels=labels,
+        )
     if "calibrate" in stages:
         calibrate(run, root)
     return root / "final"
@@ -262,9 +368,13 @@ def fold_score_calibration(run: Run, student: torch.nn.Module, folder: Path, ext
     low, high = run.splits.mos_range
     fit = fit_score_map(raw, target * (high - low) + low)  # refuses (one line) a model that ranks backwards
     calibrated = CalibratedModel(student.cpu(), ScoreCalibration(fit))
-    state = dict(_model_meta(student, "student", run.splits.mos_range), stage="final",
-                 score_mapping={**fit.to_dict(), "folded": True, "mos_range": [low, high]},
-                 calibration_split=run.cfg.student.calibration_split, **extra_state)
+    state = dict(
+        _model_meta(student, "student", run.splits.mos_range),
+        stage="final",
+        score_mapping={**fit.to_dict(), "folded": True, "mos_range": [low, high]},
+        calibration_split=run.cfg.student.calibration_split,
+        **extra_state,
+    )
     if run.dist.is_main:
         save_checkpoint(folder, 0, calibrated, state, is_best=True)
     run.dist.barrier()
@@ -295,13 +405,17 @@ def evaluate(run: Run) -> dict[str, Any]:
         if (final / "last.json").exists():
             model = load_model(final).model.to(run.dist.device)
             loader = run.eval_loader(run.dataset(records, student=model), 32)
-            scores[name], _ = predict(lambda b: student_forward(model, b["student"]), loader, run.dist.device)
+            scores[name], _ = predict(
+                lambda b, model=model: student_forward(model, b["student"]), loader, run.dist.device
+            )
     if len(scores) > 1:
         scores["mos"] = np.array([r.mos for r in records], dtype=np.float64)
     for name in scores:
         if name not in ("paths", "mos"):
-            summary[name] = dict(iqa_metrics(scores[name], scores["mos"]),
-                                 srcc_ci95=list(bootstrap_ci(scores[name], scores["mos"], "srcc", seed=run.cfg.seed)))
+            summary[name] = dict(
+                iqa_metrics(scores[name], scores["mos"]),
+                srcc_ci95=list(bootstrap_ci(scores[name], scores["mos"], "srcc", seed=run.cfg.seed)),
+            )
     summary["scores"] = {k: [float(x) for x in v] if k != "paths" else v for k, v in scores.items()}
     summary = json.loads(json.dumps(summary, default=float))
     if run.dist.is_main:

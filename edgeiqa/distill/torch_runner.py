@@ -51,13 +51,21 @@ class TorchEagerRunner(Runner):
     backend = "torch"
     thread_safe = False
 
-    def __init__(self, path: PathLike, device: str = "cpu", precision: str = "fp32",
-                 threads: int | None = None, verify: bool = True) -> None:
+    def __init__(
+        self,
+        path: PathLike,
+        device: str = "cpu",
+        precision: str = "fp32",
+        threads: int | None = None,
+        verify: bool = True,
+    ) -> None:
         super().__init__(path, threads)
         if precision not in TORCH_PRECISIONS:
             raise ConfigError(f"torch precision {precision!r} is not one of {', '.join(TORCH_PRECISIONS)}")
         if precision == "fp16" and not device.startswith("cuda"):
-            raise ConfigError("torch fp16 is benchmarked on CUDA only (CPU half-precision kernels are not a deployment path)")
+            raise ConfigError(
+                "torch fp16 is benchmarked on CUDA only (CPU half-precision kernels are not a deployment path)"
+            )
         self.device = device
         self.precision = precision
         self.torch_model: Any = None
@@ -136,8 +144,9 @@ class TorchEagerRunner(Runner):
 
     def info(self) -> dict[str, Any]:
         data = super().info()
-        data.update(device=self.device, precision=self.precision,
-                    checkpoint=str(self.checkpoint) if self.checkpoint else None)
+        data.update(
+            device=self.device, precision=self.precision, checkpoint=str(self.checkpoint) if self.checkpoint else None
+        )
         if self._torch is not None:
             data["torch_threads"] = self._torch.get_num_threads()
             if self.device.startswith("cuda"):
@@ -151,24 +160,43 @@ class TorchEagerRunner(Runner):
 
             info = model_info(getattr(self.torch_model, "model", self.torch_model), input_hw)
         except Exception as exc:  # noqa: BLE001 - counting must never sink the timing
-            return {"gmacs": None, "params": None, "compute_source": None,
-                    "compute_note": f"model_info failed ({first_line(exc)})"}
-        return {"gmacs": info.gmacs, "params": info.params, "compute_source": "torch-flop-counter",
-                "compute_note": None}
+            return {
+                "gmacs": None,
+                "params": None,
+                "compute_source": None,
+                "compute_note": f"model_info failed ({first_line(exc)})",
+            }
+        return {
+            "gmacs": info.gmacs,
+            "params": info.params,
+            "compute_source": "torch-flop-counter",
+            "compute_note": None,
+        }
 
 
 def is_checkpoint_folder(path: PathLike) -> bool:
     """The one rule: a folder with no manifest beside it that holds a checkpoint, a stage or a run (an
     exported folder artifact, a ``.mlpackage``, always has its manifest beside it)."""
     path = Path(path)
-    return (path.is_dir() and not manifest_path_for(path).exists()
-            and any((path / name).exists() for name in _CHECKPOINT_MARKERS))
+    return (
+        path.is_dir()
+        and not manifest_path_for(path).exists()
+        and any((path / name).exists() for name in _CHECKPOINT_MARKERS)
+    )
 
 
 TORCH = Backend(
-    name="torch", title="torch eager", runner=TorchEagerRunner, formats=("torch",), suffixes=(),
-    modules=("torch",), extra="train", thread_option="torch.set_num_threads", precisions=TORCH_PRECISIONS,
-    needs_torch=True, claims_path=is_checkpoint_folder,
+    name="torch",
+    title="torch eager",
+    runner=TorchEagerRunner,
+    formats=("torch",),
+    suffixes=(),
+    modules=("torch",),
+    extra="train",
+    thread_option="torch.set_num_threads",
+    precisions=TORCH_PRECISIONS,
+    needs_torch=True,
+    claims_path=is_checkpoint_folder,
 )
 
 

@@ -24,8 +24,9 @@ import glob
 import math
 import os
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from edgeiqa.distill.config import TrainingConfig
 from edgeiqa.errors import ConfigError
@@ -49,8 +50,9 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _SEED_LIMIT = 2**32  # numpy's seeds must be below this
 
 
-def validate_experiment(cfg: C, path: str | os.PathLike | None = None,
-                        extra_checks: Iterable[Callable[[C], list[str]]] = ()) -> None:
+def validate_experiment(
+    cfg: C, path: str | os.PathLike | None = None, extra_checks: Iterable[Callable[[C], list[str]]] = ()
+) -> None:
     """Raise :class:`ConfigError` (one line) if anything in ``cfg`` would fail once work has started.
 
     Each of ``extra_checks`` returns problems as ``dotted.key: what is wrong`` lines."""
@@ -82,8 +84,12 @@ def experiment_problems(cfg: TrainingConfig) -> list[str]:
 
 def _stages(cfg: TrainingConfig) -> list[tuple[str, Any]]:
     student = cfg.student
-    return [("teacher", cfg.teacher), ("student.pretrain", getattr(student, "pretrain", None)),
-            ("student.finetune", getattr(student, "finetune", None)), ("student.qat", getattr(student, "qat", None))]
+    return [
+        ("teacher", cfg.teacher),
+        ("student.pretrain", getattr(student, "pretrain", None)),
+        ("student.finetune", getattr(student, "finetune", None)),
+        ("student.qat", getattr(student, "qat", None)),
+    ]
 
 
 def _check_teacher_extras(cfg: TrainingConfig, problems: list[str]) -> None:
@@ -93,7 +99,9 @@ def _check_teacher_extras(cfg: TrainingConfig, problems: list[str]) -> None:
     if weight and not teacher.ranking_set:
         problems.append("teacher.losses.distortion_rank: needs teacher.ranking_set (a graded.csv: edgeiqa data graded)")
     if teacher.ranking_set and not weight:
-        problems.append("teacher.ranking_set: unused while teacher.losses.distortion_rank is 0; set its weight or drop it")
+        problems.append(
+            "teacher.ranking_set: unused while teacher.losses.distortion_rank is 0; set its weight or drop it"
+        )
     if teacher.ranking_set and not Path(teacher.ranking_set).is_file():
         problems.append(f"teacher.ranking_set: {teacher.ranking_set} does not exist (make it with edgeiqa data graded)")
     if not isinstance(teacher.ranking_group, int) or teacher.ranking_group < 2:
@@ -118,11 +126,15 @@ def _check_qat(cfg: TrainingConfig, problems: list[str]) -> None:
     if qat is None:
         return
     if not qat.optim.freeze_bn:
-        problems.append("student.qat.optim.freeze_bn: must be true: TensorRT folds BatchNorm with its running "
-                        "statistics, so QAT must train with them (edgeiqa.models.fake_quant)")
+        problems.append(
+            "student.qat.optim.freeze_bn: must be true: TensorRT folds BatchNorm with its running "
+            "statistics, so QAT must train with them (edgeiqa.models.fake_quant)"
+        )
     if qat.optim.amp != "off":
-        problems.append(f"student.qat.optim.amp: must be 'off', got {qat.optim.amp!r}: fake quantization rounds on "
-                        "the FP32 grid, half precision moves values across its rounding boundaries")
+        problems.append(
+            f"student.qat.optim.amp: must be 'off', got {qat.optim.amp!r}: fake quantization rounds on "
+            "the FP32 grid, half precision moves values across its rounding boundaries"
+        )
     if not isinstance(qat.calibration_images, int) or qat.calibration_images < 1:
         problems.append(f"student.qat.calibration_images: must be an integer >= 1, got {qat.calibration_images!r}")
     if not (math.isfinite(qat.percentile) and 50.0 < qat.percentile <= 100.0):
@@ -145,8 +157,8 @@ def _check_top(cfg: TrainingConfig, problems: list[str]) -> None:
 
 
 def _check_data(cfg: TrainingConfig, problems: list[str]) -> None:
-    from edgeiqa.data.loaders import list_loaders
     from edgeiqa.data.distortions import DISTORTIONS, LEVELS
+    from edgeiqa.data.loaders import list_loaders
 
     data = cfg.data
     if data.dataset not in list_loaders():
@@ -161,17 +173,25 @@ def _check_data(cfg: TrainingConfig, problems: list[str]) -> None:
         problems.append(f"data.transfer_copies: must be >= 0, got {data.transfer_copies}")
     unknown = [name for name in data.transfer_distortions if name not in DISTORTIONS]
     if unknown:
-        problems.append(f"data.transfer_distortions: unknown {', '.join(map(repr, unknown))}; known: {', '.join(DISTORTIONS)}")
+        problems.append(
+            f"data.transfer_distortions: unknown {', '.join(map(repr, unknown))}; known: {', '.join(DISTORTIONS)}"
+        )
     elif data.transfer_copies and not data.transfer_distortions:
         problems.append("data.transfer_distortions: empty, but data.transfer_copies asks for distorted copies")
     levels = list(data.transfer_levels)
     if len(levels) != 2 or not all(isinstance(v, int) and 1 <= v <= LEVELS for v in levels) or levels[0] > levels[1]:
         problems.append(f"data.transfer_levels: need [low, high] with 1 <= low <= high <= {LEVELS}, got {levels}")
     fractions = list(data.fractions)
-    if len(fractions) != 3 or any(not math.isfinite(f) or not 0 <= f <= 1 for f in fractions) \
-            or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions[:2], default=0) <= 0:
-        problems.append(f"data.fractions: need three numbers in [0, 1] (train, val, test) summing to 1 "
-                        f"with train and val > 0, got {fractions}")
+    if (
+        len(fractions) != 3
+        or any(not math.isfinite(f) or not 0 <= f <= 1 for f in fractions)
+        or abs(sum(fractions) - 1.0) > 1e-6
+        or min(fractions[:2], default=0) <= 0
+    ):
+        problems.append(
+            f"data.fractions: need three numbers in [0, 1] (train, val, test) summing to 1 "
+            f"with train and val > 0, got {fractions}"
+        )
     if data.split_seed < 0:
         problems.append(f"data.split_seed: must be >= 0, got {data.split_seed}")
     if data.workers < 0:
@@ -239,14 +259,19 @@ def _check_hook_names(cfg: TrainingConfig, problems: list[str]) -> None:
     pairs = cfg.student.feature_pairs
     if not pairs:
         return
-    names = {"student": _module_names(cfg.student.model, cfg.student.model_kwargs, "student", problems),
-             "teacher": _module_names(cfg.teacher.model, cfg.teacher.model_kwargs, "teacher", problems)}
+    names = {
+        "student": _module_names(cfg.student.model, cfg.student.model_kwargs, "student", problems),
+        "teacher": _module_names(cfg.teacher.model, cfg.teacher.model_kwargs, "teacher", problems),
+    }
     for i, pair in enumerate(pairs):
         for side, spec in (("student", pair.student), ("teacher", pair.teacher)):
             module = spec.partition(":")[0]
             if names[side] is not None and module not in names[side]:
-                problems.append(f"student.feature_pairs[{i}].{side}: {cfg.student.model if side == 'student' else cfg.teacher.model} "
-                                f"has no submodule {module!r}")
+                problems.append(
+                    f"student.feature_pairs[{i}].{side}: "
+                    f"{cfg.student.model if side == 'student' else cfg.teacher.model} "
+                    f"has no submodule {module!r}"
+                )
 
 
 def _module_names(model: str, kwargs: dict[str, Any], side: str, problems: list[str]) -> set[str] | None:

@@ -7,9 +7,10 @@ JPEG cost, which dominates CPU training on large photos.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from edgeiqa.models.teacher_views import TeacherViewSpec, collate_teacher_views,
 from edgeiqa.runtime.batch import expand_paths
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.preprocess import decode_image, preprocess_image
+
 
 @dataclass(frozen=True)
 class DistortedCopies:
@@ -68,8 +70,10 @@ class ViewsDataset(IQAImageDataset):
         if soft_targets is not None:
             missing = [r.path for r in self.records if os.path.abspath(r.path) not in soft_targets]
             if missing:
-                raise ConfigError(f"{len(missing)} training image(s) have no teacher label, e.g. {missing[0]}: "
-                                  "label them (edgeiqa label) or add them to data.pseudo_pool")
+                raise ConfigError(
+                    f"{len(missing)} training image(s) have no teacher label, e.g. {missing[0]}: "
+                    "label them (edgeiqa label) or add them to data.pseudo_pool"
+                )
 
     def __len__(self) -> int:
         return len(self.records) * (1 + (self.copies.count if self.copies else 0))
@@ -100,7 +104,9 @@ class ViewsDataset(IQAImageDataset):
             score = self.soft_targets[os.path.abspath(self.records[index % len(self.records)].path)]
             item["teacher_score"] = torch.tensor(score, dtype=torch.float32)
         if self.student_contract is not None:
-            item["student"] = {k: torch.from_numpy(v) for k, v in preprocess_image(img, self.student_contract, rng).items()}
+            item["student"] = {
+                k: torch.from_numpy(v) for k, v in preprocess_image(img, self.student_contract, rng).items()
+            }
         if self.teacher_spec is not None:
             item["teacher"] = teacher_views(img, self.teacher_spec, rng)
         return item

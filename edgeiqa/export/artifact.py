@@ -39,8 +39,9 @@ class ExportedFiles:
         return (self.artifact, *self.companions)
 
 
-def input_specs(contract: PreprocessContract, image_hw: tuple[int, int] | None = None,
-                batch: int | str = "batch") -> list[dict[str, Any]]:
+def input_specs(
+    contract: PreprocessContract, image_hw: tuple[int, int] | None = None, batch: int | str = "batch"
+) -> list[dict[str, Any]]:
     """Manifest ``inputs``: ``image`` [batch,3,height,width] (or a fixed H, W) and ``fragments`` [batch,3,F,F]."""
     height, width = image_hw if image_hw is not None else ("height", "width")
     specs = [tensor_spec("image", [batch, 3, height, width])]

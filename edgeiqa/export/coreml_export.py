@@ -20,8 +20,9 @@ import io
 import logging
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from edgeiqa.errors import require
 from edgeiqa.export.artifact import SCORE_OUTPUT, ExportedFiles, input_specs, output_specs
@@ -35,8 +36,9 @@ DEPLOYMENT_TARGETS = {"iOS16": "iOS16 / macOS13", "iOS17": "iOS17 / macOS14", "i
 RAW_SCORE_VAR = "raw"
 
 
-def export_coreml(source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None,
-                  options: ExportOptions) -> ExportedFiles:
+def export_coreml(
+    source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None, options: ExportOptions
+) -> ExportedFiles:
     """The ``coreml`` format's exporter (see :mod:`edgeiqa.export.formats`)."""
     log: list[str] = []
     with converter_logs_kept(log):
@@ -51,10 +53,13 @@ def export_coreml(source: ExportSource, precision: str, work: Path, name: str, c
     tail = _Fp32Tail()
     with converter_logs_kept(log):
         mlmodel, shapes = _convert_flexible(ct, traced, source, precision, options, tail)
-    details: dict[str, Any] = {"deployment_target": DEPLOYMENT_TARGETS[options.coreml_target], "shapes": shapes,
-                               "compute_precision": "fp32" if precision == "fp32" else "fp16",
-                               "score_calibration_fp32": precision == "fp32" or tail.found,
-                               "converter_log": log}
+    details: dict[str, Any] = {
+        "deployment_target": DEPLOYMENT_TARGETS[options.coreml_target],
+        "shapes": shapes,
+        "compute_precision": "fp32" if precision == "fp32" else "fp16",
+        "score_calibration_fp32": precision == "fp32" or tail.found,
+        "converter_log": log,
+    }
     if precision == "int8-weights":
         mlmodel = _int8_weights(ct, mlmodel)
         details["weights"] = "int8 (linear_symmetric, per_channel)"
@@ -77,6 +82,7 @@ def converter_logs_kept(into: list[str]) -> Iterator[None]:
     :func:`_convert_flexible` handles: a wall of alarming lines in the middle of a working export.
     The manifest keeps them (``converter_log``) for whoever needs them.
     """
+
     class _Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             lines = [line.strip() for line in record.getMessage().splitlines() if line.strip()]
@@ -94,13 +100,16 @@ def converter_logs_kept(into: list[str]) -> Iterator[None]:
             logger.handlers, logger.propagate = handlers, propagate
 
 
-def _convert_flexible(ct: Any, traced: Any, source: ExportSource, precision: str, options: ExportOptions,
-                      tail: "_Fp32Tail") -> tuple[Any, dict[str, Any]]:
+def _convert_flexible(
+    ct: Any, traced: Any, source: ExportSource, precision: str, options: ExportOptions, tail: _Fp32Tail
+) -> tuple[Any, dict[str, Any]]:
     """Convert with flexible batch + H/W; on refusal, flexible batch at the fixed working size."""
     contract = source.contract
     try:
         return _convert(ct, traced, source, precision, options, tail, flexible_hw=True), {
-            "batch": f"1..{options.coreml_max_batch}", "height_width": "flexible"}
+            "batch": f"1..{options.coreml_max_batch}",
+            "height_width": "flexible",
+        }
     except Exception as exc:  # coremltools raises ValueError/NotImplementedError/RuntimeError from passes
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if contract.size_policy != "square":
@@ -110,12 +119,22 @@ def _convert_flexible(ct: Any, traced: Any, source: ExportSource, precision: str
         )
     model = _convert(ct, traced, source, precision, options, tail, flexible_hw=False)
     size = contract.working_size
-    return model, {"batch": f"1..{options.coreml_max_batch}", "height_width": f"fixed {size}x{size}",
-                   "flexible_hw_refused": reason}
+    return model, {
+        "batch": f"1..{options.coreml_max_batch}",
+        "height_width": f"fixed {size}x{size}",
+        "flexible_hw_refused": reason,
+    }
 
 
-def _convert(ct: Any, traced: Any, source: ExportSource, precision: str, options: ExportOptions,
-             tail: "_Fp32Tail", flexible_hw: bool) -> Any:
+def _convert(
+    ct: Any,
+    traced: Any,
+    source: ExportSource,
+    precision: str,
+    options: ExportOptions,
+    tail: _Fp32Tail,
+    flexible_hw: bool,
+) -> Any:
     import numpy as np
 
     contract, batch = source.contract, ct.RangeDim(1, options.coreml_max_batch, 1)
@@ -130,8 +149,11 @@ def _convert(ct: Any, traced: Any, source: ExportSource, precision: str, options
     tail.reset()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return ct.convert(
-            traced, inputs=inputs, outputs=[ct.TensorType(name=SCORE_OUTPUT, dtype=np.float32)],
-            convert_to="mlprogram", compute_precision=compute,
+            traced,
+            inputs=inputs,
+            outputs=[ct.TensorType(name=SCORE_OUTPUT, dtype=np.float32)],
+            convert_to="mlprogram",
+            compute_precision=compute,
             minimum_deployment_target=getattr(ct.target, options.coreml_target),
         )
 
@@ -169,8 +191,9 @@ def _downstream(operations: Any, var_name: str) -> set[str]:
 
 def _int8_weights(ct: Any, mlmodel: Any) -> Any:
     cto = require("coremltools.optimize.coreml", "coreml", "Core ML weight quantization")
-    config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(
-        mode="linear_symmetric", dtype="int8", granularity="per_channel"))
+    config = cto.OptimizationConfig(
+        global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
+    )
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return cto.linear_quantize_weights(mlmodel, config=config)
 
@@ -182,10 +205,15 @@ def check_spec(package: Path, input_names: tuple[str, ...]) -> dict[str, Any]:
     inputs = [i.name for i in spec.description.input]
     outputs = [o.name for o in spec.description.output]
     if inputs != list(input_names) or outputs != [SCORE_OUTPUT]:
-        raise ExportError(f"{package.name}: spec has inputs {inputs} / outputs {outputs}, expected "
-                          f"{list(input_names)} / ['{SCORE_OUTPUT}']")
+        raise ExportError(
+            f"{package.name}: spec has inputs {inputs} / outputs {outputs}, expected "
+            f"{list(input_names)} / ['{SCORE_OUTPUT}']"
+        )
     if not spec.WhichOneof("Type") == "mlProgram":
         raise ExportError(f"{package.name}: not an ML program (got {spec.WhichOneof('Type')})")
-    return {"inputs": inputs, "outputs": outputs, "specification_version": spec.specificationVersion,
-            "type": "mlProgram"}
-
+    return {
+        "inputs": inputs,
+        "outputs": outputs,
+        "specification_version": spec.specificationVersion,
+        "type": "mlProgram",
+    }

@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from edgeiqa.errors import ConfigError
 from edgeiqa.export.artifact import ExportedFiles, companions_of, place, size_of
@@ -27,7 +28,6 @@ from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.parity import run_parity, skipped
 from edgeiqa.export.polygraphy_lint import polygraphy_lint
 from edgeiqa.export.source import ExportSource, SourceLike, load_export_source
-from edgeiqa.runtime.parity_record import ParityRecord, Verdict
 from edgeiqa.runtime.manifest import (
     ArtifactManifest,
     library_versions,
@@ -36,6 +36,7 @@ from edgeiqa.runtime.manifest import (
     sha256_file,
     write_manifest,
 )
+from edgeiqa.runtime.parity_record import ParityRecord, Verdict
 
 ImagesLike = ImageSet | Sequence[str | os.PathLike] | None
 
@@ -68,8 +69,10 @@ class ExportResult:
         """One line for the CLI: artifact, size, time, parity outcome."""
         gate = self.parity.reason if self.parity is not None else "no parity run"
         state = {Verdict.PASSED: "valid", Verdict.FAILED: "NOT VALID"}.get(self.verdict, "valid, unverified")
-        return (f"{self.artifact} ({self.size_bytes / 1e6:.2f} MB, {self.seconds:.1f} s, {state}): "
-                f"{self.manifest.format} {self.manifest.precision}; parity: {gate}")
+        return (
+            f"{self.artifact} ({self.size_bytes / 1e6:.2f} MB, {self.seconds:.1f} s, {state}): "
+            f"{self.manifest.format} {self.manifest.precision}; parity: {gate}"
+        )
 
 
 def export_artifact(
@@ -99,7 +102,8 @@ def export_artifact(
     # A QAT source carries its own activation ranges: it needs no INT8 calibration images.
     if fmt.needs_calibration(precision) and calib_set is None and not src.fake_quantized:
         raise ConfigError(
-            f"{format} {precision} needs INT8 calibration images (--calib): a train or val split, never test")
+            f"{format} {precision} needs INT8 calibration images (--calib): a train or val split, never test"
+        )
     gate_set = val_set or calib_set
     if gate_set is None and fmt.runs_here:
         raise ConfigError("the parity gate needs images: pass --val (images + MOS) or --calib")
@@ -160,7 +164,8 @@ def _finish(result: ExportResult, raise_on_failure: bool) -> ExportResult:
         reason = result.parity.reason if result.parity is not None else "no parity record"
         raise ParityError(
             f"{result.artifact.name}: parity gate failed for {m.format} {m.precision}: {reason}; "
-            "written with valid=false (--allow-invalid runs it anyway)", result,
+            "written with valid=false (--allow-invalid runs it anyway)",
+            result,
         )
     return result
 
@@ -171,8 +176,14 @@ def _as_set(images: ImagesLike, what: str) -> ImageSet | None:
     return ImageSet.from_paths(images, source=f"{what} paths")
 
 
-def _gate(src: ExportSource, artifact: Path, manifest: ArtifactManifest, fmt: ExportFormat,
-          images: ImageSet | None, options: ExportOptions) -> ParityRecord:
+def _gate(
+    src: ExportSource,
+    artifact: Path,
+    manifest: ArtifactManifest,
+    fmt: ExportFormat,
+    images: ImageSet | None,
+    options: ExportOptions,
+) -> ParityRecord:
     if not fmt.runs_here:
         return skipped(fmt.not_here_reason())
     if images is None:
@@ -190,7 +201,15 @@ def _manifest(src: ExportSource, fmt: ExportFormat, precision: str, exported: Ex
     if src.quantization is not None:
         extra["quantization"] = dict(src.quantization, parity_reference=src.reference_name)
     return ArtifactManifest(
-        format=fmt.name, precision=precision, artifact=exported.artifact.name, model=src.name,
-        inputs=exported.inputs, outputs=exported.outputs, preprocess=src.contract.to_dict(),
-        score_mapping=mapping, sha256=sha, versions=library_versions(), extra=extra,
+        format=fmt.name,
+        precision=precision,
+        artifact=exported.artifact.name,
+        model=src.name,
+        inputs=exported.inputs,
+        outputs=exported.outputs,
+        preprocess=src.contract.to_dict(),
+        score_mapping=mapping,
+        sha256=sha,
+        versions=library_versions(),
+        extra=extra,
     )

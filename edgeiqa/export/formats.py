@@ -10,8 +10,9 @@ repeated here. Pure Python: no torch, onnx or backend import.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from edgeiqa.errors import ConfigError
 from edgeiqa.runtime.runners import Backend, get_backend
@@ -63,12 +64,16 @@ class ExportFormat:
         """Refuse (one line) a QAT source for a float precision, or a float source for ``int8-qat``."""
         if fake_quantized and precision not in self.qat_precisions:
             allowed = f"{self.name} {', '.join(self.qat_precisions)}" if self.qat_precisions else "onnx int8-qat"
-            raise ConfigError(f"{source} is fake-quantized (a QAT student): it exports as {allowed}, not "
-                              f"{self.name} {precision}; export {precision} from the float student (student/final)")
+            raise ConfigError(
+                f"{source} is fake-quantized (a QAT student): it exports as {allowed}, not "
+                f"{self.name} {precision}; export {precision} from the float student (student/final)"
+            )
         if not fake_quantized and precision == QAT_PRECISION:
-            raise ConfigError(f"{self.name} {QAT_PRECISION} exports a quantization-aware student and {source} is "
-                              "not one: run `edgeiqa distill --stages qat` (student.qat.enabled: true) and export "
-                              "student/qat_final, or export int8-trt (post-training) from this one")
+            raise ConfigError(
+                f"{self.name} {QAT_PRECISION} exports a quantization-aware student and {source} is "
+                "not one: run `edgeiqa distill --stages qat` (student.qat.enabled: true) and export "
+                "student/qat_final, or export int8-trt (post-training) from this one"
+            )
 
     def needs_calibration(self, precision: str) -> bool:
         """Whether ``precision`` needs INT8 calibration images."""
@@ -108,37 +113,61 @@ FORMATS: dict[str, ExportFormat] = {
     fmt.name: fmt
     for fmt in (
         ExportFormat(
-            name="onnx", title="ONNX Runtime", suffix=".onnx",
+            name="onnx",
+            title="ONNX Runtime",
+            suffix=".onnx",
             precisions=("fp32", "fp16", "int8", "int8-trt", QAT_PRECISION),
-            calibrated=("int8", "int8-trt"), backend="onnxruntime",
-            exporter="edgeiqa.export.onnx_export:export_onnx", qat_precisions=(QAT_PRECISION,),
+            calibrated=("int8", "int8-trt"),
+            backend="onnxruntime",
+            exporter="edgeiqa.export.onnx_export:export_onnx",
+            qat_precisions=(QAT_PRECISION,),
             linted=("fp16", "int8-trt", QAT_PRECISION),
         ),
         ExportFormat(
-            name="openvino", title="OpenVINO", suffix=".xml", precisions=("fp32", "fp16", "int8", "int8-qdq"),
+            name="openvino",
+            title="OpenVINO",
+            suffix=".xml",
+            precisions=("fp32", "fp16", "int8", "int8-qdq"),
             calibrated=("int8", "int8-qdq"),
             backend="openvino",
             exporter="edgeiqa.export.openvino_export:export_openvino",
         ),
         ExportFormat(
-            name="coreml", title="Core ML", suffix=".mlpackage", precisions=("fp32", "fp16", "int8-weights"),
-            calibrated=(), backend="coreml",
+            name="coreml",
+            title="Core ML",
+            suffix=".mlpackage",
+            precisions=("fp32", "fp16", "int8-weights"),
+            calibrated=(),
+            backend="coreml",
             exporter="edgeiqa.export.coreml_export:export_coreml",
         ),
         ExportFormat(
-            name="ort", title="ONNX Runtime Mobile", suffix=".ort", precisions=("fp32", "fp16", "int8"),
-            calibrated=("int8",), backend="onnxruntime",
+            name="ort",
+            title="ONNX Runtime Mobile",
+            suffix=".ort",
+            precisions=("fp32", "fp16", "int8"),
+            calibrated=("int8",),
+            backend="onnxruntime",
             exporter="edgeiqa.export.ort_mobile:export_ort",
         ),
         ExportFormat(
-            name="litert", title="LiteRT", suffix=".tflite", precisions=("fp32", "fp16", "int8"),
-            calibrated=("int8",), backend="litert",
+            name="litert",
+            title="LiteRT",
+            suffix=".tflite",
+            precisions=("fp32", "fp16", "int8"),
+            calibrated=("int8",),
+            backend="litert",
             exporter="edgeiqa.export.litert_export:export_litert",
         ),
         ExportFormat(
-            name="tensorrt", title="TensorRT", suffix=".engine", precisions=("fp16", "int8"), calibrated=("int8",),
+            name="tensorrt",
+            title="TensorRT",
+            suffix=".engine",
+            precisions=("fp16", "int8"),
+            calibrated=("int8",),
             backend="tensorrt",
-            exporter="edgeiqa.export.tensorrt:export_tensorrt", qat_precisions=("int8",),
+            exporter="edgeiqa.export.tensorrt:export_tensorrt",
+            qat_precisions=("int8",),
         ),
     )
 }

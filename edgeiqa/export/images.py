@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,16 +49,22 @@ class ImageSet:
 
     def describe(self) -> dict[str, Any]:
         """JSON for the manifest: where the images came from and how many (not the paths)."""
-        return {"source": self.source, "split": self.split, "n": len(self.paths), "mos": self.mos is not None,
-                **self.info}
+        return {
+            "source": self.source,
+            "split": self.split,
+            "n": len(self.paths),
+            "mos": self.mos is not None,
+            **self.info,
+        }
 
     @classmethod
-    def from_paths(cls, paths: Iterable[str | os.PathLike], mos: Sequence[float] | None = None,
-                   source: str = "paths") -> "ImageSet":
+    def from_paths(
+        cls, paths: Iterable[str | os.PathLike], mos: Sequence[float] | None = None, source: str = "paths"
+    ) -> ImageSet:
         return cls(tuple(str(p) for p in paths), None if mos is None else tuple(float(m) for m in mos), source)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, n: int | None = None, seed: int = 0) -> "ImageSet":
+    def from_folder(cls, folder: str | os.PathLike, n: int | None = None, seed: int = 0) -> ImageSet:
         """Image files under ``folder`` (recursively), at most ``n`` of them, chosen reproducibly."""
         found = expand_paths([folder])
         if not found:
@@ -66,7 +73,7 @@ class ImageSet:
         return cls(tuple(chosen), source=str(folder), info={"available": len(found)})
 
     @classmethod
-    def from_table(cls, table: IQATable, split: str, n: int | None = None, seed: int = 0) -> "ImageSet":
+    def from_table(cls, table: IQATable, split: str, n: int | None = None, seed: int = 0) -> ImageSet:
         """At most ``n`` images of one split of ``table`` (for INT8 calibration: ``train`` or ``val`` only)."""
         if split not in CALIBRATION_SPLITS:
             raise ConfigError(
@@ -76,13 +83,12 @@ class ImageSet:
         return cls._from_split(table, split, n, seed)
 
     @classmethod
-    def validation_from_table(cls, table: IQATable, split: str | None, n: int | None = None,
-                              seed: int = 0) -> "ImageSet":
+    def validation_from_table(cls, table: IQATable, split: str | None, n: int | None = None, seed: int = 0) -> ImageSet:
         """Images + MOS for the parity gate: one split, or every record when ``split`` is None."""
         return cls._from_split(table, split, n, seed)
 
     @classmethod
-    def _from_split(cls, table: IQATable, split: str | None, n: int | None, seed: int) -> "ImageSet":
+    def _from_split(cls, table: IQATable, split: str | None, n: int | None, seed: int) -> ImageSet:
         records = table.records if split is None else table.split(split)
         if not records:
             sizes = table.split_sizes()
@@ -93,7 +99,10 @@ class ImageSet:
         by_path = {str(r.path): r for r in records}
         chosen = _choose(list(by_path), n, seed)
         return cls(
-            tuple(chosen), tuple(by_path[p].mos for p in chosen), table.name, split,
+            tuple(chosen),
+            tuple(by_path[p].mos for p in chosen),
+            table.name,
+            split,
             {"available": len(records)},
         )
 
@@ -107,8 +116,15 @@ def _choose(paths: list[str], n: int | None, seed: int) -> list[str]:
     return sorted(ranked[:n])
 
 
-def load_image_set(spec: str | os.PathLike, *, dataset: str | None = None, split: str | None = "train",
-                   n: int | None = 300, seed: int = 0, calibration: bool = True) -> ImageSet:
+def load_image_set(
+    spec: str | os.PathLike,
+    *,
+    dataset: str | None = None,
+    split: str | None = "train",
+    n: int | None = 300,
+    seed: int = 0,
+    calibration: bool = True,
+) -> ImageSet:
     """What the CLI's ``--calib`` / ``--val`` take: a dataset root, a CSV, or a folder of images.
 
     ``dataset`` names a registered loader (``livec``, ``koniq10k``, ``csv``, ...). Without it, a
@@ -130,8 +146,9 @@ def load_image_set(spec: str | os.PathLike, *, dataset: str | None = None, split
     return ImageSet.validation_from_table(table, split, n, seed)
 
 
-def iter_feeds(paths: Sequence[str], contract: PreprocessContract, batch_size: int = 1,
-               fixed_batch: bool = False) -> Iterator[dict[str, np.ndarray]]:
+def iter_feeds(
+    paths: Sequence[str], contract: PreprocessContract, batch_size: int = 1, fixed_batch: bool = False
+) -> Iterator[dict[str, np.ndarray]]:
     """Batched model inputs, in order; consecutive same-shaped images are stacked up to ``batch_size``.
 
     ``fixed_batch`` pads the last batch by repeating its last image (TensorRT's calibrator needs

@@ -20,7 +20,8 @@ ours; with the direct converter available there was no reason to take that detou
 * INT8: ai-edge-quantizer static INT8 (int8 activations and per-channel int8 weights, symmetric
   weights, asymmetric activations: what the LiteRT kernels take), global min/max ranges measured by
   running the FP32 model in the LiteRT interpreter on the same INT8 calibration images (and
-  preprocessing) as ONNX/OpenVINO INT8 (not the quantizer's moving average, see :func:`_minmax_ranges`). The ``keep_fp`` parts, the score calibration and every op downstream of it stay
+  preprocessing) as ONNX/OpenVINO INT8 (not the quantizer's moving average, see :func:`_minmax_ranges`). The
+  ``keep_fp`` parts, the score calibration and every op downstream of it stay
   float (ai-edge-quantizer ``NO_QUANTIZE`` on their exact output tensors), so the score is a float
   output. Inputs are int8 with their scale/zero point in the model; the runner quantizes the float
   feed with them, as a phone app would.
@@ -38,8 +39,9 @@ import re
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from edgeiqa.errors import ConfigError, require
 from edgeiqa.export.artifact import SCORE_OUTPUT, ExportedFiles, input_specs, output_specs
@@ -55,13 +57,16 @@ SIGNATURE = "serving_default"
 _VARIANCE_OPS = ("ADD", "MEAN", "SUM", "POW", "MUL", "MAXIMUM", "DIV", "SQUARED_DIFFERENCE")
 
 
-def export_litert(source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None,
-                  options: ExportOptions) -> ExportedFiles:
+def export_litert(
+    source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None, options: ExportOptions
+) -> ExportedFiles:
     """The ``litert`` format's exporter (see :mod:`edgeiqa.export.formats`)."""
     contract = source.contract
     if contract.size_policy != "square":
-        raise ExportError(f"LiteRT: {source.name} has size_policy {contract.size_policy!r}; a .tflite has fixed "
-                          "image sizes, so export a square-contract model")
+        raise ExportError(
+            f"LiteRT: {source.name} has size_policy {contract.size_policy!r}; a .tflite has fixed "
+            "image sizes, so export a square-contract model"
+        )
     target = work / name
     fp32 = target if precision == "fp32" else work / "_source_fp32.tflite"
     details: dict[str, Any] = {"fp32": convert_fp32(source, fp32)}
@@ -110,8 +115,12 @@ def convert_fp32(source: ExportSource, path: Path) -> dict[str, Any]:
         except Exception as exc:  # torch.export and the lowering raise many types
             raise ExportError(f"litert-torch cannot convert {source.name} ({_first_line(exc)})") from exc
     model.export(str(path))
-    return {"converter": f"litert-torch {_version('litert-torch')}", "batch": 1,
-            "layout": "NCHW float32 inputs", "seconds": round(time.perf_counter() - start, 3)}
+    return {
+        "converter": f"litert-torch {_version('litert-torch')}",
+        "batch": 1,
+        "layout": "NCHW float32 inputs",
+        "seconds": round(time.perf_counter() - start, 3),
+    }
 
 
 def quantize_fp16(fp32: Path, dst: Path) -> dict[str, Any]:
@@ -119,47 +128,68 @@ def quantize_fp16(fp32: Path, dst: Path) -> dict[str, Any]:
     aeq = _quantizer_modules()
     start = time.perf_counter()
     quantizer = aeq.quantizer.Quantizer(str(fp32))
-    quantizer.add_weight_only_config(regex=".*", operation_name=aeq.qtyping.TFLOperationName.ALL_SUPPORTED,
-                                     num_bits=16, algorithm_key=aeq.AlgorithmName.FLOAT_CASTING)
+    quantizer.add_weight_only_config(
+        regex=".*",
+        operation_name=aeq.qtyping.TFLOperationName.ALL_SUPPORTED,
+        num_bits=16,
+        algorithm_key=aeq.AlgorithmName.FLOAT_CASTING,
+    )
     with _quiet():
         result = quantizer.quantize(enable_progress_report=False)
     dst.write_bytes(result.quantized_model)
-    return {"tool": f"ai-edge-quantizer {_version('ai-edge-quantizer')}", "recipe": "weight-only float16 (FLOAT_CASTING)",
-            "seconds": round(time.perf_counter() - start, 3)}
+    return {
+        "tool": f"ai-edge-quantizer {_version('ai-edge-quantizer')}",
+        "recipe": "weight-only float16 (FLOAT_CASTING)",
+        "seconds": round(time.perf_counter() - start, 3),
+    }
 
 
-def quantize_int8(fp32: Path, dst: Path, calib: ImageSet, source: ExportSource,
-                  options: ExportOptions) -> dict[str, Any]:
+def quantize_int8(
+    fp32: Path, dst: Path, calib: ImageSet, source: ExportSource, options: ExportOptions
+) -> dict[str, Any]:
     """Static INT8 with min/max ranges from ``calib``; ``keep_fp`` + the score calibration's tail stay float."""
     aeq = _quantizer_modules()
     settings = options.int8
     if settings.method != "minmax":
-        raise ConfigError(f"LiteRT int8 calibrates with min/max only (ai-edge-quantizer); got method "
-                          f"{settings.method!r}: pass --int8-method minmax")
+        raise ConfigError(
+            f"LiteRT int8 calibrates with min/max only (ai-edge-quantizer); got method "
+            f"{settings.method!r}: pass --int8-method minmax"
+        )
     start = time.perf_counter()
-    granularity = aeq.qtyping.QuantGranularity.CHANNELWISE if settings.per_channel else \
-        aeq.qtyping.QuantGranularity.TENSORWISE
+    granularity = (
+        aeq.qtyping.QuantGranularity.CHANNELWISE if settings.per_channel else aeq.qtyping.QuantGranularity.TENSORWISE
+    )
     quantizer = aeq.quantizer.Quantizer(str(fp32))
     all_ops = aeq.qtyping.TFLOperationName.ALL_SUPPORTED
-    quantizer.add_static_config(regex=".*", operation_name=all_ops, activation_num_bits=8, weight_num_bits=8,
-                                weight_granularity=granularity)
+    quantizer.add_static_config(
+        regex=".*", operation_name=all_ops, activation_num_bits=8, weight_num_bits=8, weight_granularity=granularity
+    )
     graph = FlatGraph.read(fp32)
     kept = graph.select(options.keep_fp_with_calibration())
     # Latest matching config wins in ai-edge-quantizer: these exact scopes override the '.*' above.
     for scope in sorted({graph.scope_regex(i) for i in kept}):
-        quantizer.update_quantization_recipe(scope, all_ops, aeq.qtyping.OpQuantizationConfig(),
-                                          algorithm_key=aeq.AlgorithmName.NO_QUANTIZE)
+        quantizer.update_quantization_recipe(
+            scope, all_ops, aeq.qtyping.OpQuantizationConfig(), algorithm_key=aeq.AlgorithmName.NO_QUANTIZE
+        )
     paths = list(calib.paths[: settings.n_images])
     with _quiet():
         ranges, seen = _minmax_ranges(quantizer, aeq, _calibration_feeds(paths, source))
         result = quantizer.quantize(ranges, enable_progress_report=False)
     dst.write_bytes(result.quantized_model)
-    return {"tool": f"ai-edge-quantizer {_version('ai-edge-quantizer')}", "recipe": "static int8 (weights "
-            f"symmetric {'per-channel' if settings.per_channel else 'per-tensor'}, activations asymmetric)",
-            "calibration": {"method": "minmax", "images_seen": seen, "tensors": len(ranges),
-                            "update": "global min/max over every image (not the quantizer's moving average)"},
-            "images": calib.describe() | {"used": len(paths)}, "kept_float": graph.describe(kept),
-            "seconds": round(time.perf_counter() - start, 3)}
+    return {
+        "tool": f"ai-edge-quantizer {_version('ai-edge-quantizer')}",
+        "recipe": "static int8 (weights "
+        f"symmetric {'per-channel' if settings.per_channel else 'per-tensor'}, activations asymmetric)",
+        "calibration": {
+            "method": "minmax",
+            "images_seen": seen,
+            "tensors": len(ranges),
+            "update": "global min/max over every image (not the quantizer's moving average)",
+        },
+        "images": calib.describe() | {"used": len(paths)},
+        "kept_float": graph.describe(kept),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
 
 
 def _minmax_ranges(quantizer: Any, aeq: Any, feeds: Iterator[dict[str, Any]]) -> tuple[dict[str, Any], int]:
@@ -187,12 +217,18 @@ def _calibration_feeds(paths: Sequence[str], source: ExportSource) -> Iterator[d
 class FlatGraph:
     """The main subgraph of a ``.tflite`` file: each op's name and input/output tensors (torch-free)."""
 
-    def __init__(self, ops: list[str], inputs: list[list[int]], outputs: list[list[int]], names: list[str],
-                 custom: list[str | None]) -> None:
+    def __init__(
+        self,
+        ops: list[str],
+        inputs: list[list[int]],
+        outputs: list[list[int]],
+        names: list[str],
+        custom: list[str | None],
+    ) -> None:
         self.ops, self.inputs, self.outputs, self.names, self.custom = ops, inputs, outputs, names, custom
 
     @classmethod
-    def read(cls, path: Path) -> "FlatGraph":
+    def read(cls, path: Path) -> FlatGraph:
         schema = require("ai_edge_litert.schema_py_generated", "litert", "reading a .tflite file")
         try:
             model = schema.Model.GetRootAsModel(path.read_bytes(), 0)
@@ -280,8 +316,13 @@ def builtin_ops(path: Path) -> dict[str, Any]:
         kind = "Flex (Select TF) ops, which LiteRT on a phone does not have" if flex else "custom ops"
         raise ExportError(f"{path.name}: the converted model needs {kind}: {', '.join(custom)}")
     counts = Counter(graph.ops)
-    return {"builtin_only": True, "flex_ops": [], "custom_ops": [], "count": len(graph.ops),
-            "by_type": dict(sorted(counts.items()))}
+    return {
+        "builtin_only": True,
+        "flex_ops": [],
+        "custom_ops": [],
+        "count": len(graph.ops),
+        "by_type": dict(sorted(counts.items())),
+    }
 
 
 def _quantizer_modules() -> Any:

@@ -14,8 +14,9 @@ independently of the choice.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from edgeiqa.errors import MissingDependencyError, require
 from edgeiqa.export.images import iter_feeds
@@ -39,9 +40,16 @@ MAX_KEPT = 32
 Requantize = Callable[[list[str]], None]
 
 
-def search_keep_fp(float_path: Path, artifact: Path, requantize: Requantize, paths: Sequence[str],
-                   contract: PreprocessContract, budget: float, backend: str = "onnxruntime",
-                   max_kept: int = MAX_KEPT) -> dict[str, Any]:
+def search_keep_fp(
+    float_path: Path,
+    artifact: Path,
+    requantize: Requantize,
+    paths: Sequence[str],
+    contract: PreprocessContract,
+    budget: float,
+    backend: str = "onnxruntime",
+    max_kept: int = MAX_KEPT,
+) -> dict[str, Any]:
     """Run the greedy search on ``artifact`` (already fully quantized from ``float_path``).
 
     ``requantize(extra)`` must rewrite ``artifact`` with the layers ``extra`` kept in float on top
@@ -69,18 +77,27 @@ def search_keep_fp(float_path: Path, artifact: Path, requantize: Requantize, pat
         srcc_now, delta_now = measure()
         steps.append({"kept": len(kept), "layer": row.layer, "rank_agreement": srcc_now, "mean_abs_delta": delta_now})
     return {
-        "budget": budget, "metric": "SRCC(int8 scores, fp32 scores)", "backend": backend,
+        "budget": budget,
+        "metric": "SRCC(int8 scores, fp32 scores)",
+        "backend": backend,
         "images": {"source": "INT8 calibration images", "n": len(paths)},
-        "met": bool(srcc_now >= budget), "rank_agreement": srcc_now, "mean_abs_delta": delta_now,
-        "kept_fp": [r.to_dict() | {"why": _why(r)} for r in kept], "steps": steps,
-        "layers_measured": len(rows), "files": files, "seconds": round(time.perf_counter() - start, 3),
+        "met": bool(srcc_now >= budget),
+        "rank_agreement": srcc_now,
+        "mean_abs_delta": delta_now,
+        "kept_fp": [r.to_dict() | {"why": _why(r)} for r in kept],
+        "steps": steps,
+        "layers_measured": len(rows),
+        "files": files,
+        "seconds": round(time.perf_counter() - start, 3),
     }
 
 
 def _why(row: LayerSensitivity) -> str:
     error = "" if row.tensor_error is None else f", input SQNR {row.tensor_error:.1f} dB"
-    return (f"quantized alone it ranks at SRCC {row.rank_agreement:.4f} with FP32 "
-            f"(mean |Δ score| {row.mean_abs_delta:.3g}{error})")
+    return (
+        f"quantized alone it ranks at SRCC {row.rank_agreement:.4f} with FP32 "
+        f"(mean |Δ score| {row.mean_abs_delta:.3g}{error})"
+    )
 
 
 def _write_files(rows: list[LayerSensitivity], artifact: Path) -> list[str]:

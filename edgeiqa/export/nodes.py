@@ -14,7 +14,8 @@ mixed precision (:mod:`edgeiqa.export.mixed_precision`) with that rank-agreement
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from edgeiqa.errors import ConfigError
 
@@ -58,14 +59,16 @@ def split_auto(keep: Sequence[str]) -> tuple[tuple[str, ...], float | None]:
         if name != AUTO and not name.startswith(AUTO + ":"):
             rest.append(name)
             continue
-        text = name[len(AUTO) + 1:]
+        text = name[len(AUTO) + 1 :]
         try:
             value = float(text) if text else DEFAULT_AUTO_BUDGET
         except ValueError:
             value = float("nan")
         if not 0.0 < value <= 1.0:  # also refuses nan
-            raise ConfigError(f"keep_fp {name!r}: the budget after 'auto:' must be a rank agreement in (0, 1], "
-                              f"e.g. auto:{DEFAULT_AUTO_BUDGET}")
+            raise ConfigError(
+                f"keep_fp {name!r}: the budget after 'auto:' must be a rank agreement in (0, 1], "
+                f"e.g. auto:{DEFAULT_AUTO_BUDGET}"
+            )
         budget = value
     return tuple(rest), budget
 

@@ -37,9 +37,12 @@ def smoke_run(path: Path) -> None:
     require("onnxruntime", "onnx", "ONNX checks")  # a missing package is its own one-line error
     try:
         with OnnxRuntimeRunner(path, providers=["cpu"]) as runner:
-            feed = {name: np.zeros([d if d is not None else (1 if i == 0 else 64) for i, d in enumerate(dims)],
-                                   dtype=np.float32)
-                    for name, dims in runner.input_shapes.items()}
+            feed = {
+                name: np.zeros(
+                    [d if d is not None else (1 if i == 0 else 64) for i, d in enumerate(dims)], dtype=np.float32
+                )
+                for name, dims in runner.input_shapes.items()
+            }
             runner.infer(feed)
     except Exception as exc:  # the runner's one-line RunnerError, or ORT's Fail / InvalidGraph when running
         first = first_line(exc.__cause__ or exc)  # ORT's own words, not the runner's wrapping of them

@@ -36,8 +36,9 @@ from edgeiqa.export.source import ExportSource, weights_digest
 from edgeiqa.models.inputs import example_inputs
 
 
-def export_onnx(source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None,
-                options: ExportOptions) -> ExportedFiles:
+def export_onnx(
+    source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None, options: ExportOptions
+) -> ExportedFiles:
     """The ``onnx`` format's exporter (see :mod:`edgeiqa.export.formats`)."""
     target = work / name
     if precision == "int8-qat":
@@ -68,12 +69,19 @@ def export_fp32(source: ExportSource, path: Path, options: ExportOptions) -> dic
     first graph (its details say ``reused``).
     """
     start = time.perf_counter()
-    key = hashlib.sha256(json.dumps([weights_digest(source.model), source.contract.to_dict(), source.input_names,
-                                     options.opset, options.slim], default=str).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps(
+            [weights_digest(source.model), source.contract.to_dict(), source.input_names, options.opset, options.slim],
+            default=str,
+        ).encode()
+    ).hexdigest()
     details = _TRACED.copy_to(key, path)
     if details is not None:
-        return {**details, "reused": "same weights and settings as an earlier export in this process: its "
-                "graph was copied", "seconds": round(time.perf_counter() - start, 3)}
+        return {
+            **details,
+            "reused": "same weights and settings as an earlier export in this process: its graph was copied",
+            "seconds": round(time.perf_counter() - start, 3),
+        }
     details = _trace_fp32(source, path, options)
     _TRACED.keep(key, path, details)
     return details
@@ -89,14 +97,24 @@ def _trace_fp32(source: ExportSource, path: Path, options: ExportOptions) -> dic
         # the one that writes opset 17 (see docs/architecture.md, "Deployment facts").
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            source.model, example_inputs(source.contract), str(path), dynamo=False, opset_version=options.opset,
-            input_names=names, output_names=[SCORE_OUTPUT], dynamic_axes=dynamic_axes(source.contract),
+            source.model,
+            example_inputs(source.contract),
+            str(path),
+            dynamo=False,
+            opset_version=options.opset,
+            input_names=names,
+            output_names=[SCORE_OUTPUT],
+            dynamic_axes=dynamic_axes(source.contract),
             do_constant_folding=True,
         )
     model = onnx.load(str(path))
     check_onnx(model, path)
-    details = {"opset": options.opset, "exporter": "torch.onnx (TorchScript, dynamo=False)",
-               "nodes": len(model.graph.node), "slimmed": False}
+    details = {
+        "opset": options.opset,
+        "exporter": "torch.onnx (TorchScript, dynamo=False)",
+        "nodes": len(model.graph.node),
+        "slimmed": False,
+    }
     if options.slim:
         model = _slim(model, path)
         details.update(slimmed=True, nodes_after_slim=len(model.graph.node))
@@ -112,16 +130,21 @@ def export_qat(source: ExportSource, path: Path, options: ExportOptions) -> dict
     from edgeiqa.models.fake_quant import quantized_layers
 
     if not options.slim:
-        raise ConfigError("onnx int8-qat needs onnxslim's constant folding (the traced weight scales become the "
-                          "constants TensorRT requires): drop --no-slim / slim=False")
+        raise ConfigError(
+            "onnx int8-qat needs onnxslim's constant folding (the traced weight scales become the "
+            "constants TensorRT requires): drop --no-slim / slim=False"
+        )
     if split_auto(options.keep_fp)[1] is not None:
-        raise ConfigError("keep_fp auto searches post-training INT8 layers to keep in float; a QAT student's float "
-                          "layers were fixed when it was trained (student.qat.keep_fp): drop 'auto' for int8-qat")
+        raise ConfigError(
+            "keep_fp auto searches post-training INT8 layers to keep in float; a QAT student's float "
+            "layers were fixed when it was trained (student.qat.keep_fp): drop 'auto' for int8-qat"
+        )
     layers = quantized_layers(source.model)
     details: dict[str, Any] = {"fp32_trace": export_fp32(source, path, options)}
     details["qat"] = check_qat_graph(path, len(layers))
-    details["qat"]["keep_fp"] = ("fixed by the QAT checkpoint (its quantization.keep_fp); the export's keep_fp "
-                                 "is not applied")
+    details["qat"]["keep_fp"] = (
+        "fixed by the QAT checkpoint (its quantization.keep_fp); the export's keep_fp is not applied"
+    )
     return details
 
 
@@ -144,8 +167,7 @@ def _slim(model: Any, path: Path) -> Any:
     after = graph_dims(slimmed)
     if after != before:
         raise ExportError(
-            f"{path.name}: onnxslim changed the graph's inputs/outputs from {before} to {after}; "
-            "export with slim=False"
+            f"{path.name}: onnxslim changed the graph's inputs/outputs from {before} to {after}; export with slim=False"
         )
     check_onnx(slimmed, path)
     return slimmed
@@ -165,7 +187,9 @@ def convert_fp16(src: Path, dst: Path, keep_fp32: tuple[str, ...]) -> dict[str, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one warning per weight below 1e-7, clamped to it: expected
         converted = float16.convert_float_to_float16(
-            model, keep_io_types=True, node_block_list=blocked,
+            model,
+            keep_io_types=True,
+            node_block_list=blocked,
             op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST),
         )
     fixed_outputs = _float32_outputs(converted)
@@ -173,10 +197,15 @@ def convert_fp16(src: Path, dst: Path, keep_fp32: tuple[str, ...]) -> dict[str, 
     onnx.save(converted, str(dst))
     smoke_run(dst)
     casts = sum(1 for n in converted.graph.node if n.op_type == "Cast")
-    return {"keep_fp32": list(keep_fp32), "fp32_nodes": len(blocked), "constants_unshared": copied,
-            "outputs_recast_to_fp32": fixed_outputs,
-            "op_block_list": list(float16.DEFAULT_OP_BLOCK_LIST), "casts": casts,
-            "seconds": round(time.perf_counter() - start, 3)}
+    return {
+        "keep_fp32": list(keep_fp32),
+        "fp32_nodes": len(blocked),
+        "constants_unshared": copied,
+        "outputs_recast_to_fp32": fixed_outputs,
+        "op_block_list": list(float16.DEFAULT_OP_BLOCK_LIST),
+        "casts": casts,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
 
 
 def _float32_outputs(model: Any) -> list[str]:

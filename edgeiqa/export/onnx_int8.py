@@ -40,9 +40,10 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from edgeiqa.errors import require
 from edgeiqa.export.errors import ExportError
@@ -75,8 +76,9 @@ class QuantFlavour:
 
 FLAVOURS = {
     "int8": QuantFlavour("QUInt8", "QInt8", False, "ONNX Runtime CPU (U8S8: unsigned activations, signed weights)"),
-    "int8-trt": QuantFlavour("QInt8", "QInt8", True, "TensorRT 10/11 explicit Q/DQ (S8S8, symmetric)",
-                             quantize_bias=False),
+    "int8-trt": QuantFlavour(
+        "QInt8", "QInt8", True, "TensorRT 10/11 explicit Q/DQ (S8S8, symmetric)", quantize_bias=False
+    ),
 }
 _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 # What each calibrator class stores of its settings: read back to prove they reached it.
@@ -87,8 +89,9 @@ _CALIBRATOR_ATTRIBUTES = ("symmetric", "num_bins", "num_quantized_bins", "percen
 _QUANTIZED = FileMemo("int8")
 
 
-def _reuse_key(fp32: Path, precision: str, calib: ImageSet, contract: PreprocessContract,
-               options: ExportOptions) -> str:
+def _reuse_key(
+    fp32: Path, precision: str, calib: ImageSet, contract: PreprocessContract, options: ExportOptions
+) -> str:
     """Everything the quantized file depends on: the graph's bytes, the images (path, size, mtime), settings."""
     digest = hashlib.sha256(fp32.read_bytes())
     images = []
@@ -103,8 +106,15 @@ def _reuse_key(fp32: Path, precision: str, calib: ImageSet, contract: Preprocess
     return digest.hexdigest()
 
 
-def quantize_int8(fp32: Path, dst: Path, precision: str, calib: ImageSet, contract: PreprocessContract,
-                  options: ExportOptions, work: Path) -> dict[str, Any]:
+def quantize_int8(
+    fp32: Path,
+    dst: Path,
+    precision: str,
+    calib: ImageSet,
+    contract: PreprocessContract,
+    options: ExportOptions,
+    work: Path,
+) -> dict[str, Any]:
     """Quantize ``fp32`` into ``dst`` (QDQ) with ranges calibrated on ``calib``; returns the details.
 
     A second call with the same graph bytes, images and settings in this process copies the first
@@ -115,15 +125,26 @@ def quantize_int8(fp32: Path, dst: Path, precision: str, calib: ImageSet, contra
     details = _QUANTIZED.copy_to(key, dst)
     if details is not None:
         smoke_run(dst)
-        return {**details, "reused": "same FP32 graph, images and settings as an earlier quantization in this "
-                "process: its file was copied", "seconds": round(time.perf_counter() - start, 3)}
+        return {
+            **details,
+            "reused": "same FP32 graph, images and settings as an earlier quantization in this "
+            "process: its file was copied",
+            "seconds": round(time.perf_counter() - start, 3),
+        }
     details = _quantize_int8(fp32, dst, precision, calib, contract, options, work)
     _QUANTIZED.keep(key, dst, details)
     return details
 
 
-def _quantize_int8(fp32: Path, dst: Path, precision: str, calib: ImageSet, contract: PreprocessContract,
-                   options: ExportOptions, work: Path) -> dict[str, Any]:
+def _quantize_int8(
+    fp32: Path,
+    dst: Path,
+    precision: str,
+    calib: ImageSet,
+    contract: PreprocessContract,
+    options: ExportOptions,
+    work: Path,
+) -> dict[str, Any]:
     onnx = require("onnx", "onnx", "INT8 quantization")
     shape_inference = require("onnxruntime.quantization.shape_inference", "onnx", "INT8 quantization")
 
@@ -143,10 +164,17 @@ def _quantize_int8(fp32: Path, dst: Path, precision: str, calib: ImageSet, contr
     how = quantize_with_ranges(pre, dst, ranges, flavour, settings.per_channel, excluded, extra, work)
     unquantized = float_inputs(dst, pre_model, excluded)
     details: dict[str, Any] = {
-        "flavour": precision, "target": flavour.target, "activation_type": flavour.activation_type,
-        "weight_type": flavour.weight_type, "per_channel": settings.per_channel, "format": "QDQ",
-        "extra_options": extra, "nodes_to_exclude": excluded, "calibration": calibration,
-        "images": calib.describe() | {"used": len(paths)}, "ranges_handed_over_by": how,
+        "flavour": precision,
+        "target": flavour.target,
+        "activation_type": flavour.activation_type,
+        "weight_type": flavour.weight_type,
+        "per_channel": settings.per_channel,
+        "format": "QDQ",
+        "extra_options": extra,
+        "nodes_to_exclude": excluded,
+        "calibration": calibration,
+        "images": calib.describe() | {"used": len(paths)},
+        "ranges_handed_over_by": how,
         "kept_fp_inputs_unquantized": unquantized,
     }
     if budget is not None:
@@ -165,8 +193,9 @@ def _quantize_int8(fp32: Path, dst: Path, precision: str, calib: ImageSet, contr
     if precision == "int8-trt":
         problems = check_trt_qdq_rules(model)
         if problems:
-            raise ExportError(f"{dst.name}: TensorRT would refuse this Q/DQ graph: {problems[0]} "
-                              f"(and {len(problems) - 1} more)")
+            raise ExportError(
+                f"{dst.name}: TensorRT would refuse this Q/DQ graph: {problems[0]} (and {len(problems) - 1} more)"
+            )
         details["tensorrt_qdq_rules"] = "passed (edgeiqa.export.qdq_rules.check_trt_qdq_rules)"
     smoke_run(dst)
     details["seconds"] = round(time.perf_counter() - start, 3)
@@ -221,8 +250,11 @@ def _drop_dead_qdq(graph: Any) -> None:
     outputs = {o.name for o in graph.output}
     while True:
         read = {i for n in graph.node for i in n.input} | outputs
-        dead = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
-                and not any(o in read for o in n.output)]
+        dead = [
+            n
+            for n in graph.node
+            if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not any(o in read for o in n.output)
+        ]
         if not dead:
             read = {i for n in graph.node for i in n.input}
             unused = [i for i in graph.initializer if i.name not in read]
@@ -233,14 +265,18 @@ def _drop_dead_qdq(graph: Any) -> None:
             graph.node.remove(node)
 
 
-def calibrate_int8_ranges(model: Path, paths: Sequence[str], contract: PreprocessContract, settings: Int8Settings,
-                          symmetric: bool, work: Path) -> tuple[Any, dict[str, Any]]:
+def calibrate_int8_ranges(
+    model: Path, paths: Sequence[str], contract: PreprocessContract, settings: Int8Settings, symmetric: bool, work: Path
+) -> tuple[Any, dict[str, Any]]:
     """Activation ranges of ``model`` over ``paths`` (TensorsData) and a record of how they were measured."""
     calibrate_mod = require("onnxruntime.quantization.calibrate", "onnx", "INT8 calibration")
     method = getattr(calibrate_mod.CalibrationMethod, _METHODS[settings.method])
     options = settings.calibrator_options(symmetric)
     calibrator = calibrate_mod.create_calibrator(
-        Path(model), None, augmented_model_path=str(work / "_augmented.onnx"), calibrate_method=method,
+        Path(model),
+        None,
+        augmented_model_path=str(work / "_augmented.onnx"),
+        calibrate_method=method,
         extra_options=options,
     )
     seen: list[str] = []
@@ -252,22 +288,36 @@ def calibrate_int8_ranges(model: Path, paths: Sequence[str], contract: Preproces
             seen.extend(reader.seen)
         ranges = calibrator.compute_data()
     record = {
-        "method": settings.method, "calibrator": type(calibrator).__name__, "requested": options,
+        "method": settings.method,
+        "calibrator": type(calibrator).__name__,
+        "requested": options,
         "applied": {a: _plain(getattr(calibrator, a)) for a in _CALIBRATOR_ATTRIBUTES if hasattr(calibrator, a)},
-        "images_seen": len(seen), "tensors": len(ranges.data),
+        "images_seen": len(seen),
+        "tensors": len(ranges.data),
     }
     return ranges, record
 
 
-def quantize_with_ranges(model: Path, dst: Path, ranges: Any, flavour: QuantFlavour, per_channel: bool,
-                         excluded: list[str], extra: dict[str, Any], work: Path) -> str:
+def quantize_with_ranges(
+    model: Path,
+    dst: Path,
+    ranges: Any,
+    flavour: QuantFlavour,
+    per_channel: bool,
+    excluded: list[str],
+    extra: dict[str, Any],
+    work: Path,
+) -> str:
     """Run ``quantize_static`` with precomputed ``ranges``; returns which hand-over path was used."""
     quantization = require("onnxruntime.quantization", "onnx", "INT8 quantization")
     kwargs = dict(
-        quant_format=quantization.QuantFormat.QDQ, per_channel=per_channel,
+        quant_format=quantization.QuantFormat.QDQ,
+        per_channel=per_channel,
         activation_type=getattr(quantization.QuantType, flavour.activation_type),
         weight_type=getattr(quantization.QuantType, flavour.weight_type),
-        nodes_to_exclude=excluded, calibrate_method=ranges.calibration_method, extra_options=extra,
+        nodes_to_exclude=excluded,
+        calibrate_method=ranges.calibration_method,
+        extra_options=extra,
     )
     if "calibration_cache_path" in inspect.signature(quantization.quantize_static).parameters:
         from onnxruntime.quantization.calibrate import save_tensors_data
@@ -311,7 +361,7 @@ def _precomputed_calibrator(ranges: Any) -> Iterator[None]:
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _plain(value: Any) -> Any:

@@ -8,7 +8,8 @@ TensorRT consumes, with the trained, calibrated scales; nothing is re-calibrated
 weight scales are a small subgraph (Abs -> ReduceMax -> Clip -> Div on each weight) and the zero
 points a Cast: onnxslim's constant folding turns them into the build-time constants TensorRT requires
 (and merges identical Q/DQ pairs of one tensor read by two layers), so this precision needs the slim
-step; :func:`fold_weight_quantizers` then stores the weights as INT8 initializers. BatchNorm follows each Conv as ``BatchNormalization``: TensorRT folds it into the INT8
+step; :func:`fold_weight_quantizers` then stores the weights as INT8 initializers. BatchNorm follows each Conv as
+``BatchNormalization``: TensorRT folds it into the INT8
 convolution, exactly, because the weight scales are per output channel.
 
 :func:`check_qat_graph` then proves what the artifact claims: every fake-quant layer of the model is a
@@ -52,8 +53,11 @@ def qdq_coverage(model: Any) -> dict[str, list[str]]:
             continue
         data, weight = (_producer_through(producer, name) for name in node.input[:2])
         data_dq = data is not None and data.op_type == "DequantizeLinear"
-        weight_dq = weight is not None and weight.op_type == "DequantizeLinear" and _constant_weight(
-            weight, producer, constants)
+        weight_dq = (
+            weight is not None
+            and weight.op_type == "DequantizeLinear"
+            and _constant_weight(weight, producer, constants)
+        )
         kind = "quantized" if data_dq and weight_dq else "float" if not (data_dq or weight_dq) else "partial"
         found[kind].append(node.name or node.output[0])
     return found
@@ -77,21 +81,31 @@ def check_qat_graph(path: Path, quantized_layers: int) -> dict[str, Any]:
     onnx.save(model, str(path))
     coverage = qdq_coverage(model)
     if coverage["partial"]:
-        raise ExportError(f"{path.name}: {len(coverage['partial'])} layer(s) have Q/DQ on only one of input and "
-                          f"weight (first: {coverage['partial'][0]}); TensorRT would not run them in INT8")
+        raise ExportError(
+            f"{path.name}: {len(coverage['partial'])} layer(s) have Q/DQ on only one of input and "
+            f"weight (first: {coverage['partial'][0]}); TensorRT would not run them in INT8"
+        )
     if len(coverage["quantized"]) != quantized_layers:
-        raise ExportError(f"{path.name}: {len(coverage['quantized'])} Conv/Gemm nodes carry input and weight Q/DQ, "
-                          f"but the model has {quantized_layers} fake-quantized layers")
+        raise ExportError(
+            f"{path.name}: {len(coverage['quantized'])} Conv/Gemm nodes carry input and weight Q/DQ, "
+            f"but the model has {quantized_layers} fake-quantized layers"
+        )
     problems = check_trt_qdq_rules(model)
     if problems:
-        raise ExportError(f"{path.name}: TensorRT would refuse this Q/DQ graph: {problems[0]} "
-                          f"(and {len(problems) - 1} more)")
+        raise ExportError(
+            f"{path.name}: TensorRT would refuse this Q/DQ graph: {problems[0]} (and {len(problems) - 1} more)"
+        )
     smoke_run(path)
     ops = [n.op_type for n in model.graph.node]
-    return {"quantized_layers": len(coverage["quantized"]), "int8_weight_initializers": folded, "float_weighted_layers": coverage["float"],
-            "quantize_nodes": ops.count("QuantizeLinear"), "dequantize_nodes": ops.count("DequantizeLinear"),
-            "batchnorm_nodes_for_tensorrt_to_fold": ops.count("BatchNormalization"),
-            "tensorrt_qdq_rules": "passed (edgeiqa.export.qdq_rules.check_trt_qdq_rules)"}
+    return {
+        "quantized_layers": len(coverage["quantized"]),
+        "int8_weight_initializers": folded,
+        "float_weighted_layers": coverage["float"],
+        "quantize_nodes": ops.count("QuantizeLinear"),
+        "dequantize_nodes": ops.count("DequantizeLinear"),
+        "batchnorm_nodes_for_tensorrt_to_fold": ops.count("BatchNormalization"),
+        "tensorrt_qdq_rules": "passed (edgeiqa.export.qdq_rules.check_trt_qdq_rules)",
+    }
 
 
 def fold_weight_quantizers(model: Any) -> int:

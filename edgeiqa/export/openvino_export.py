@@ -27,8 +27,9 @@ import logging
 import re
 import time
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -54,8 +55,9 @@ MAX_REVERTED_GROUPS = 12
 RANKING_IMAGES = 32
 
 
-def export_openvino(source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None,
-                    options: ExportOptions) -> ExportedFiles:
+def export_openvino(
+    source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None, options: ExportOptions
+) -> ExportedFiles:
     """The ``openvino`` format's exporter (see :mod:`edgeiqa.export.formats`)."""
     ov = require("openvino", "openvino", "OpenVINO export")
     onnx_path = work / "_source_fp32.onnx"
@@ -70,13 +72,17 @@ def export_openvino(source: ExportSource, precision: str, work: Path, name: str,
         model, details["int8"] = quantize_qdq(ov, onnx_path, work, calib, source, options)
     xml = work / name
     ov.save_model(model, str(xml), compress_to_fp16=precision == "fp16")
-    details.update(converter="openvino.convert_model (from the FP32 ONNX)", compress_to_fp16=precision == "fp16",
-                   seconds=round(time.perf_counter() - start, 3))
+    details.update(
+        converter="openvino.convert_model (from the FP32 ONNX)",
+        compress_to_fp16=precision == "fp16",
+        seconds=round(time.perf_counter() - start, 3),
+    )
     return ExportedFiles(xml, input_specs(source.contract), output_specs(), details, companions_of(xml))
 
 
-def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSource,
-                  options: ExportOptions) -> tuple[Any, dict[str, Any]]:
+def quantize_nncf(
+    model: Any, onnx_path: Path, calib: ImageSet, source: ExportSource, options: ExportOptions
+) -> tuple[Any, dict[str, Any]]:
     """``nncf.quantize`` over the calibration images; returns the model and what was done."""
     nncf = require("nncf", "openvino", "OpenVINO INT8 quantization")
     onnx = require("onnx", "onnx", "OpenVINO INT8 quantization")
@@ -87,14 +93,24 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
     scope = ignored_scope(nncf, kept)
     budget = split_auto(options.keep_fp_with_calibration())[1]
     fast_bias = options.int8.nncf_bias_correction == "fast"
-    details: dict[str, Any] = {"tool": f"nncf {nncf.__version__}", "activation_range_estimator": estimator,
-                               "bias_correction": options.int8.nncf_bias_correction,
-                               "ignored_scope": kept, "subset_size": len(batches),
-                               "images": calib.describe() | {"used": len(paths)}}
+    details: dict[str, Any] = {
+        "tool": f"nncf {nncf.__version__}",
+        "activation_range_estimator": estimator,
+        "bias_correction": options.int8.nncf_bias_correction,
+        "ignored_scope": kept,
+        "subset_size": len(batches),
+        "images": calib.describe() | {"used": len(paths)},
+    }
 
     def plain_quantize(feeds: ImageFeeds) -> Any:
-        return nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds), ignored_scope=scope,
-                             fast_bias_correction=fast_bias, advanced_parameters=_advanced(estimator))
+        return nncf.quantize(
+            model,
+            nncf.Dataset(feeds),
+            subset_size=len(feeds),
+            ignored_scope=scope,
+            fast_bias_correction=fast_bias,
+            advanced_parameters=_advanced(estimator),
+        )
 
     plain = None
     # NNCF logs one INFO line per op it leaves unquantized (about 40 for the score calibration and the
@@ -108,23 +124,29 @@ def quantize_nncf(model: Any, onnx_path: Path, calib: ImageSet, source: ExportSo
         if budget is None:
             quantized = plain_quantize(batches)
         else:
-            quantized, details["keep_fp_auto"] = _with_accuracy_control(nncf, model, batches, scope, estimator, budget,
-                                                                        fast_bias)
+            quantized, details["keep_fp_auto"] = _with_accuracy_control(
+                nncf, model, batches, scope, estimator, budget, fast_bias
+            )
             # Which layers NNCF quantizes does not depend on the ranges: a 2-image pass gives the plain
             # structure, so the layers accuracy control reverted are told apart from those NNCF never quantizes.
-            plain = {layer["layer"] for layer in float_layers(plain_quantize(ImageFeeds(paths[:2], source.contract)), kept)}
+            plain = {
+                layer["layer"] for layer in float_layers(plain_quantize(ImageFeeds(paths[:2], source.contract)), kept)
+            }
     details["float_layers"] = float_layers(quantized, kept, plain)
     return quantized, details
 
 
-def quantize_qdq(ov: Any, onnx_path: Path, work: Path, calib: ImageSet, source: ExportSource,
-                 options: ExportOptions) -> tuple[Any, dict[str, Any]]:
+def quantize_qdq(
+    ov: Any, onnx_path: Path, work: Path, calib: ImageSet, source: ExportSource, options: ExportOptions
+) -> tuple[Any, dict[str, Any]]:
     """The ``onnx int8`` Q/DQ graph (same calibration, keep_fp and auto search) converted to OpenVINO."""
     from edgeiqa.export.onnx_int8 import quantize_int8
 
     qdq = work / "_source_int8_qdq.onnx"
-    details = {"tool": "onnxruntime quantize_static (onnx int8, U8S8 Q/DQ), converted by openvino.convert_model",
-               **quantize_int8(onnx_path, qdq, "int8", calib, source.contract, options, work)}
+    details = {
+        "tool": "onnxruntime quantize_static (onnx int8, U8S8 Q/DQ), converted by openvino.convert_model",
+        **quantize_int8(onnx_path, qdq, "int8", calib, source.contract, options, work),
+    }
     model = ov.convert_model(str(qdq))
     details["float_layers"] = float_layers(model, list(details["nodes_to_exclude"]), quantizer="ONNX Runtime")
     return model, details
@@ -134,8 +156,9 @@ def quantize_qdq(ov: Any, onnx_path: Path, work: Path, calib: ImageSet, source: 
 _COMPUTE_OPS = ("Convolution", "GroupConvolution", "MatMul")
 
 
-def float_layers(model: Any, ignored: list[str], plain_float: set[str] | None = None,
-                 quantizer: str = "NNCF") -> list[dict[str, str]]:
+def float_layers(
+    model: Any, ignored: list[str], plain_float: set[str] | None = None, quantizer: str = "NNCF"
+) -> list[dict[str, str]]:
     """Every conv/matmul of the quantized IR that still runs in float, and why.
 
     ``why`` is ``ignored scope`` when the layer matches a ``keep_fp`` part (or the score calibration);
@@ -160,8 +183,9 @@ def float_layers(model: Any, ignored: list[str], plain_float: set[str] | None = 
     return out
 
 
-def _with_accuracy_control(nncf: Any, model: Any, batches: "ImageFeeds", scope: Any, estimator: str,
-                           budget: float, fast_bias: bool) -> tuple[Any, dict[str, Any]]:
+def _with_accuracy_control(
+    nncf: Any, model: Any, batches: ImageFeeds, scope: Any, estimator: str, budget: float, fast_bias: bool
+) -> tuple[Any, dict[str, Any]]:
     """``nncf.quantize_with_accuracy_control`` with metric = SRCC(scores, FP32 scores) and max_drop = 1 - budget.
 
     The FP32 model scores 1.0 by construction, so NNCF's absolute drop is exactly 1 - rank agreement.
@@ -201,19 +225,33 @@ def _with_accuracy_control(nncf: Any, model: Any, batches: "ImageFeeds", scope: 
     with fp32, _one_bar_per_ranking_pass():
         reference = scores(outputs(fp32.infer, val))
         quantized = nncf.quantize_with_accuracy_control(
-            model, nncf.Dataset(batches), nncf.Dataset(val), validate, max_drop=1.0 - budget,
-            drop_type=nncf.DropType.ABSOLUTE, subset_size=len(batches), ignored_scope=scope,
-            fast_bias_correction=fast_bias, advanced_quantization_parameters=_advanced(estimator),
-            advanced_accuracy_restorer_parameters=_restorer_bounds())
+            model,
+            nncf.Dataset(batches),
+            nncf.Dataset(val),
+            validate,
+            max_drop=1.0 - budget,
+            drop_type=nncf.DropType.ABSOLUTE,
+            subset_size=len(batches),
+            ignored_scope=scope,
+            fast_bias_correction=fast_bias,
+            advanced_quantization_parameters=_advanced(estimator),
+            advanced_accuracy_restorer_parameters=_restorer_bounds(),
+        )
     with OpenVINORunner(quantized, inference_precision="f32") as runner:
         final = scores(outputs(runner.infer, val))
     fake = sum(1 for op in quantized.get_ops() if op.get_type_name() == "FakeQuantize")
     return quantized, {
-        "budget": budget, "metric": "SRCC(int8 scores, fp32 scores)", "tool": "nncf.quantize_with_accuracy_control",
-        "max_drop": round(1.0 - budget, 6), "images": {"source": "INT8 calibration images", "n": len(val)},
-        "rank_agreement": float(srcc(final, reference)), "met": bool(srcc(final, reference) >= budget),
-        "validation_calls": len(measured), "fake_quantize_nodes": fake,
-        "max_reverted_groups": MAX_REVERTED_GROUPS, "ranking_images": min(RANKING_IMAGES, len(val)),
+        "budget": budget,
+        "metric": "SRCC(int8 scores, fp32 scores)",
+        "tool": "nncf.quantize_with_accuracy_control",
+        "max_drop": round(1.0 - budget, 6),
+        "images": {"source": "INT8 calibration images", "n": len(val)},
+        "rank_agreement": float(srcc(final, reference)),
+        "met": bool(srcc(final, reference) >= budget),
+        "validation_calls": len(measured),
+        "fake_quantize_nodes": fake,
+        "max_reverted_groups": MAX_REVERTED_GROUPS,
+        "ranking_images": min(RANKING_IMAGES, len(val)),
     }
 
 
@@ -254,8 +292,9 @@ def _restorer_bounds() -> Any:
     """
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
-    return AdvancedAccuracyRestorerParameters(max_num_iterations=MAX_REVERTED_GROUPS,
-                                              ranking_subset_size=RANKING_IMAGES)
+    return AdvancedAccuracyRestorerParameters(
+        max_num_iterations=MAX_REVERTED_GROUPS, ranking_subset_size=RANKING_IMAGES
+    )
 
 
 def _advanced(estimator: str) -> Any:
@@ -263,7 +302,8 @@ def _advanced(estimator: str) -> Any:
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     return AdvancedQuantizationParameters(
-        activations_range_estimator_params=getattr(RangeEstimatorParametersSet, estimator))
+        activations_range_estimator_params=getattr(RangeEstimatorParametersSet, estimator)
+    )
 
 
 def ignored_scope(nncf: Any, kept: Iterable[str]) -> Any:

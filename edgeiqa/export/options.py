@@ -53,8 +53,9 @@ class Int8Settings:
 
     def __post_init__(self) -> None:
         if self.nncf_bias_correction not in NNCF_BIAS_CORRECTIONS:
-            raise ConfigError(f"NNCF bias correction {self.nncf_bias_correction!r} is not one of "
-                              f"{', '.join(NNCF_BIAS_CORRECTIONS)}")
+            raise ConfigError(
+                f"NNCF bias correction {self.nncf_bias_correction!r} is not one of {', '.join(NNCF_BIAS_CORRECTIONS)}"
+            )
         if self.method not in CALIBRATION_METHODS:
             raise ConfigError(f"INT8 calibration method {self.method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
         if self.n_images < 1 or self.chunk < 1:

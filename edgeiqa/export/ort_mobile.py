@@ -32,8 +32,9 @@ TARGET_PLATFORM = "arm"
 CONFIG_SUFFIX = ".required_operators_and_types.config"
 
 
-def export_ort(source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None,
-               options: ExportOptions) -> ExportedFiles:
+def export_ort(
+    source: ExportSource, precision: str, work: Path, name: str, calib: ImageSet | None, options: ExportOptions
+) -> ExportedFiles:
     """The ``ort`` format's exporter: the ONNX export of ``precision``, converted to ORT format."""
     stem = Path(name).stem
     onnx_dir = work / "_onnx"
@@ -54,21 +55,31 @@ def convert_to_ort(onnx_path: Path, out_dir: Path, target_platform: str = TARGET
     try:
         with contextlib.redirect_stdout(log):  # the tool prints every step
             tool.convert_onnx_models_to_ort(
-                onnx_path, output_dir=out_dir, optimization_styles=[tool.OptimizationStyle.Fixed],
-                target_platform=target_platform, enable_type_reduction=True,
+                onnx_path,
+                output_dir=out_dir,
+                optimization_styles=[tool.OptimizationStyle.Fixed],
+                target_platform=target_platform,
+                enable_type_reduction=True,
             )
     except Exception as exc:  # the tool re-raises ORT's own exception types
         text = str(exc).strip().splitlines()
-        raise ExportError(f"{onnx_path.name}: ONNX Runtime cannot convert it to ORT format "
-                          f"({text[0] if text else type(exc).__name__})") from exc
+        raise ExportError(
+            f"{onnx_path.name}: ONNX Runtime cannot convert it to ORT format "
+            f"({text[0] if text else type(exc).__name__})"
+        ) from exc
     ort_path = out_dir / f"{onnx_path.stem}.ort"
     config = out_dir / f"{onnx_path.stem}{CONFIG_SUFFIX}"
     if not ort_path.is_file() or not config.is_file():
         raise ExportError(f"{onnx_path.name}: the ORT converter wrote no {ort_path.name} / {config.name}")
-    return {"converter": f"onnxruntime {ort.__version__} tools.convert_onnx_models_to_ort",
-            "optimization": "level all, style Fixed", "target_platform": target_platform,
-            "type_reduction": True, "config": config.name, "operators": read_config(config),
-            "seconds": round(time.perf_counter() - start, 3)}
+    return {
+        "converter": f"onnxruntime {ort.__version__} tools.convert_onnx_models_to_ort",
+        "optimization": "level all, style Fixed",
+        "target_platform": target_platform,
+        "type_reduction": True,
+        "config": config.name,
+        "operators": read_config(config),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
 
 
 def read_config(config: Path) -> dict[str, list[str]]:

@@ -5,7 +5,8 @@ the runtime's runner for the format (:func:`edgeiqa.runtime.runners.runner_for`)
 the torch model (``reference: "torch"``), or, for a TensorRT engine built on a device without torch,
 the ONNX file it was built from. A quantization-aware (QAT) source is compared with the float student
 it was trained beside (``source.reference``), like post-training INT8 artifacts, not with its own
-fake-quantized self (which the ONNX reproduces to ~1e-6 and would pass any INT8 rule). Measured: max and mean |Δscore| (MOS scale), rank agreement
+fake-quantized self (which the ONNX reproduces to ~1e-6 and would pass any INT8 rule). Measured: max and mean
+|Δscore| (MOS scale), rank agreement
 SRCC(artifact, reference), and, when MOS is known, SRCC/PLCC of both against MOS. The rules depend on
 the precision class (:class:`~edgeiqa.export.options.Tolerances`): every class is held to rank
 agreement with the reference on the same images (fidelity), FP32 also to max |Δscore|, FP16 and
@@ -18,17 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeiqa.metrics import plcc, srcc
 from edgeiqa.export.artifact import SCORE_OUTPUT
 from edgeiqa.export.formats import ExportFormat, precision_class
 from edgeiqa.export.images import ImageSet, iter_feeds
 from edgeiqa.export.options import ExportOptions, Tolerances
 from edgeiqa.export.reuse import on_forget
+from edgeiqa.metrics import plcc, srcc
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.manifest import ArtifactManifest
 from edgeiqa.runtime.parity_record import FAILED, PASSED, ParityCheck, ParityRecord
@@ -40,16 +42,30 @@ if TYPE_CHECKING:  # source.py imports torch; a device gating an engine against 
 Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
-def run_parity(source: "ExportSource", artifact: Path, manifest: ArtifactManifest, fmt: ExportFormat,
-               images: ImageSet, options: ExportOptions) -> ParityRecord:
+def run_parity(
+    source: ExportSource,
+    artifact: Path,
+    manifest: ArtifactManifest,
+    fmt: ExportFormat,
+    images: ImageSet,
+    options: ExportOptions,
+) -> ParityRecord:
     """Score ``images`` with the torch model and the artifact; the comparison record (see module doc)."""
     runner = runner_for(manifest, artifact, fmt.backend, **runner_options(fmt, options))
-    return gate_runner(runner, torch_scorer(source), source.reference_name, images, source.contract,
-                       manifest.precision, options)
+    return gate_runner(
+        runner, torch_scorer(source), source.reference_name, images, source.contract, manifest.precision, options
+    )
 
 
-def gate_runner(runner: Any, reference: Scorer, reference_name: str, images: ImageSet,
-                contract: PreprocessContract, precision: str, options: ExportOptions) -> ParityRecord:
+def gate_runner(
+    runner: Any,
+    reference: Scorer,
+    reference_name: str,
+    images: ImageSet,
+    contract: PreprocessContract,
+    precision: str,
+    options: ExportOptions,
+) -> ParityRecord:
     """Run ``runner`` (inactive) and ``reference`` on the same batches of ``images`` and compare."""
     start = time.perf_counter()
     expected, scores = [], []
@@ -60,8 +76,9 @@ def gate_runner(runner: Any, reference: Scorer, reference_name: str, images: Ima
             scores.append(np.asarray(runner.infer(feed)[output], dtype=np.float64).reshape(-1))
         backend = {k: v for k, v in runner.info().items() if k != "artifact"}
     mos = None if images.mos is None else np.asarray(images.mos, dtype=np.float64)
-    record = compare(np.concatenate(scores), np.concatenate(expected), mos, precision, options.tolerances,
-                     reference_name)
+    record = compare(
+        np.concatenate(scores), np.concatenate(expected), mos, precision, options.tolerances, reference_name
+    )
     record.images, record.backend = images.describe(), backend
     record.seconds = round(time.perf_counter() - start, 3)
     return record
@@ -93,7 +110,7 @@ def _feed_digest(feed: dict[str, np.ndarray], names: Any) -> str:
     return digest.hexdigest()
 
 
-def torch_scorer(source: "ExportSource") -> Scorer:
+def torch_scorer(source: ExportSource) -> Scorer:
     """The source's reference torch model (the model itself; a QAT source's float student) as a scorer.
 
     A batch this process already scored with the same weights is not run again (same inputs, same
@@ -133,8 +150,14 @@ def skipped(reason: str) -> ParityRecord:
     return ParityRecord.skipped(reason)
 
 
-def compare(scores: np.ndarray, reference: np.ndarray, mos: np.ndarray | None, precision: str,
-            tolerances: Tolerances, reference_name: str = "reference") -> ParityRecord:
+def compare(
+    scores: np.ndarray,
+    reference: np.ndarray,
+    mos: np.ndarray | None,
+    precision: str,
+    tolerances: Tolerances,
+    reference_name: str = "reference",
+) -> ParityRecord:
     """The parity record of ``scores`` (artifact) against ``reference`` (torch or another artifact).
 
     Every rule of the precision class that is on is checked (fidelity first: max/mean |Δscore|, rank
@@ -143,8 +166,9 @@ def compare(scores: np.ndarray, reference: np.ndarray, mos: np.ndarray | None, p
     klass = precision_class(precision)
     limits = tolerances.limits(klass)
     n = int(scores.size)
-    record = ParityRecord(verdict=PASSED, reason="", n=n, rule={"precision_class": klass, **limits.to_dict()},
-                          reference=reference_name)
+    record = ParityRecord(
+        verdict=PASSED, reason="", n=n, rule={"precision_class": klass, **limits.to_dict()}, reference=reference_name
+    )
     if not np.all(np.isfinite(scores)):
         bad = int(np.count_nonzero(~np.isfinite(scores)))
         record.verdict, record.reason = FAILED, f"{bad} of {n} artifact scores are NaN or inf"
@@ -154,10 +178,18 @@ def compare(scores: np.ndarray, reference: np.ndarray, mos: np.ndarray | None, p
     if n >= 2:
         record.srcc_vs_reference = rank_agreement(scores, reference)
         _delta_srcc(record, scores, reference, mos)
-    measured = {"max_abs_diff": record.max_abs_diff, "mean_abs_diff": record.mean_abs_diff,
-                "rank_agreement": record.srcc_vs_reference, "delta_srcc": record.delta_srcc}
-    rules = (("max_abs_diff", limits.max_abs_diff, "<="), ("mean_abs_diff", limits.mean_abs_diff, "<="),
-             ("rank_agreement", limits.min_rank_agreement, ">="), ("delta_srcc", limits.delta_srcc, "<="))
+    measured = {
+        "max_abs_diff": record.max_abs_diff,
+        "mean_abs_diff": record.mean_abs_diff,
+        "rank_agreement": record.srcc_vs_reference,
+        "delta_srcc": record.delta_srcc,
+    }
+    rules = (
+        ("max_abs_diff", limits.max_abs_diff, "<="),
+        ("mean_abs_diff", limits.mean_abs_diff, "<="),
+        ("rank_agreement", limits.min_rank_agreement, ">="),
+        ("delta_srcc", limits.delta_srcc, "<="),
+    )
     for name, limit, op in rules:
         if limit is None:
             continue

@@ -44,8 +44,9 @@ def polygraphy_lint(path: Path, timeout: float = TIMEOUT_S) -> dict[str, Any]:
             return _not_run(f"{tool} did not finish in {timeout:g} s", tool)
         if not report.is_file():  # it stopped before linting: say why in its own last words
             lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-            return _not_run(f"{tool} wrote no report ({lines[-1].strip() if lines else f'exit {done.returncode}'})",
-                            tool)
+            return _not_run(
+                f"{tool} wrote no report ({lines[-1].strip() if lines else f'exit {done.returncode}'})", tool
+            )
         return summarise(json.loads(report.read_text(encoding="utf-8")), done.returncode, tool)
 
 
@@ -56,10 +57,22 @@ def summarise(report: dict[str, Any], returncode: int, tool: str) -> dict[str, A
     failing = list(summary.get("failing") or [])
     errors = [e for e in entries if e.get("level") == "exception"]
     verdict: LintVerdict = "failed" if failing or errors or returncode != 0 else "passed"
-    messages = [{"level": e.get("level"), "source": e.get("source"), "message": str(e.get("message", "")),
-                 "nodes": list(e.get("nodes") or [])} for e in entries]
-    return {"verdict": verdict, "tool": tool, "passing_nodes": len(summary.get("passing") or []),
-            "failing_nodes": failing, "messages": messages}
+    messages = [
+        {
+            "level": e.get("level"),
+            "source": e.get("source"),
+            "message": str(e.get("message", "")),
+            "nodes": list(e.get("nodes") or []),
+        }
+        for e in entries
+    ]
+    return {
+        "verdict": verdict,
+        "tool": tool,
+        "passing_nodes": len(summary.get("passing") or []),
+        "failing_nodes": failing,
+        "messages": messages,
+    }
 
 
 def _not_run(reason: str, tool: str = "polygraphy check lint") -> dict[str, Any]:

@@ -95,8 +95,9 @@ def _zero_point_problems(where: str, node: Any, constants: dict[str, np.ndarray]
     return problems
 
 
-def _axis_problems(where: str, node: Any, constants: dict[str, np.ndarray],
-                   consumers: dict[str, list[Any]]) -> list[str]:
+def _axis_problems(
+    where: str, node: Any, constants: dict[str, np.ndarray], consumers: dict[str, list[Any]]
+) -> list[str]:
     """Per-channel DQ of a weight must run along the output channels of the layer that reads it."""
     if node.op_type != "DequantizeLinear" or node.input[0] not in constants:
         return []
@@ -112,8 +113,10 @@ def _axis_problems(where: str, node: Any, constants: dict[str, np.ndarray],
         if reader.input and reader.input[0] == node.output[0] and reader.op_type in ("Conv", "ConvTranspose"):
             continue  # a per-channel DQ on the data input is not a weight
         if expected is not None and len(reader.input) > 1 and reader.input[1] == node.output[0] and axis != expected:
-            problems.append(f"{where}: per-channel axis {axis} of the weight of {reader.op_type} "
-                            f"{reader.name!r} is not its output-channel axis {expected}")
+            problems.append(
+                f"{where}: per-channel axis {axis} of the weight of {reader.op_type} "
+                f"{reader.name!r} is not its output-channel axis {expected}"
+            )
     return problems
 
 

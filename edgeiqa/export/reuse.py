@@ -13,8 +13,9 @@ import atexit
 import copy
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 _CLEARS: list[Callable[[], None]] = []
 

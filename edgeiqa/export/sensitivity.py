@@ -34,9 +34,10 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -77,8 +78,11 @@ class LayerSensitivity:
 def quantized_layers(qdq_model: Any) -> list[tuple[str, str]]:
     """(node name, op type) of every named compute node that reads a ``DequantizeLinear`` output."""
     dequantized = {n.output[0] for n in qdq_model.graph.node if n.op_type == "DequantizeLinear"}
-    return [(n.name, n.op_type) for n in qdq_model.graph.node
-            if n.name and n.op_type not in _NOT_LAYERS and any(i in dequantized for i in n.input)]
+    return [
+        (n.name, n.op_type)
+        for n in qdq_model.graph.node
+        if n.name and n.op_type not in _NOT_LAYERS and any(i in dequantized for i in n.input)
+    ]
 
 
 def isolate_layer(float_model: Any, qdq_model: Any, layer: str) -> Any:
@@ -124,9 +128,16 @@ def isolate_layer(float_model: Any, qdq_model: Any, layer: str) -> Any:
     return model
 
 
-def layer_sensitivity(float_path: Path, qdq_path: Path, paths: Sequence[str], contract: PreprocessContract,
-                      backend: str = "onnxruntime", op_types: Iterable[str] | None = None,
-                      batch_size: int = 8, threads: int = 2) -> list[LayerSensitivity]:
+def layer_sensitivity(
+    float_path: Path,
+    qdq_path: Path,
+    paths: Sequence[str],
+    contract: PreprocessContract,
+    backend: str = "onnxruntime",
+    op_types: Iterable[str] | None = None,
+    batch_size: int = 8,
+    threads: int = 2,
+) -> list[LayerSensitivity]:
     """One :class:`LayerSensitivity` per quantized layer of ``qdq_path`` (graph order), on ``paths``.
 
     ``float_path`` must be the float model ``qdq_path`` was quantized from (same node names: the
@@ -169,8 +180,9 @@ class Scorer:
         """Scores of ``model`` (an ``onnx.ModelProto`` or a path) over every feed, concatenated."""
         data = Path(model).read_bytes() if isinstance(model, (str, Path)) else model.SerializeToString()
         with self._runner(data) as runner:
-            return np.concatenate([np.asarray(_score(runner.infer(feed)), dtype=np.float64).reshape(-1)
-                                   for feed in self.feeds])
+            return np.concatenate(
+                [np.asarray(_score(runner.infer(feed)), dtype=np.float64).reshape(-1) for feed in self.feeds]
+            )
 
     def _runner(self, data: bytes) -> Runner:
         """An (inactive) runner of the serialized ONNX ``data``."""
@@ -190,8 +202,9 @@ def _score(outputs: dict[str, np.ndarray]) -> np.ndarray:
     return outputs[SCORE_OUTPUT] if SCORE_OUTPUT in outputs else next(iter(outputs.values()))
 
 
-def tensor_errors(float_path: Path, qdq_path: Path, feeds: list[dict[str, np.ndarray]],
-                  layers: Sequence[tuple[str, str]]) -> dict[str, float]:
+def tensor_errors(
+    float_path: Path, qdq_path: Path, feeds: list[dict[str, np.ndarray]], layers: Sequence[tuple[str, str]]
+) -> dict[str, float]:
     """Layer -> lowest SQNR (dB) among its quantized inputs, with ONNX Runtime's qdq_loss_debug tools."""
     onnx = require("onnx", "onnx", "INT8 sensitivity")
     debug = require("onnxruntime.quantization.qdq_loss_debug", "onnx", "INT8 sensitivity")
@@ -204,8 +217,10 @@ def tensor_errors(float_path: Path, qdq_path: Path, feeds: list[dict[str, np.nda
             debug.modify_model_output_intermediate_tensors(str(path), augmented)
             acts[tag] = debug.collect_activations(augmented, iter(feeds))
     matching = debug.create_activation_matching(acts["qdq"], acts["float"])
-    activations = {k: v["qdq_err"] for k, v in debug.compute_activation_error(
-        {k: v for k, v in matching.items() if "float" in v}).items()}
+    activations = {
+        k: v["qdq_err"]
+        for k, v in debug.compute_activation_error({k: v for k, v in matching.items() if "float" in v}).items()
+    }
     qdq_model = onnx.load(str(qdq_path))
     float_nodes = {n.name: n for n in onnx.load(str(float_path)).graph.node}
     producer = {out: n for n in qdq_model.graph.node for out in n.output}
@@ -268,7 +283,7 @@ def plot_sensitivity(rows: Sequence[LayerSensitivity], path: Path, top: int = 30
 
 
 def _short(name: str, keep: int = 48) -> str:
-    return name if len(name) <= keep else "…" + name[-keep + 1:]
+    return name if len(name) <= keep else "…" + name[-keep + 1 :]
 
 
 def _single_images(feeds: list[dict[str, np.ndarray]], n: int) -> list[dict[str, np.ndarray]]:
@@ -277,7 +292,7 @@ def _single_images(feeds: list[dict[str, np.ndarray]], n: int) -> list[dict[str,
     for feed in feeds:
         batch = next(iter(feed.values())).shape[0]
         for i in range(batch):
-            singles.append({k: v[i:i + 1] for k, v in feed.items()})
+            singles.append({k: v[i : i + 1] for k, v in feed.items()})
             if len(singles) == n:
                 return singles
     return singles

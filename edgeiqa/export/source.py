@@ -107,8 +107,10 @@ def _from_checkpoint(path: Path, name: str | None, verify: bool = True) -> Expor
         raise ConfigError(f"{path}: checkpoint not found")
     loaded = load_model(path, verify=verify)
     if loaded.kind != "calibrated":
-        raise ConfigError(f"{loaded.folder}: a {loaded.kind} checkpoint has no score calibration; export the final "
-                          "student (run the distillation's calibrate stage first)")
+        raise ConfigError(
+            f"{loaded.folder}: a {loaded.kind} checkpoint has no score calibration; export the final "
+            "student (run the distillation's calibrate stage first)"
+        )
     source = _from_module(loaded.model, name or loaded.name)
     source.score_mapping = dict(loaded.score_mapping)
     # A verified load already hashed the weights and found the recorded digest.
@@ -128,18 +130,26 @@ def _float_reference(loaded: Any, verify: bool) -> tuple[nn.Module, str]:
     state_file = loaded.folder / "state.json"
     recorded = loaded.checkpoint.state.get("float_reference")
     if not isinstance(recorded, dict) or not recorded.get("stage"):
-        raise ConfigError(f"{state_file}: a QAT checkpoint needs 'float_reference' (the float student its INT8 "
-                          "export is gated against); re-run `edgeiqa distill --stages qat`")
+        raise ConfigError(
+            f"{state_file}: a QAT checkpoint needs 'float_reference' (the float student its INT8 "
+            "export is gated against); re-run `edgeiqa distill --stages qat`"
+        )
     folder = (loaded.folder.parent / str(recorded["stage"])).resolve()
     if not folder.exists():
-        raise ConfigError(f"{folder}: the float student {state_file} is gated against is missing; run the "
-                          "calibrate stage (then qat) in this run folder")
+        raise ConfigError(
+            f"{folder}: the float student {state_file} is gated against is missing; run the "
+            "calibrate stage (then qat) in this run folder"
+        )
     reference = load_model(folder, verify=verify)
     digest = (reference.checkpoint.state.get("sha256") or {}).get("model")
     if recorded.get("sha256") and digest != recorded["sha256"]:
-        raise ConfigError(f"{reference.folder}: sha256 {digest} is not the {recorded['sha256']} the QAT student "
-                          f"was trained beside ({state_file}); the float student changed: re-run the qat stage")
+        raise ConfigError(
+            f"{reference.folder}: sha256 {digest} is not the {recorded['sha256']} the QAT student "
+            f"was trained beside ({state_file}); the float student changed: re-run the qat stage"
+        )
     if reference.kind != "calibrated" or reference.quantization is not None:
-        raise ConfigError(f"{reference.folder}: the float reference of a QAT student must be a score-calibrated "
-                          "float student (student/final)")
+        raise ConfigError(
+            f"{reference.folder}: the float reference of a QAT student must be a score-calibrated "
+            "float student (student/final)"
+        )
     return reference.model, f"torch float student ({reference.folder.parent.name}/{reference.folder.name})"

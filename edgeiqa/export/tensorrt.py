@@ -21,8 +21,9 @@ import dataclasses
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,6 @@ from edgeiqa.export.tensorrt_plan import (
     plan_engine,
 )
 from edgeiqa.runtime.contract import PreprocessContract
-from edgeiqa.runtime.parity_record import ParityRecord
 from edgeiqa.runtime.manifest import (
     ArtifactManifest,
     library_versions,
@@ -49,6 +49,7 @@ from edgeiqa.runtime.manifest import (
     sha256_file,
     write_manifest,
 )
+from edgeiqa.runtime.parity_record import ParityRecord
 
 
 def import_tensorrt() -> Any:
@@ -70,22 +71,39 @@ def contract_for(onnx_path: Path, contract: PreprocessContract | None) -> Prepro
     return read_manifest(manifest).contract
 
 
-def plan_for_onnx(onnx_path: str | os.PathLike, precision: str, engine_path: str | os.PathLike, *,
-                  trt_major: int, contract: PreprocessContract | None = None, profile: ProfileShapes | None = None,
-                  cache: str | os.PathLike | None = None, workspace_mb: int = 1024) -> EnginePlan:
+def plan_for_onnx(
+    onnx_path: str | os.PathLike,
+    precision: str,
+    engine_path: str | os.PathLike,
+    *,
+    trt_major: int,
+    contract: PreprocessContract | None = None,
+    profile: ProfileShapes | None = None,
+    cache: str | os.PathLike | None = None,
+    workspace_mb: int = 1024,
+) -> EnginePlan:
     """:func:`plan_engine` for a real ONNX file: reads its content (Q/DQ, FP16, FP32) and its manifest."""
     onnx = require("onnx", "onnx", "planning TensorRT engines")
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise ConfigError(f"{onnx_path}: ONNX file not found")
     graph = graph_precision(onnx.load(str(onnx_path), load_external_data=False))
-    return plan_engine(onnx_path, precision, engine_path, trt_major=trt_major,
-                       contract=contract_for(onnx_path, contract), graph=graph, profile=profile, cache=cache,
-                       workspace_mb=workspace_mb)
+    return plan_engine(
+        onnx_path,
+        precision,
+        engine_path,
+        trt_major=trt_major,
+        contract=contract_for(onnx_path, contract),
+        graph=graph,
+        profile=profile,
+        cache=cache,
+        workspace_mb=workspace_mb,
+    )
 
 
-def calibration_batches(paths: Sequence[str], contract: PreprocessContract, profile: ProfileShapes,
-                        skipped: list[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
+def calibration_batches(
+    paths: Sequence[str], contract: PreprocessContract, profile: ProfileShapes, skipped: list[str] | None = None
+) -> Iterator[dict[str, np.ndarray]]:
     """Full float32 batches in the profile's opt shapes, for TensorRT 10's implicit INT8 calibrator.
 
     Images whose preprocessed shape differs from the opt shape (aspect-preserving contracts) are left
@@ -106,18 +124,33 @@ def calibration_batches(paths: Sequence[str], contract: PreprocessContract, prof
         yield {name: feed[name].astype(np.float32, copy=False) for name in wanted}
 
 
-def build_engine(onnx_path: str | os.PathLike, precision: str, out: str | os.PathLike, *,
-                 calib: Sequence[str] | None = None, cache: str | os.PathLike | None = None,
-                 contract: PreprocessContract | None = None, profile: ProfileShapes | None = None,
-                 workspace_mb: int = 1024) -> EnginePlan:
+def build_engine(
+    onnx_path: str | os.PathLike,
+    precision: str,
+    out: str | os.PathLike,
+    *,
+    calib: Sequence[str] | None = None,
+    cache: str | os.PathLike | None = None,
+    contract: PreprocessContract | None = None,
+    profile: ProfileShapes | None = None,
+    workspace_mb: int = 1024,
+) -> EnginePlan:
     """Build and write the engine for ``onnx_path``; prints the equivalent trtexec line; returns the plan.
 
     ``calib`` (image paths) feeds TensorRT 10's implicit INT8 calibrator when the ONNX is FP32;
     ``cache`` is its calibration cache (read if present, written after calibration).
     """
     trt = import_tensorrt()
-    plan = plan_for_onnx(onnx_path, precision, out, trt_major=trt_major_version(trt), contract=contract,
-                         profile=profile, cache=cache, workspace_mb=workspace_mb)
+    plan = plan_for_onnx(
+        onnx_path,
+        precision,
+        out,
+        trt_major=trt_major_version(trt),
+        contract=contract,
+        profile=profile,
+        cache=cache,
+        workspace_mb=workspace_mb,
+    )
     print(f"equivalent: {plan.trtexec}")
     batches = None
     if plan.path == PATH_IMPLICIT_INT8:
@@ -168,8 +201,9 @@ def _build(trt: Any, plan: EnginePlan, batches: Callable[[], Iterable[dict[str, 
     return serialized
 
 
-def make_entropy_calibrator(trt: Any, batches: Callable[[], Iterable[dict[str, np.ndarray]]], batch_size: int,
-                            cache: Path) -> Any:
+def make_entropy_calibrator(
+    trt: Any, batches: Callable[[], Iterable[dict[str, np.ndarray]]], batch_size: int, cache: Path
+) -> Any:
     """An ``IInt8EntropyCalibrator2`` (TensorRT 10 only) feeding ``batches()`` through device buffers."""
     from edgeiqa.runtime.runners.tensorrt_runner import open_cuda_memory
 
@@ -228,8 +262,12 @@ def _write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def write_engine_manifest(plan: EnginePlan, val: ImageSet | None = None, options: ExportOptions | None = None,
-                          contract: PreprocessContract | None = None) -> Path:
+def write_engine_manifest(
+    plan: EnginePlan,
+    val: ImageSet | None = None,
+    options: ExportOptions | None = None,
+    contract: PreprocessContract | None = None,
+) -> Path:
     """The engine's manifest, inherited from its ONNX file's; parity against that ONNX when ``val`` is given.
 
     On a device the torch model is usually absent, so the reference is the ONNX file the engine was
@@ -245,35 +283,44 @@ def write_engine_manifest(plan: EnginePlan, val: ImageSet | None = None, options
     if base is not None and base.sha256.get("checkpoint"):
         sha["checkpoint"] = base.sha256["checkpoint"]
     manifest = ArtifactManifest(
-        format="tensorrt", precision=plan.precision, artifact=engine.name,
+        format="tensorrt",
+        precision=plan.precision,
+        artifact=engine.name,
         model=base.model if base else onnx_path.stem,
         inputs=base.inputs if base else input_specs(the_contract),
-        outputs=base.outputs if base else output_specs(), preprocess=the_contract.to_dict(),
-        score_mapping=base.score_mapping if base else {}, sha256=sha, versions=library_versions(),
+        outputs=base.outputs if base else output_specs(),
+        preprocess=the_contract.to_dict(),
+        score_mapping=base.score_mapping if base else {},
+        sha256=sha,
+        versions=library_versions(),
         extra={"plan": plan.to_dict(), "source_onnx": onnx_path.name},
     )
     no_images = "no validation images given when the engine was built; rerun build-engine with --val"
-    record = (skipped(no_images) if val is None
-              else _engine_parity(plan, manifest, val, options or ExportOptions()))
+    record = skipped(no_images) if val is None else _engine_parity(plan, manifest, val, options or ExportOptions())
     manifest.parity, manifest.valid = record.to_dict(), record.valid
     return write_manifest(manifest, manifest_path_for(engine))
 
 
-def _engine_parity(plan: EnginePlan, manifest: ArtifactManifest, val: ImageSet,
-                   options: ExportOptions) -> ParityRecord:
+def _engine_parity(plan: EnginePlan, manifest: ArtifactManifest, val: ImageSet, options: ExportOptions) -> ParityRecord:
     # Imported here: the gate needs scipy (SRCC), planning and building an engine do not.
     from edgeiqa.export.parity import gate_runner
     from edgeiqa.runtime.runners import OnnxRuntimeRunner, TensorRTRunner
 
     with OnnxRuntimeRunner(plan.onnx, providers=["cpu"]) as reference:
         return gate_runner(
-            TensorRTRunner(plan.engine), lambda feed: reference.infer(feed)["score"], f"onnx:{Path(plan.onnx).name}",
-            val, manifest.contract, plan.precision, options,
+            TensorRTRunner(plan.engine),
+            lambda feed: reference.infer(feed)["score"],
+            f"onnx:{Path(plan.onnx).name}",
+            val,
+            manifest.contract,
+            plan.precision,
+            options,
         )
 
 
-def export_tensorrt(source: Any, precision: str, work: Path, name: str, calib: ImageSet | None,
-                    options: ExportOptions) -> ExportedFiles:
+def export_tensorrt(
+    source: Any, precision: str, work: Path, name: str, calib: ImageSet | None, options: ExportOptions
+) -> ExportedFiles:
     """The ``tensorrt`` format's exporter: the FP16 / Q/DQ INT8 ONNX, then an engine built from it here."""
     import_tensorrt()  # fail before the ONNX export when this machine cannot build engines
     from edgeiqa.export.onnx_export import export_onnx

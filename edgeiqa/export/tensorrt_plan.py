@@ -58,7 +58,8 @@ class ProfileShapes:
             lo, mid, hi = self.min[name], self.opt[name], self.max[name]
             if not (len(lo) == len(mid) == len(hi) and all(a <= b <= c for a, b, c in zip(lo, mid, hi))):
                 raise ConfigError(
-                    f"TensorRT profile for {name!r} needs min <= opt <= max per axis, got {lo}, {mid}, {hi}")
+                    f"TensorRT profile for {name!r} needs min <= opt <= max per axis, got {lo}, {mid}, {hi}"
+                )
 
     def arg(self, which: str) -> str:
         """``image:1x3x224x224,fragments:1x3x224x224`` for trtexec's ``--minShapes`` etc."""
@@ -129,11 +130,15 @@ def choose_path(precision: str, graph: str, trt_major: int) -> tuple[str, tuple[
         return PATH_STRONGLY_TYPED, ("STRONGLY_TYPED",), ()
     onnx_choices = " or ".join(ONNX_FOR_ENGINE[precision])
     if graph != "fp32":
-        raise ConfigError(f"a {precision} engine cannot be built from a {graph} ONNX graph: export it "
-                          f"with --precision {onnx_choices}")
+        raise ConfigError(
+            f"a {precision} engine cannot be built from a {graph} ONNX graph: export it with --precision {onnx_choices}"
+        )
     if trt_major >= 11:
-        fix = "--precision fp16" if precision == "fp16" else (
-            "--precision int8-trt (symmetric Q/DQ) or, from a QAT student, int8-qat")
+        fix = (
+            "--precision fp16"
+            if precision == "fp16"
+            else ("--precision int8-trt (symmetric Q/DQ) or, from a QAT student, int8-qat")
+        )
         raise ConfigError(
             f"TensorRT {trt_major} is strongly typed: it builds {precision} only from a graph that already is "
             f"{precision} (no BuilderFlag.FP16/INT8, no calibrators); export the ONNX with {fix}"
@@ -158,8 +163,9 @@ def _round(value: float, multiple: int) -> int:
     return max(multiple, int(round(value / multiple)) * multiple)
 
 
-def default_profile(contract: PreprocessContract, batch: tuple[int, int, int] = (1, 8, 16),
-                    max_side_factor: float = 2.0) -> ProfileShapes:
+def default_profile(
+    contract: PreprocessContract, batch: tuple[int, int, int] = (1, 8, 16), max_side_factor: float = 2.0
+) -> ProfileShapes:
     """Profile from the contract: dynamic batch, image H/W per size policy, fixed fragment mosaic."""
     hw = image_hw_range(contract, max_side_factor)
     shapes: list[dict[str, Shape]] = [{"image": (b, 3, *s)} for b, s in zip(batch, hw)]
@@ -170,9 +176,18 @@ def default_profile(contract: PreprocessContract, batch: tuple[int, int, int] = 
     return ProfileShapes(*shapes)
 
 
-def plan_engine(onnx_path: str | Path, precision: str, engine_path: str | Path, *, trt_major: int,
-                contract: PreprocessContract, graph: str, profile: ProfileShapes | None = None,
-                cache: str | Path | None = None, workspace_mb: int = 1024) -> EnginePlan:
+def plan_engine(
+    onnx_path: str | Path,
+    precision: str,
+    engine_path: str | Path,
+    *,
+    trt_major: int,
+    contract: PreprocessContract,
+    graph: str,
+    profile: ProfileShapes | None = None,
+    cache: str | Path | None = None,
+    workspace_mb: int = 1024,
+) -> EnginePlan:
     """The plan for building ``onnx_path`` (whose content is ``graph``) with TensorRT ``trt_major``."""
     path, network_flags, builder_flags = choose_path(precision, graph, trt_major)
     profile = profile or default_profile(contract)
@@ -183,8 +198,17 @@ def plan_engine(onnx_path: str | Path, precision: str, engine_path: str | Path, 
     if implicit_int8 and cache is None:
         cache = str(Path(engine_path).with_suffix(".calib.cache"))
     return EnginePlan(
-        onnx=str(onnx_path), engine=str(engine_path), precision=precision, trt_major=trt_major,
-        graph_precision=graph, path=path, network_flags=network_flags, builder_flags=builder_flags,
-        profile=profile, workspace_mb=workspace_mb, calibration_cache=str(cache) if implicit_int8 else None,
-        calibration_batch=profile.opt["image"][0] if implicit_int8 else None, notes=tuple(notes),
+        onnx=str(onnx_path),
+        engine=str(engine_path),
+        precision=precision,
+        trt_major=trt_major,
+        graph_precision=graph,
+        path=path,
+        network_flags=network_flags,
+        builder_flags=builder_flags,
+        profile=profile,
+        workspace_mb=workspace_mb,
+        calibration_cache=str(cache) if implicit_int8 else None,
+        calibration_batch=profile.opt["image"][0] if implicit_int8 else None,
+        notes=tuple(notes),
     )

@@ -33,8 +33,12 @@ class ComparisonHead(nn.Module):
     """Embedding [N, D] -> raw score [N] as a similarity-weighted mix of ordered pivot scores."""
 
     def __init__(
-        self, dim: int, num_pivots: int = 16, score_range: tuple[float, float] = (0.0, 1.0),
-        init_scale: float = 10.0, order_margin: float = 0.02,
+        self,
+        dim: int,
+        num_pivots: int = 16,
+        score_range: tuple[float, float] = (0.0, 1.0),
+        init_scale: float = 10.0,
+        order_margin: float = 0.02,
     ) -> None:
         super().__init__()
         if num_pivots < 2:
@@ -43,7 +47,7 @@ class ComparisonHead(nn.Module):
         step = (high - low) / (num_pivots - 1)
         if step <= 0:
             raise ConfigError(f"score_range must increase, got {score_range}")
-        self.pivots = nn.Parameter(torch.randn(num_pivots, dim) * dim ** -0.5)
+        self.pivots = nn.Parameter(torch.randn(num_pivots, dim) * dim**-0.5)
         self.score_base = nn.Parameter(torch.tensor(float(low)))
         # A floor under each increment keeps scores strictly increasing even where softplus
         # underflows to 0 after a wild step (equal neighbours would make the anchor loss 0/0).

@@ -53,12 +53,11 @@ class EIQANet(nn.Module):
         self.config = config
         self.view_spec = config.views
         self.contract = config.views.contract
-        self.backbone = create_backbone(config.backbone, config.out_indices, pretrained=pretrained,
-                                        pretrained_cfg_overlay=pretrained_cfg_overlay)
-        channels = self.backbone.feature_info.channels()
-        self.stage_proj = nn.ModuleList(
-            nn.Sequential(nn.Linear(2 * c, config.stage_dim), nn.GELU()) for c in channels
+        self.backbone = create_backbone(
+            config.backbone, config.out_indices, pretrained=pretrained, pretrained_cfg_overlay=pretrained_cfg_overlay
         )
+        channels = self.backbone.feature_info.channels()
+        self.stage_proj = nn.ModuleList(nn.Sequential(nn.Linear(2 * c, config.stage_dim), nn.GELU()) for c in channels)
         stages_dim = len(channels) * config.stage_dim
         self.fuse = MLP(stages_dim, config.embed_dim, config.embed_dim, drop=config.drop_rate)
         self.attn_pool = AttentionPool(config.embed_dim, config.attn_hidden)

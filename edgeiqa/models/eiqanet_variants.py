@@ -22,14 +22,19 @@ def _eiqanet(variant: str, defaults: dict[str, Any], pretrained: bool, **kwargs:
     base: TeacherViewSpec = defaults["views"]
     views = kwargs.get("views")
     if views is None:
-        defaults = {**defaults, "views": dataclasses.replace(
-            base, contract=with_backbone_normalisation(base.contract, backbone))}
+        defaults = {
+            **defaults,
+            "views": dataclasses.replace(base, contract=with_backbone_normalisation(base.contract, backbone)),
+        }
     elif isinstance(views, Mapping):
         # A partial mapping (YAML's ``views: {contract: {working_size: 384}}``) keeps the variant's
         # patch size, density, patch cap and contract values for everything it does not name.
         contract = views.get("contract", {})
-        contract = (overlay_contract(base.contract, contract, backbone) if isinstance(contract, Mapping)
-                    else with_backbone_normalisation(contract, backbone))
+        contract = (
+            overlay_contract(base.contract, contract, backbone)
+            if isinstance(contract, Mapping)
+            else with_backbone_normalisation(contract, backbone)
+        )
         base_values = {k: v for k, v in base.to_dict().items() if k != "contract"}
         kwargs["views"] = {**base_values, **views, "contract": contract}
     config = make_config(EIQANetConfig, variant, defaults, kwargs)
@@ -54,22 +59,41 @@ def eiqanet_lite2(pretrained: bool = False, **kwargs: Any) -> EIQANet:
 
     One patch for a LIVE-C 500x500 photo (1.38 GMACs), 6 from 1080p up (4.14 GMACs on a 4K photo).
     """
-    defaults = dict(backbone="efficientnet_lite2", views=_views(260, 224, 8.0, 6), stage_dim=128, embed_dim=256,
-                    head_hidden=128, attn_hidden=64)
+    defaults = dict(
+        backbone="efficientnet_lite2",
+        views=_views(260, 224, 8.0, 6),
+        stage_dim=128,
+        embed_dim=256,
+        head_hidden=128,
+        attn_hidden=64,
+    )
     return _eiqanet("eiqanet_lite2", defaults, pretrained, **kwargs)
 
 
 @register_model
 def eiqanet_cpu(pretrained: bool = False, **kwargs: Any) -> EIQANet:
     """CPU teacher: ConvNeXt-Atto, 224 px global view + up to 8 native 128 px patches."""
-    defaults = dict(backbone="convnext_atto", views=_views(224, 128, 8.0, 8), stage_dim=64, embed_dim=256,
-                    head_hidden=128, attn_hidden=64)
+    defaults = dict(
+        backbone="convnext_atto",
+        views=_views(224, 128, 8.0, 8),
+        stage_dim=64,
+        embed_dim=256,
+        head_hidden=128,
+        attn_hidden=64,
+    )
     return _eiqanet("eiqanet_cpu", defaults, pretrained, **kwargs)
 
 
 @register_model
 def test_eiqanet(pretrained: bool = False, **kwargs: Any) -> EIQANet:
     """Tiny CI teacher (timm ``test_convnext``): 64 px global view + up to 4 native 32 px patches."""
-    defaults = dict(backbone="test_convnext", views=_views(64, 32, 4.0, 4), stage_dim=16, embed_dim=32,
-                    head_hidden=32, attn_hidden=16, drop_rate=0.0)
+    defaults = dict(
+        backbone="test_convnext",
+        views=_views(64, 32, 4.0, 4),
+        stage_dim=16,
+        embed_dim=32,
+        head_hidden=32,
+        attn_hidden=16,
+        drop_rate=0.0,
+    )
     return _eiqanet("test_eiqanet", defaults, pretrained, **kwargs)

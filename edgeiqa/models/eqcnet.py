@@ -76,8 +76,12 @@ class EQCNet(nn.Module):
         self.contract = config.contract
 
         def make() -> nn.Module:
-            return create_backbone(config.backbone, config.out_indices, pretrained=pretrained,
-                                   pretrained_cfg_overlay=pretrained_cfg_overlay)
+            return create_backbone(
+                config.backbone,
+                config.out_indices,
+                pretrained=pretrained,
+                pretrained_cfg_overlay=pretrained_cfg_overlay,
+            )
 
         self.backbone = make()
         channels = self.backbone.feature_info.channels()
@@ -90,8 +94,13 @@ class EQCNet(nn.Module):
             if config.shared_backbone:
                 tie_weights_except_batchnorm(self.backbone, self.fragment_backbone)
             self.fragment_fuse = TopDownFuse(channels, config.fuse_channels)
-        self.embed = MLP(views * 2 * config.fuse_channels, config.embed_dim, config.embed_dim,
-                         drop=config.drop_rate, act=nn.Hardswish)
+        self.embed = MLP(
+            views * 2 * config.fuse_channels,
+            config.embed_dim,
+            config.embed_dim,
+            drop=config.drop_rate,
+            act=nn.Hardswish,
+        )
         self.head = ComparisonHead(config.embed_dim, config.num_pivots, tuple(config.score_range))
 
     def forward_features(self, image: torch.Tensor, fragments: torch.Tensor | None = None) -> torch.Tensor:

@@ -86,6 +86,5 @@ def eqcnet_mobilenetv3_small(pretrained: bool = False, **kwargs: Any) -> EQCNet:
 def test_eqcnet(pretrained: bool = False, **kwargs: Any) -> EQCNet:
     """Tiny CI student (MobileNetV3-Small x0.5, real mobile ops): 64 px image + 2x2 mosaic of 16 px."""
     contract = PreprocessContract(working_size=64, fragments=FragmentSpec(grid=2, patch=16))
-    defaults = dict(backbone="mobilenetv3_small_050", contract=contract, fuse_channels=16, embed_dim=32,
-                    num_pivots=8)
+    defaults = dict(backbone="mobilenetv3_small_050", contract=contract, fuse_channels=16, embed_dim=32, num_pivots=8)
     return _eqcnet("test_eqcnet", defaults, pretrained, **kwargs)

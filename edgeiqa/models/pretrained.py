@@ -31,8 +31,11 @@ _STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")
 
 
 def create_backbone(
-    name: str, out_indices: Sequence[int] | None = None, pretrained: bool = False,
-    pretrained_cfg_overlay: Mapping[str, Any] | None = None, **timm_kwargs: Any,
+    name: str,
+    out_indices: Sequence[int] | None = None,
+    pretrained: bool = False,
+    pretrained_cfg_overlay: Mapping[str, Any] | None = None,
+    **timm_kwargs: Any,
 ) -> nn.Module:
     """A timm model with ``features_only=True``: forward returns one feature map per ``out_indices``."""
     import timm
@@ -110,9 +113,7 @@ def _extract_state_dict(obj: Any, path: Path) -> Mapping[str, torch.Tensor]:
     raise ConfigError(f"{path}: not a model state dict (expected tensors, or one under {list(_STATE_DICT_KEYS)})")
 
 
-def overlay_contract(
-    base: PreprocessContract, override: Mapping[str, Any], backbone: str
-) -> dict[str, Any]:
+def overlay_contract(base: PreprocessContract, override: Mapping[str, Any], backbone: str) -> dict[str, Any]:
     """A partial contract mapping (YAML's ``contract: {working_size: 160}``) laid over a variant's own
     contract, as a mapping: keys it does not name keep the variant's values (not the dataclass
     defaults), mean/std default to ``backbone``'s, and a partial ``fragments`` mapping is merged too.
@@ -149,7 +150,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     state = dict(read_state_dict(path))
     # DataParallel / DDP prefix every key with "module."; strip it so either kind of checkpoint loads.
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches raise even with strict=False

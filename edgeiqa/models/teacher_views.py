@@ -50,7 +50,7 @@ class TeacherViewSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TeacherViewSpec":
+    def from_dict(cls, data: dict[str, Any]) -> TeacherViewSpec:
         values = dict(data)
         if isinstance(values.get("contract"), dict):
             values["contract"] = PreprocessContract.from_dict(values["contract"])
@@ -82,9 +82,7 @@ def _row_counts(n: int, width: int, height: int) -> list[int]:
     return [base + (start <= r < start + extra) for r in range(rows)]
 
 
-def patch_origins(
-    width: int, height: int, spec: TeacherViewSpec, rng: np.random.Generator | None = None
-) -> np.ndarray:
+def patch_origins(width: int, height: int, spec: TeacherViewSpec, rng: np.random.Generator | None = None) -> np.ndarray:
     """[K, 2] (x, y) top-left corners; jittered inside grid cells when ``rng`` is given."""
     counts = _row_counts(patch_count(width, height, spec), width, height)
     ys = fragment_origins(height, FragmentSpec(grid=len(counts), patch=spec.patch), rng)
@@ -102,7 +100,7 @@ def teacher_views(img: Image.Image, spec: TeacherViewSpec, rng: np.random.Genera
     origins = patch_origins(img.width, img.height, spec, rng)
     pixels = np.asarray(img)
     p = spec.patch
-    crops = np.stack([pixels[y:y + p, x:x + p] for x, y in origins])
+    crops = np.stack([pixels[y : y + p, x : x + p] for x, y in origins])
     return TeacherViews(global_view, normalise(crops, spec.contract), origins, len(origins))
 
 
@@ -119,8 +117,8 @@ def collate_teacher_views(views: Sequence[TeacherViews]) -> dict[str, torch.Tens
     patches = np.zeros((len(views), k_max, *first.shape[1:]), dtype=first.dtype)
     mask = np.zeros((len(views), k_max), dtype=bool)
     for i, v in enumerate(views):
-        patches[i, :v.n_patches] = v.patches
-        mask[i, :v.n_patches] = True
+        patches[i, : v.n_patches] = v.patches
+        mask[i, : v.n_patches] = True
     return {
         "global_view": torch.from_numpy(np.stack([v.global_view for v in views])),
         "patches": torch.from_numpy(patches),

@@ -1,6 +1,6 @@
 """Argument parser and handler of ``edgeiqa report`` (wired in :mod:`edgeiqa.cli`).
 
-    edgeiqa report results/*.json --out report/ --budget 0.005
+edgeiqa report results/*.json --out report/ --budget 0.005
 """
 
 from __future__ import annotations
@@ -16,8 +16,13 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``edgeiqa report``."""
     p.add_argument("results", nargs="+", metavar="RESULT", help="result JSON files (or folders of them)")
     p.add_argument("--out", required=True, help="report folder (report.md, report.html, pareto.png)")
-    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET,
-                   help=f"SRCC an artifact may lose against the device's FP32 student and still be chosen (default: {DEFAULT_BUDGET})")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        help=f"SRCC an artifact may lose against the device's FP32 student and still be chosen "
+        f"(default: {DEFAULT_BUDGET})",
+    )
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -34,8 +39,10 @@ def run_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--budget must be >= 0, got {args.budget}")
     report = write_report(merged, args.out, args.budget)
     outputs = [report.markdown, report.html] + ([report.pareto] if report.pareto else [])
-    print(f"merged {len(merged.runs)} run(s) on {len(merged.devices())} device(s) -> "
-          + ", ".join(str(p) for p in outputs))
+    print(
+        f"merged {len(merged.runs)} run(s) on {len(merged.devices())} device(s) -> "
+        + ", ".join(str(p) for p in outputs)
+    )
     for rec in report.recommendations:
         print(f"  {rec.device}: " + (rec.choice.label if rec.choice else "no recommendation") + f" ({rec.reason})")
     return 0

@@ -3,7 +3,8 @@ Markdown and HTML renderers (which lay out a :class:`~edgeiqa.report.model.Repor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from edgeiqa.report.recommend import Recommendation
@@ -133,8 +134,14 @@ COMPARISON_COLUMNS: list[Column] = [
 ]
 
 DEVICE_COLUMNS: list[Column] = [
-    ("device", "device", str), ("CPU", "cpu", str), ("cores log/phys/usable", "cores", str), ("RAM", "ram", str),
-    ("GPU", "gpu", str), ("board / power mode", "board", str), ("software", "software", str), ("OS", "os", str),
+    ("device", "device", str),
+    ("CPU", "cpu", str),
+    ("cores log/phys/usable", "cores", str),
+    ("RAM", "ram", str),
+    ("GPU", "gpu", str),
+    ("board / power mode", "board", str),
+    ("software", "software", str),
+    ("OS", "os", str),
     ("result files", "files", str),
 ]
 
@@ -158,27 +165,33 @@ def formatted(row: dict[str, Any], columns: list[Column]) -> list[str]:
     return ["–" if row.get(key) is None else fmt(row[key]) for _, key, fmt in columns]
 
 
-def recommendation_text(rec: "Recommendation") -> str:
+def recommendation_text(rec: Recommendation) -> str:
     """One paragraph: the choice, why, and the torch eager FP32 comparison when it was measured."""
     if rec.choice is None:
         return f"**{rec.device}**: no recommendation: {rec.reason}."
     c = rec.choice
-    text = (f"**{rec.device}**: use **{c.label}** ({c.format} {c.precision}, {c.backend}, p50 {fmt_ms(c.p50_ms)} ms "
-            f"at batch 1, SRCC {c.srcc:.4f}, {fmt_bytes(c.size_bytes)}): {rec.reason}.")
+    text = (
+        f"**{rec.device}**: use **{c.label}** ({c.format} {c.precision}, {c.backend}, p50 {fmt_ms(c.p50_ms)} ms "
+        f"at batch 1, SRCC {c.srcc:.4f}, {fmt_bytes(c.size_bytes)}): {rec.reason}."
+    )
     for t in rec.torch_fp32:
         ratio = t.p50_ms / c.p50_ms if c.p50_ms > 0 else float("inf")
-        text += (f" Torch eager FP32 ({t.torch_device or 'cpu'}): p50 {fmt_ms(t.p50_ms)} ms, SRCC {t.srcc:.4f}; "
-                 f"{c.label} is {ratio:.2f}x its speed.")
+        text += (
+            f" Torch eager FP32 ({t.torch_device or 'cpu'}): p50 {fmt_ms(t.p50_ms)} ms, SRCC {t.srcc:.4f}; "
+            f"{c.label} is {ratio:.2f}x its speed."
+        )
     return text
 
 
 def rule_text(budget: float) -> str:
     """The recommendation rule in one paragraph, as both pages state it above the recommendations."""
-    from edgeiqa.report.intervals import LEVEL
     from edgeiqa.metrics import BOOTSTRAP_RESAMPLES
+    from edgeiqa.report.intervals import LEVEL
 
-    return (f"Fastest artifact at batch 1 (p50) whose SRCC is within {budget:g} of the device's FP32 student (the "
-            "ONNX fp32 artifact, else torch eager fp32), decided by a paired bootstrap of the SRCC difference on "
-            f"the same images ({LEVEL:.0%} interval, {BOOTSTRAP_RESAMPLES} resamples): *within* when the whole "
-            f"interval lies above -{budget:g}, *outside* when it lies below, *cannot tell* when it straddles "
-            f"-{budget:g} (such an artifact is not ranked).")
+    return (
+        f"Fastest artifact at batch 1 (p50) whose SRCC is within {budget:g} of the device's FP32 student (the "
+        "ONNX fp32 artifact, else torch eager fp32), decided by a paired bootstrap of the SRCC difference on "
+        f"the same images ({LEVEL:.0%} interval, {BOOTSTRAP_RESAMPLES} resamples): *within* when the whole "
+        f"interval lies above -{budget:g}, *outside* when it lies below, *cannot tell* when it straddles "
+        f"-{budget:g} (such an artifact is not ranked)."
+    )

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from edgeiqa.report.formatting import (
-    ABLATION_COLUMNS, COLUMNS, COMPARISON_COLUMNS, DEVICE_COLUMNS, NUMERIC, Column, formatted, recommendation_text,
+    ABLATION_COLUMNS,
+    COLUMNS,
+    COMPARISON_COLUMNS,
+    DEVICE_COLUMNS,
+    NUMERIC,
+    Column,
+    formatted,
+    recommendation_text,
     rule_text,
 )
 from edgeiqa.report.model import ReportModel
@@ -57,8 +64,10 @@ def html_table(rows: list[dict[str, Any]], columns: list[Column], chosen: set[tu
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _, _ in columns)
     body = []
     for row in rows:
-        cells = "".join(f'<td class="num">{html.escape(c)}</td>' if key in NUMERIC else f"<td>{html.escape(c)}</td>"
-                        for (_, key, _), c in zip(columns, formatted(row, columns)))
+        cells = "".join(
+            f'<td class="num">{html.escape(c)}</td>' if key in NUMERIC else f"<td>{html.escape(c)}</td>"
+            for (_, key, _), c in zip(columns, formatted(row, columns))
+        )
         mark = ' class="chosen"' if chosen and (row.get("device"), row.get("label")) in chosen else ""
         body.append(f"<tr{mark}>{cells}</tr>")
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
@@ -80,9 +89,11 @@ def render_html(model: ReportModel) -> str:
     """The whole page as a string."""
     merged, pareto = model.merged, model.pareto
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>edgeiqa benchmark report</title>", f"<style>{_CSS}</style></head><body>",
+        "<title>edgeiqa benchmark report</title>",
+        f"<style>{_CSS}</style></head><body>",
         "<h1>edgeiqa benchmark report</h1>",
         f'<p class="meta">{len(merged.runs)} run(s) on {len(merged.devices())} device(s), generated '
         f"{html.escape(model.created)}.</p>",
@@ -91,24 +102,37 @@ def render_html(model: ReportModel) -> str:
         _recommendations(model),
     ]
     if model.comparisons:
-        parts += ["<h3>Accuracy against the FP32 reference</h3>",
-                  '<p class="meta">SRCC with its bootstrap 95 % interval; ΔSRCC = SRCC(artifact) - SRCC(reference) '
-                  "on the same images, with its paired interval.</p>",
-                  html_table(model.comparisons, COMPARISON_COLUMNS, model.chosen)]
+        parts += [
+            "<h3>Accuracy against the FP32 reference</h3>",
+            '<p class="meta">SRCC with its bootstrap 95 % interval; ΔSRCC = SRCC(artifact) - SRCC(reference) '
+            "on the same images, with its paired interval.</p>",
+            html_table(model.comparisons, COMPARISON_COLUMNS, model.chosen),
+        ]
     if pareto is not None and pareto.exists():
-        parts += ["<h2>SRCC vs latency</h2>",
-                  f'<img class="plot" alt="SRCC vs batch-1 latency per device" src="{_png_data_uri(pareto)}">']
+        parts += [
+            "<h2>SRCC vs latency</h2>",
+            f'<img class="plot" alt="SRCC vs batch-1 latency per device" src="{_png_data_uri(pareto)}">',
+        ]
     parts += ["<h2>Results</h2>"]
     if model.timed:
-        parts.append(f'<p class="meta">Latency and img/s: {html.escape(model.timed)}. e2e img/s: whole file &rarr; '
-                     "score passes over the dataset.</p>")
+        parts.append(
+            f'<p class="meta">Latency and img/s: {html.escape(model.timed)}. e2e img/s: whole file &rarr; '
+            "score passes over the dataset.</p>"
+        )
     parts.append(html_table(model.rows, COLUMNS, model.chosen))
     if model.ablation:
-        parts += ["<h2>Distillation ablation</h2>",
-                  '<p class="meta">Test-split metrics of the training run: the distilled student, the same student '
-                  "trained on labels alone, and the teacher.</p>", html_table(model.ablation, ABLATION_COLUMNS)]
-    parts += ["<h2>Devices</h2>", html_table(model.devices, DEVICE_COLUMNS), "<h2>Runs</h2>",
-              "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in model.runs) + "</ul>"]
+        parts += [
+            "<h2>Distillation ablation</h2>",
+            '<p class="meta">Test-split metrics of the training run: the distilled student, the same student '
+            "trained on labels alone, and the teacher.</p>",
+            html_table(model.ablation, ABLATION_COLUMNS),
+        ]
+    parts += [
+        "<h2>Devices</h2>",
+        html_table(model.devices, DEVICE_COLUMNS),
+        "<h2>Runs</h2>",
+        "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in model.runs) + "</ul>",
+    ]
     parts.append(_problems(model))
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p) + "\n"
@@ -119,4 +143,4 @@ def _problems(model: ReportModel) -> str:
     items += [f"skipped: {reason}" for _, reason in model.merged.skipped]
     if not items:
         return ""
-    return "<h2>Problems</h2><ul class=\"problems\">" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+    return '<h2>Problems</h2><ul class="problems">' + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"

@@ -15,13 +15,20 @@ The resampling and the rank correlation are :mod:`edgeiqa.metrics`' own (:func:`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from edgeiqa.metrics import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, MetricInputError, bootstrap_indices,
-                             percentile_interval, srcc_rows)
+from edgeiqa.metrics import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    MetricInputError,
+    bootstrap_indices,
+    percentile_interval,
+    srcc_rows,
+)
 
 LEVEL = 0.95
 WITHIN, OUTSIDE, UNDECIDED = "within", "outside", "undecided"
@@ -47,12 +54,23 @@ class Interval:
         return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "low": self.low, "high": self.high, "n": self.n, "level": self.level,
-                "resamples": self.resamples}
+        return {
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "n": self.n,
+            "level": self.level,
+            "resamples": self.resamples,
+        }
 
 
-def srcc_interval(pred: Sequence[float], mos: Sequence[float], n_boot: int = BOOTSTRAP_RESAMPLES,
-                  seed: int = BOOTSTRAP_SEED, level: float = LEVEL) -> Interval:
+def srcc_interval(
+    pred: Sequence[float],
+    mos: Sequence[float],
+    n_boot: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = LEVEL,
+) -> Interval:
     """SRCC of ``pred`` against ``mos`` with its bootstrap interval."""
     p, m = np.asarray(pred, dtype=np.float64), np.asarray(mos, dtype=np.float64)
     idx = bootstrap_indices(p.size, n_boot, seed)
@@ -81,13 +99,23 @@ class PairedDifference:
         return f"ΔSRCC {d.value:+.4f} [{d.low:+.4f}, {d.high:+.4f}]"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"difference": self.difference.to_dict(), "budget": self.budget, "decision": self.decision,
-                "indistinguishable": self.indistinguishable}
+        return {
+            "difference": self.difference.to_dict(),
+            "budget": self.budget,
+            "decision": self.decision,
+            "indistinguishable": self.indistinguishable,
+        }
 
 
-def paired_srcc_difference(candidate: Sequence[float], reference: Sequence[float], mos: Sequence[float],
-                           budget: float, n_boot: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
-                           level: float = LEVEL) -> PairedDifference:
+def paired_srcc_difference(
+    candidate: Sequence[float],
+    reference: Sequence[float],
+    mos: Sequence[float],
+    budget: float,
+    n_boot: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = LEVEL,
+) -> PairedDifference:
     """Paired bootstrap of SRCC(candidate) - SRCC(reference) against ``mos``: one set of resampled
     images, used for both. ``budget`` >= 0 is the SRCC the candidate may lose."""
     c, r, m = (np.asarray(v, dtype=np.float64) for v in (candidate, reference, mos))
@@ -98,16 +126,23 @@ def paired_srcc_difference(candidate: Sequence[float], reference: Sequence[float
     mi = m[idx]
     diffs = srcc_rows(c[idx], mi) - srcc_rows(r[idx], mi)
     low, high = _interval(diffs, level)
-    return PairedDifference(Interval(point, low, high, int(c.size), level, n_boot), float(budget),
-                            decide(low, high, budget))
+    return PairedDifference(
+        Interval(point, low, high, int(c.size), level, n_boot), float(budget), decide(low, high, budget)
+    )
 
 
 class PairedBootstrap:
     """Paired comparisons of many candidates with one reference on the same images: the resampled
     reference SRCCs are computed once and reused for every candidate that scored the same images."""
 
-    def __init__(self, reference: Sequence[float | None], mos: Sequence[float], n_boot: int = BOOTSTRAP_RESAMPLES,
-                 seed: int = BOOTSTRAP_SEED, level: float = LEVEL) -> None:
+    def __init__(
+        self,
+        reference: Sequence[float | None],
+        mos: Sequence[float],
+        n_boot: int = BOOTSTRAP_RESAMPLES,
+        seed: int = BOOTSTRAP_SEED,
+        level: float = LEVEL,
+    ) -> None:
         self.reference, self.mos = list(reference), list(mos)
         self.n_boot, self.seed, self.level = n_boot, seed, level
         self._cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, float]] = {}
@@ -128,8 +163,9 @@ class PairedBootstrap:
         m = np.asarray(self.mos, dtype=np.float64)[pick]
         point = float(srcc_rows(c[None, :], m[None, :])[0]) - ref_point
         low, high = _interval(srcc_rows(c[idx], m[idx]) - ref_boot, self.level)
-        return PairedDifference(Interval(point, low, high, len(keep), self.level, self.n_boot), float(budget),
-                                decide(low, high, budget))
+        return PairedDifference(
+            Interval(point, low, high, len(keep), self.level, self.n_boot), float(budget), decide(low, high, budget)
+        )
 
 
 def decide(low: float, high: float, budget: float, eps: float = 1e-12) -> str:

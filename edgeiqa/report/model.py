@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from edgeiqa.bench.ablation import ABLATION_MODELS
+from edgeiqa.bench.schema import BenchResult, ResultError, load_result
+from edgeiqa.report.formatting import backend_text, fmt_bytes, precision_text
 from edgeiqa.report.intervals import Interval, srcc_interval
 from edgeiqa.report.pareto import Point
 from edgeiqa.report.recommend import DEFAULT_BUDGET, Recommendation, recommend
-from edgeiqa.report.formatting import backend_text, fmt_bytes, precision_text
-from edgeiqa.bench.schema import BenchResult, ResultError, load_result
 
 
 @dataclass
@@ -91,9 +92,16 @@ def accuracy_intervals(merged: MergedRuns) -> dict[tuple[str, str], Interval]:
         mos = (run.dataset or {}).get("mos")
         for entry in run.results:
             scores = entry.get("scores")
-            if entry.get("error") or not isinstance(scores, list) or not isinstance(mos, list) or len(scores) != len(mos):
+            if (
+                entry.get("error")
+                or not isinstance(scores, list)
+                or not isinstance(mos, list)
+                or len(scores) != len(mos)
+            ):
                 continue
-            pairs = [(s, m) for s, m in zip(scores, mos) if isinstance(s, (int, float)) and s == s and abs(s) != float("inf")]
+            pairs = [
+                (s, m) for s, m in zip(scores, mos) if isinstance(s, (int, float)) and s == s and abs(s) != float("inf")
+            ]
             if len(pairs) >= 4:
                 out[(run.device_name, entry["label"])] = srcc_interval([p for p, _ in pairs], [m for _, m in pairs])
     return out
@@ -109,15 +117,32 @@ def table_rows(merged: MergedRuns, intervals: dict[tuple[str, str], Interval] | 
             acc = entry.get("accuracy") or {}
             e2e = entry.get("end_to_end") or {}
             ci = (intervals or {}).get((device, entry["label"]))
-            common = {"device": device, "label": entry["label"], "backend": backend_text(entry),
-                      "format": entry["format"], "precision": precision_text(entry), "gmacs": entry.get("gmacs"),
-                      "params": entry.get("params"), "size_bytes": entry.get("size_bytes"),
-                      "peak_rss_mb": entry.get("peak_rss_mb"), "srcc": acc.get("srcc"), "plcc": acc.get("plcc"),
-                      "srcc_ci": (ci.low, ci.high) if ci is not None else None, "e2e_ips": e2e.get("images_per_s")}
+            common = {
+                "device": device,
+                "label": entry["label"],
+                "backend": backend_text(entry),
+                "format": entry["format"],
+                "precision": precision_text(entry),
+                "gmacs": entry.get("gmacs"),
+                "params": entry.get("params"),
+                "size_bytes": entry.get("size_bytes"),
+                "peak_rss_mb": entry.get("peak_rss_mb"),
+                "srcc": acc.get("srcc"),
+                "plcc": acc.get("plcc"),
+                "srcc_ci": (ci.low, ci.high) if ci is not None else None,
+                "e2e_ips": e2e.get("images_per_s"),
+            }
             for lat in entry["latency"]:
                 if not lat.get("error"):
-                    rows.append({**common, "batch": lat["batch"], "p50_ms": lat["p50_ms"], "p90_ms": lat["p90_ms"],
-                                 "throughput_ips": lat["throughput_ips"]})
+                    rows.append(
+                        {
+                            **common,
+                            "batch": lat["batch"],
+                            "p50_ms": lat["p50_ms"],
+                            "p90_ms": lat["p90_ms"],
+                            "throughput_ips": lat["throughput_ips"],
+                        }
+                    )
     return rows
 
 
@@ -128,18 +153,36 @@ def comparison_rows(recs: list[Recommendation], intervals: dict[tuple[str, str],
         if rec.reference is None:
             continue
         ref = rec.reference
-        rows.append({"device": rec.device, "label": ref.label, "precision": ref.precision, "p50_ms": ref.p50_ms,
-                     "srcc": ref.srcc, "srcc_ci": _ci(intervals.get((rec.device, ref.label))),
-                     "delta": None, "decision": "reference", "basis": ""})
+        rows.append(
+            {
+                "device": rec.device,
+                "label": ref.label,
+                "precision": ref.precision,
+                "p50_ms": ref.p50_ms,
+                "srcc": ref.srcc,
+                "srcc_ci": _ci(intervals.get((rec.device, ref.label))),
+                "delta": None,
+                "decision": "reference",
+                "basis": "",
+            }
+        )
         for comp in sorted(rec.comparisons, key=lambda c: c.candidate.p50_ms):
             c, paired = comp.candidate, comp.paired
-            rows.append({
-                "device": rec.device, "label": c.label, "precision": c.precision, "p50_ms": c.p50_ms, "srcc": c.srcc,
-                "srcc_ci": _ci(intervals.get((rec.device, c.label))),
-                "delta": (paired.difference.value, paired.difference.low, paired.difference.high) if paired else
-                         (c.srcc - ref.srcc, None, None),
-                "decision": _decision_text(comp.decision, rec.budget, paired is not None), "basis": comp.basis,
-            })
+            rows.append(
+                {
+                    "device": rec.device,
+                    "label": c.label,
+                    "precision": c.precision,
+                    "p50_ms": c.p50_ms,
+                    "srcc": c.srcc,
+                    "srcc_ci": _ci(intervals.get((rec.device, c.label))),
+                    "delta": (paired.difference.value, paired.difference.low, paired.difference.high)
+                    if paired
+                    else (c.srcc - ref.srcc, None, None),
+                    "decision": _decision_text(comp.decision, rec.budget, paired is not None),
+                    "basis": comp.basis,
+                }
+            )
     return rows
 
 
@@ -148,8 +191,11 @@ def _ci(interval: Interval | None) -> tuple[float, float] | None:
 
 
 def _decision_text(decision: str, budget: float, paired: bool) -> str:
-    text = {"within": f"within {budget:g}", "outside": f"outside {budget:g}",
-            "undecided": f"cannot tell (interval straddles -{budget:g})"}[decision]
+    text = {
+        "within": f"within {budget:g}",
+        "outside": f"outside {budget:g}",
+        "undecided": f"cannot tell (interval straddles -{budget:g})",
+    }[decision]
     return text if paired else f"{text}, point estimate"
 
 
@@ -168,12 +214,25 @@ def ablation_rows(merged: MergedRuns) -> list[dict[str, Any]]:
         for model in ABLATION_MODELS:
             metrics = ablation.get(model)
             if isinstance(metrics, dict):
-                delta = metrics.get("srcc") - alone if model == "distilled" and alone is not None and \
-                    metrics.get("srcc") is not None else None
-                ci = (f"[{metrics['srcc_low']:.3f}, {metrics['srcc_high']:.3f}]"
-                      if "srcc_low" in metrics and "srcc_high" in metrics else None)
-                rows.append({"source": f"{run.device_name} ({path.name})", "model": model, **metrics,
-                             "srcc_ci": ci, "delta_srcc": delta})
+                delta = (
+                    metrics.get("srcc") - alone
+                    if model == "distilled" and alone is not None and metrics.get("srcc") is not None
+                    else None
+                )
+                ci = (
+                    f"[{metrics['srcc_low']:.3f}, {metrics['srcc_high']:.3f}]"
+                    if "srcc_low" in metrics and "srcc_high" in metrics
+                    else None
+                )
+                rows.append(
+                    {
+                        "source": f"{run.device_name} ({path.name})",
+                        "model": model,
+                        **metrics,
+                        "srcc_ci": ci,
+                        "delta_srcc": delta,
+                    }
+                )
     return rows
 
 
@@ -186,8 +245,15 @@ def pareto_points(merged: MergedRuns) -> dict[str, list[Point]]:
             lat = next((x for x in entry.get("latency") or [] if x.get("batch") == 1 and not x.get("error")), None)
             if entry.get("error") or lat is None or not entry.get("accuracy"):
                 continue
-            points.append(Point(entry["label"], float(lat["p50_ms"]), float(entry["accuracy"]["srcc"]),
-                                entry["format"], str(entry["precision"]).lower()))
+            points.append(
+                Point(
+                    entry["label"],
+                    float(lat["p50_ms"]),
+                    float(entry["accuracy"]["srcc"]),
+                    entry["format"],
+                    str(entry["precision"]).lower(),
+                )
+            )
         panels[device] = points
     return panels
 
@@ -199,15 +265,24 @@ def device_rows(merged: MergedRuns) -> list[dict[str, str]]:
         libs = info.get("libraries") or {}
         gpus = info.get("gpus") or []
         cores = "/".join(str(info.get(k, "?")) for k in ("cores_logical", "cores_physical", "cores_usable"))
-        rows.append({
-            "device": name, "cpu": str(info.get("cpu_model") or "–"), "cores": cores,
-            "ram": fmt_bytes(info.get("ram_bytes")),
-            "gpu": ", ".join(f"{g.get('name')} (driver {g.get('driver')})" for g in gpus) or "–",
-            "board": " · ".join(str(info[k]).splitlines()[0] for k in ("board_model", "nvpmodel") if info.get(k)) or "–",
-            "software": ", ".join(f"{k} {v}" for k, v in libs.items() if k in ("onnxruntime", "openvino", "torch",
-                                                                                 "tensorrt", "numpy")),
-            "os": f"{info.get('os') or '–'}, Python {info.get('python') or '?'}", "files": ", ".join(files),
-        })
+        rows.append(
+            {
+                "device": name,
+                "cpu": str(info.get("cpu_model") or "–"),
+                "cores": cores,
+                "ram": fmt_bytes(info.get("ram_bytes")),
+                "gpu": ", ".join(f"{g.get('name')} (driver {g.get('driver')})" for g in gpus) or "–",
+                "board": " · ".join(str(info[k]).splitlines()[0] for k in ("board_model", "nvpmodel") if info.get(k))
+                or "–",
+                "software": ", ".join(
+                    f"{k} {v}"
+                    for k, v in libs.items()
+                    if k in ("onnxruntime", "openvino", "torch", "tensorrt", "numpy")
+                ),
+                "os": f"{info.get('os') or '–'}, Python {info.get('python') or '?'}",
+                "files": ", ".join(files),
+            }
+        )
     return rows
 
 
@@ -216,11 +291,16 @@ def run_lines(merged: MergedRuns) -> list[str]:
     lines = []
     for path, run in merged.runs:
         s, d = run.settings, run.dataset
-        data = (f"{d.get('name')} {d.get('root', '')} split {d.get('split_used', d.get('split'))}, n={d.get('n')}"
-                if d else "no dataset (no accuracy)")
-        lines.append(f"- `{path.name}` ({run.device_name}, {run.created}): batches {s.get('batches')}, "
-                     f"min {s.get('min_seconds')} s per batch size, warm-up {s.get('warmup')}, threads "
-                     f"{s.get('threads') or 'runtime default'}; data: {data}")
+        data = (
+            f"{d.get('name')} {d.get('root', '')} split {d.get('split_used', d.get('split'))}, n={d.get('n')}"
+            if d
+            else "no dataset (no accuracy)"
+        )
+        lines.append(
+            f"- `{path.name}` ({run.device_name}, {run.created}): batches {s.get('batches')}, "
+            f"min {s.get('min_seconds')} s per batch size, warm-up {s.get('warmup')}, threads "
+            f"{s.get('threads') or 'runtime default'}; data: {data}"
+        )
     return lines
 
 
@@ -252,8 +332,16 @@ def build_report_model(merged: MergedRuns, budget: float = DEFAULT_BUDGET, paret
     intervals = accuracy_intervals(merged)
     timed = next((run.settings.get("timed") for _, run in merged.runs if run.settings.get("timed")), None)
     return ReportModel(
-        merged=merged, budget=budget, recommendations=recs, rows=table_rows(merged, intervals),
-        comparisons=comparison_rows(recs, intervals), ablation=ablation_rows(merged), devices=device_rows(merged),
-        runs=run_lines(merged), failures=merged.failures(), timed=timed,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), pareto=pareto,
+        merged=merged,
+        budget=budget,
+        recommendations=recs,
+        rows=table_rows(merged, intervals),
+        comparisons=comparison_rows(recs, intervals),
+        ablation=ablation_rows(merged),
+        devices=device_rows(merged),
+        runs=run_lines(merged),
+        failures=merged.failures(),
+        timed=timed,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        pareto=pareto,
     )

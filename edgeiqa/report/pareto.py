@@ -8,9 +8,9 @@ drawn with matplotlib's object API on an Agg canvas (no pyplot state, no display
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from edgeiqa.errors import require
 
@@ -44,8 +44,18 @@ def pareto_front(points: Sequence[Point]) -> list[int]:
 
 
 # Label positions tried in turn (offset in points, horizontal alignment) until one overlaps nothing.
-_LABEL_SPOTS = ((7, 8, "left"), (7, -14, "left"), (-7, 8, "right"), (-7, -14, "right"), (7, 22, "left"),
-                (7, -28, "left"), (-7, 22, "right"), (-7, -28, "right"), (0, 36, "center"), (0, -42, "center"))
+_LABEL_SPOTS = (
+    (7, 8, "left"),
+    (7, -14, "left"),
+    (-7, 8, "right"),
+    (-7, -14, "right"),
+    (7, 22, "left"),
+    (7, -28, "left"),
+    (-7, 22, "right"),
+    (-7, -28, "right"),
+    (0, 36, "center"),
+    (0, -42, "center"),
+)
 
 
 def _overlap(a, b) -> float:
@@ -65,12 +75,19 @@ def _place_labels(ax, points: Sequence[Point]) -> None:
     for p in points:
         best, best_cost = None, None
         for dx, dy, align in _LABEL_SPOTS:
-            text = ax.annotate(p.label, (p.latency_ms, p.srcc), xytext=(dx, dy), textcoords="offset points",
-                               ha=align, va="center", fontsize=8.5, zorder=4,
-                               bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
-                               # A far label gets a leader line so it is clear which marker it names.
-                               arrowprops={"arrowstyle": "-", "color": "#777777", "lw": 0.6, "shrinkB": 5}
-                               if abs(dy) > 15 else None)
+            text = ax.annotate(
+                p.label,
+                (p.latency_ms, p.srcc),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=align,
+                va="center",
+                fontsize=8.5,
+                zorder=4,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                # A far label gets a leader line so it is clear which marker it names.
+                arrowprops={"arrowstyle": "-", "color": "#777777", "lw": 0.6, "shrinkB": 5} if abs(dy) > 15 else None,
+            )
             text.set_in_layout(False)  # labels must not make the layout engine move the axes after placement
             text.update_positions(renderer)
             box = Text.get_window_extent(text, renderer)  # the text alone: an annotation's own extent adds its leader
@@ -95,12 +112,27 @@ def _marker_box(x: float, y: float, r: float = 6.0):
 
 def _draw_panel(ax, device: str, points: Sequence[Point]) -> None:
     for p in points:
-        ax.scatter(p.latency_ms, p.srcc, s=70, marker=_MARKERS.get(p.format, "o"),
-                   color=_COLOURS.get(p.precision, "#7f7f7f"), edgecolors="black", linewidths=0.6, zorder=3)
+        ax.scatter(
+            p.latency_ms,
+            p.srcc,
+            s=70,
+            marker=_MARKERS.get(p.format, "o"),
+            color=_COLOURS.get(p.precision, "#7f7f7f"),
+            edgecolors="black",
+            linewidths=0.6,
+            zorder=3,
+        )
     front = [points[i] for i in pareto_front(points)]
     if len(front) > 1:
-        ax.step([p.latency_ms for p in front], [p.srcc for p in front], where="post", linestyle="--",
-                color="#d62728", linewidth=1.2, zorder=2)
+        ax.step(
+            [p.latency_ms for p in front],
+            [p.srcc for p in front],
+            where="post",
+            linestyle="--",
+            color="#d62728",
+            linewidth=1.2,
+            zorder=2,
+        )
     _legend(ax, points, len(front) > 1)
     latencies = [p.latency_ms for p in points]
     if min(latencies) > 0 and max(latencies) / min(latencies) > 20:
@@ -116,8 +148,19 @@ def _legend(ax, points: Sequence[Point], with_front: bool) -> None:
     from matplotlib.lines import Line2D
 
     kinds = list(dict.fromkeys((p.format, p.precision) for p in points))
-    handles = [Line2D([], [], linestyle="none", marker=_MARKERS.get(f, "o"), markersize=7, markeredgecolor="black",
-                      markerfacecolor=_COLOURS.get(prec, "#7f7f7f"), label=f"{f} {prec}") for f, prec in kinds]
+    handles = [
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker=_MARKERS.get(f, "o"),
+            markersize=7,
+            markeredgecolor="black",
+            markerfacecolor=_COLOURS.get(prec, "#7f7f7f"),
+            label=f"{f} {prec}",
+        )
+        for f, prec in kinds
+    ]
     if with_front:
         handles.append(Line2D([], [], linestyle="--", color="#d62728", label="Pareto front"))
     ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.85)
@@ -155,7 +198,7 @@ def plot_pareto(panels: dict[str, Sequence[Point]], path: str | Path, dpi: int =
     fig.canvas.draw()  # settle the constrained layout so label boxes are measured where they will be drawn
     for ax, points in zip(axes.flat, panels.values()):
         _place_labels(ax, points)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle("SRCC vs latency (batch 1, p50) per device", fontsize=12)
     path = Path(path)

@@ -19,8 +19,9 @@ candidates only as the reference, and are reported side by side with the choice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 from edgeiqa.report import DEFAULT_BUDGET
 from edgeiqa.report.intervals import OUTSIDE, UNDECIDED, WITHIN, PairedBootstrap, PairedDifference
@@ -50,7 +51,7 @@ class Candidate:
     images: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_entry(cls, entry: dict[str, Any], dataset: dict[str, Any] | None = None) -> "Candidate | None":
+    def from_entry(cls, entry: dict[str, Any], dataset: dict[str, Any] | None = None) -> Candidate | None:
         """None when the entry failed or lacks an accuracy or a batch-1 latency."""
         if entry.get("error") or not entry.get("accuracy"):
             return None
@@ -59,11 +60,20 @@ class Candidate:
             return None
         runtime = entry.get("runtime") or {}
         scores, mos, images = _per_image(entry, dataset)
-        return cls(label=entry["label"], format=entry["format"], precision=entry["precision"],
-                   backend=entry["backend"], p50_ms=float(lat["p50_ms"]), srcc=float(entry["accuracy"]["srcc"]),
-                   size_bytes=entry.get("size_bytes"), kind=entry.get("kind", "artifact"),
-                   torch_device=runtime.get("device") if entry.get("kind") == "torch" else None,
-                   scores=scores, mos=mos, images=images)
+        return cls(
+            label=entry["label"],
+            format=entry["format"],
+            precision=entry["precision"],
+            backend=entry["backend"],
+            p50_ms=float(lat["p50_ms"]),
+            srcc=float(entry["accuracy"]["srcc"]),
+            size_bytes=entry.get("size_bytes"),
+            kind=entry.get("kind", "artifact"),
+            torch_device=runtime.get("device") if entry.get("kind") == "torch" else None,
+            scores=scores,
+            mos=mos,
+            images=images,
+        )
 
     @property
     def paired_ready(self) -> bool:
@@ -130,8 +140,9 @@ def _rank_key(c: Candidate) -> tuple:
     return (c.p50_ms, -c.srcc, size, c.label)
 
 
-def compare_with_reference(candidate: Candidate, reference: Candidate, budget: float,
-                           bootstrap: PairedBootstrap | None) -> Comparison:
+def compare_with_reference(
+    candidate: Candidate, reference: Candidate, budget: float, bootstrap: PairedBootstrap | None
+) -> Comparison:
     """The paired decision where both have per-image scores on the same images, else the point estimate."""
     why = _unpaired_reason(candidate, reference, bootstrap)
     if why is None:
@@ -146,13 +157,19 @@ def compare_with_reference(candidate: Candidate, reference: Candidate, budget: f
 def _unpaired_reason(candidate: Candidate, reference: Candidate, bootstrap: PairedBootstrap | None) -> str | None:
     if bootstrap is None or not candidate.paired_ready:
         return "no per-image scores in the result file"
-    if candidate.mos != reference.mos or (candidate.images and reference.images and candidate.images != reference.images):
+    if candidate.mos != reference.mos or (
+        candidate.images and reference.images and candidate.images != reference.images
+    ):
         return "scored on other images than the reference"
     return None
 
 
-def recommend_device(device: str, entries: Sequence[dict[str, Any]], budget: float = DEFAULT_BUDGET,
-                     datasets: Sequence[dict[str, Any] | None] | None = None) -> Recommendation:
+def recommend_device(
+    device: str,
+    entries: Sequence[dict[str, Any]],
+    budget: float = DEFAULT_BUDGET,
+    datasets: Sequence[dict[str, Any] | None] | None = None,
+) -> Recommendation:
     """Apply the rule (module docstring) to one device's result entries; ``datasets[i]`` is the
     dataset block of the run ``entries[i]`` came from (its MOS pairs the per-image scores)."""
     blocks = list(datasets) if datasets is not None else [None] * len(entries)
@@ -160,9 +177,16 @@ def recommend_device(device: str, entries: Sequence[dict[str, Any]], budget: flo
     reference, kind = find_reference(candidates)
     torch_fp32 = [c for c in candidates if c.kind == "torch" and _is_fp32(c)]
     if reference is None:
-        return Recommendation(device, budget, None, None, None, torch_fp32=torch_fp32,
-                              reason="no FP32 student with an accuracy on this device (bench the fp32 ONNX or the "
-                                     "torch checkpoint with --data) so the accuracy budget cannot be applied")
+        return Recommendation(
+            device,
+            budget,
+            None,
+            None,
+            None,
+            torch_fp32=torch_fp32,
+            reason="no FP32 student with an accuracy on this device (bench the fp32 ONNX or the "
+            "torch checkpoint with --data) so the accuracy budget cannot be applied",
+        )
     bootstrap = PairedBootstrap(reference.scores, reference.mos) if reference.paired_ready else None
     pool = [c for c in candidates if c.kind != "torch" or c == reference]
     comparisons = [compare_with_reference(c, reference, budget, bootstrap) for c in pool if c != reference]
@@ -174,29 +198,42 @@ def recommend_device(device: str, entries: Sequence[dict[str, Any]], budget: flo
 
 def _reason(rec: Recommendation) -> str:
     choice, reference, budget = rec.choice, rec.reference, rec.budget
-    ref = f"{rec.reference_kind} reference {reference.label!r} (SRCC {reference.srcc:.4f}, p50 {reference.p50_ms:.3g} ms)"
+    ref = (
+        f"{rec.reference_kind} reference {reference.label!r} (SRCC {reference.srcc:.4f}, p50 {reference.p50_ms:.3g} ms)"
+    )
     if choice == reference:
         shown = "is shown to be" if rec.undecided else "is"
-        text = (f"no other artifact {shown} within {budget:g} SRCC of the {ref}: the reference itself"
-                if len(rec.within_budget) == 1 else f"the {ref} is the fastest artifact within {budget:g} SRCC")
+        text = (
+            f"no other artifact {shown} within {budget:g} SRCC of the {ref}: the reference itself"
+            if len(rec.within_budget) == 1
+            else f"the {ref} is the fastest artifact within {budget:g} SRCC"
+        )
     else:
         speedup = reference.p50_ms / choice.p50_ms if choice.p50_ms > 0 else float("inf")
         comp = rec.comparison(choice.label)
         how = f"{comp.paired.text()}, paired" if comp and comp.paired else f"{choice.srcc - reference.srcc:+.4f}"
-        text = (f"fastest artifact within {budget:g} SRCC of the {ref}: SRCC {choice.srcc:.4f} "
-                f"({how}), {speedup:.2f}x the reference's speed")
+        text = (
+            f"fastest artifact within {budget:g} SRCC of the {ref}: SRCC {choice.srcc:.4f} "
+            f"({how}), {speedup:.2f}x the reference's speed"
+        )
     faster = [c for c in rec.undecided if c.candidate.p50_ms < choice.p50_ms]
     if faster:
         names = ", ".join(f"{c.candidate.label} ({c.paired.text()})" for c in faster if c.paired)
-        text += (f"; the data cannot tell whether the faster {names} "
-                 f"{'is' if len(faster) == 1 else 'are'} within {budget:g}: measure on more images")
+        text += (
+            f"; the data cannot tell whether the faster {names} "
+            f"{'is' if len(faster) == 1 else 'are'} within {budget:g}: measure on more images"
+        )
     if any(c.paired is None for c in rec.comparisons):
         text += "; some decisions rest on point estimates only (no per-image scores: re-run edgeiqa bench)"
     return text
 
 
-def recommend(by_device: dict[str, Sequence[dict[str, Any]]], budget: float = DEFAULT_BUDGET,
-              datasets: dict[str, Sequence[dict[str, Any] | None]] | None = None) -> list[Recommendation]:
+def recommend(
+    by_device: dict[str, Sequence[dict[str, Any]]],
+    budget: float = DEFAULT_BUDGET,
+    datasets: dict[str, Sequence[dict[str, Any] | None]] | None = None,
+) -> list[Recommendation]:
     """One :class:`Recommendation` per device, in the order of ``by_device``."""
-    return [recommend_device(device, entries, budget, (datasets or {}).get(device))
-            for device, entries in by_device.items()]
+    return [
+        recommend_device(device, entries, budget, (datasets or {}).get(device)) for device, entries in by_device.items()
+    ]

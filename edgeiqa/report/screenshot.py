@@ -27,8 +27,14 @@ def find_chromium() -> str | None:
     return None
 
 
-def screenshot_html(html_path: str | Path, png_path: str | Path, *, window: tuple[int, int] = (1280, 2000),
-                    chromium: str | None = None, timeout: float = 90.0) -> Path:
+def screenshot_html(
+    html_path: str | Path,
+    png_path: str | Path,
+    *,
+    window: tuple[int, int] = (1280, 2000),
+    chromium: str | None = None,
+    timeout: float = 90.0,
+) -> Path:
     """Save a PNG of ``html_path`` as headless Chromium renders it at ``window`` (width, height)."""
     binary = chromium or find_chromium()
     if binary is None:
@@ -36,10 +42,22 @@ def screenshot_html(html_path: str | Path, png_path: str | Path, *, window: tupl
     html_path, png_path = Path(html_path).resolve(), Path(png_path).resolve()
     png_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edgeiqa-chromium-") as profile:
-        argv = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}", f"--screenshot={png_path}", f"--window-size={window[0]},{window[1]}",
-                "--hide-scrollbars", html_path.as_uri()]
+        argv = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            f"--screenshot={png_path}",
+            f"--window-size={window[0]},{window[1]}",
+            "--hide-scrollbars",
+            html_path.as_uri(),
+        ]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if not png_path.is_file() or png_path.stat().st_size == 0:
         tail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]

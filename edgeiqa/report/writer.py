@@ -12,22 +12,38 @@ the Markdown renderer, :mod:`.html` the HTML one.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from edgeiqa.report.pareto import plot_pareto
-from edgeiqa.report.recommend import DEFAULT_BUDGET, Recommendation
+from edgeiqa.errors import ConfigError
+from edgeiqa.fileio import atomic_write_text
 from edgeiqa.report.formatting import (
-    ABLATION_COLUMNS, COLUMNS, COMPARISON_COLUMNS, DEVICE_COLUMNS, NUMERIC, formatted, recommendation_text, rule_text,
+    ABLATION_COLUMNS,
+    COLUMNS,
+    COMPARISON_COLUMNS,
+    DEVICE_COLUMNS,
+    NUMERIC,
+    formatted,
+    recommendation_text,
+    rule_text,
 )
 from edgeiqa.report.html import render_html
 from edgeiqa.report.model import (  # noqa: F401 - re-exported: the report's public names
-    MergedRuns, ReportModel, ablation_rows, build_report_model, device_rows, expand_result_paths, merge_results,
-    pareto_points, run_lines, table_rows,
+    MergedRuns,
+    ReportModel,
+    ablation_rows,
+    build_report_model,
+    device_rows,
+    expand_result_paths,
+    merge_results,
+    pareto_points,
+    run_lines,
+    table_rows,
 )
-from edgeiqa.errors import ConfigError
-from edgeiqa.fileio import atomic_write_text
+from edgeiqa.report.pareto import plot_pareto
+from edgeiqa.report.recommend import DEFAULT_BUDGET, Recommendation
 
 PARETO_NAME = "pareto.png"
 
@@ -46,8 +62,9 @@ class Report:
     model: ReportModel | None = None
 
 
-def write_report(paths: Sequence[str | os.PathLike] | MergedRuns, out_dir: str | os.PathLike,
-                 budget: float = DEFAULT_BUDGET) -> Report:
+def write_report(
+    paths: Sequence[str | os.PathLike] | MergedRuns, out_dir: str | os.PathLike, budget: float = DEFAULT_BUDGET
+) -> Report:
     """Merge ``paths`` (or use runs merged already) and write report.md, report.html and pareto.png.
 
     Raises :class:`ConfigError` when no file could be merged (``merged.skipped`` says why for each).
@@ -56,8 +73,10 @@ def write_report(paths: Sequence[str | os.PathLike] | MergedRuns, out_dir: str |
         raise ConfigError(f"the accuracy budget must be >= 0, got {budget}")
     merged = paths if isinstance(paths, MergedRuns) else merge_results(paths)
     if not merged.runs:
-        raise ConfigError("no benchmark result could be merged" +
-                          (f" ({len(merged.skipped)} file(s) skipped)" if merged.skipped else " (no files given)"))
+        raise ConfigError(
+            "no benchmark result could be merged"
+            + (f" ({len(merged.skipped)} file(s) skipped)" if merged.skipped else " (no files given)")
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pareto = plot_pareto(pareto_points(merged), out / PARETO_NAME)
@@ -87,14 +106,22 @@ def markdown_table(rows: list[dict[str, Any]], columns=COLUMNS) -> list[str]:
 
 
 def render_markdown(model: ReportModel) -> str:
-    lines = ["# edgeiqa benchmark report", "", f"{len(model.merged.runs)} run(s) on {len(model.merged.devices())} "
-             f"device(s), generated {model.created}.", ""]
+    lines = [
+        "# edgeiqa benchmark report",
+        "",
+        f"{len(model.merged.runs)} run(s) on {len(model.merged.devices())} device(s), generated {model.created}.",
+        "",
+    ]
     lines += ["## Recommendation per device", "", rule_text(model.budget), ""]
     lines += [f"- {recommendation_text(r)}" for r in model.recommendations] + [""]
     if model.comparisons:
-        lines += ["### Accuracy against the FP32 reference", "",
-                  "SRCC with its bootstrap 95 % interval; ΔSRCC = SRCC(artifact) - SRCC(reference) on the same "
-                  "images, with its paired interval.", ""]
+        lines += [
+            "### Accuracy against the FP32 reference",
+            "",
+            "SRCC with its bootstrap 95 % interval; ΔSRCC = SRCC(artifact) - SRCC(reference) on the same "
+            "images, with its paired interval.",
+            "",
+        ]
         lines += markdown_table(model.comparisons, COMPARISON_COLUMNS) + [""]
     lines += ["## Results", ""]
     if model.timed:
@@ -103,8 +130,13 @@ def render_markdown(model: ReportModel) -> str:
     if model.pareto is not None:
         lines += [f"![SRCC vs latency per device]({model.pareto.name})", ""]
     if model.ablation:
-        lines += ["## Distillation ablation", "", "Test-split metrics of the training run: the distilled student, "
-                  "the same student trained on labels alone, and the teacher.", ""]
+        lines += [
+            "## Distillation ablation",
+            "",
+            "Test-split metrics of the training run: the distilled student, "
+            "the same student trained on labels alone, and the teacher.",
+            "",
+        ]
         lines += markdown_table(model.ablation, ABLATION_COLUMNS) + [""]
     lines += ["## Devices", ""] + markdown_table(model.devices, DEVICE_COLUMNS) + [""]
     lines += ["## Runs", ""] + model.runs + [""]

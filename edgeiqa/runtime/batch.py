@@ -13,15 +13,15 @@ import csv
 import io
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Union
 
 from edgeiqa.fileio import atomic_write_text
 from edgeiqa.progress import progress_bar
 from edgeiqa.runtime.predictor import Predictor
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm"}
@@ -62,8 +62,9 @@ class BatchResult:
         return [f"{r.path}: {r.error}" for r in self.failed]
 
 
-def _walk_images(folder: Path, extensions: frozenset[str], unreadable: list[tuple[str, str]] | None = None
-                 ) -> list[Path]:
+def _walk_images(
+    folder: Path, extensions: frozenset[str], unreadable: list[tuple[str, str]] | None = None
+) -> list[Path]:
     """Image files under ``folder``, recursively, in a stable order; hidden files and folders skipped.
 
     Folders that cannot be listed are appended to ``unreadable`` as ``(folder, reason)``: os.walk
@@ -78,7 +79,8 @@ def _walk_images(folder: Path, extensions: frozenset[str], unreadable: list[tupl
     for root, dirs, files in os.walk(folder, onerror=failed):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(
-            Path(root) / name for name in sorted(files)
+            Path(root) / name
+            for name in sorted(files)
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
         )
     return found
@@ -94,8 +96,9 @@ def expand_paths(paths_or_dirs: Iterable[PathLike], extensions: frozenset[str] =
     return scan_paths(paths_or_dirs, extensions)[0]
 
 
-def scan_paths(paths_or_dirs: Iterable[PathLike], extensions: frozenset[str] = IMAGE_EXTENSIONS
-               ) -> tuple[list[str], list[tuple[str, str]]]:
+def scan_paths(
+    paths_or_dirs: Iterable[PathLike], extensions: frozenset[str] = IMAGE_EXTENSIONS
+) -> tuple[list[str], list[tuple[str, str]]]:
     """:func:`expand_paths`, plus ``(folder, reason)`` for every folder that could not be listed."""
     files: list[str] = []
     unreadable: list[tuple[str, str]] = []
@@ -120,7 +123,7 @@ def _is_dir(path: Path) -> bool:
 def _reason(path: str, message: str) -> str:
     """The decode error without its leading ``path:`` (the result already names the file), on one line."""
     prefix = f"{path}: "
-    reason = message[len(prefix):] if message.startswith(prefix) else message
+    reason = message[len(prefix) :] if message.startswith(prefix) else message
     return " ".join(reason.split())
 
 

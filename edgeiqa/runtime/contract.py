@@ -92,7 +92,7 @@ class PreprocessContract:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PreprocessContract":
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessContract:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from PIL import Image
 

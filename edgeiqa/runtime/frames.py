@@ -17,8 +17,9 @@ import ctypes
 import io
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from PIL import Image
 

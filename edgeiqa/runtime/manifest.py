@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from edgeiqa.errors import ConfigError
 from edgeiqa.fileio import atomic_write_text, read_json_file
@@ -27,12 +27,22 @@ from edgeiqa.runtime.parity_record import ParityRecord
 from edgeiqa.runtime.runners.registry import format_names, is_known_format
 
 SCHEMA = "edgeiqa.manifest/1"
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 # Packages whose versions matter for reproducing an artifact's numbers; absent ones are skipped.
 DEFAULT_VERSION_PACKAGES = (
-    "edgeiqa", "numpy", "pillow", "onnx", "onnxruntime", "openvino", "nncf", "coremltools",
-    "tensorrt", "torch", "timm", "simplejpeg",
+    "edgeiqa",
+    "numpy",
+    "pillow",
+    "onnx",
+    "onnxruntime",
+    "openvino",
+    "nncf",
+    "coremltools",
+    "tensorrt",
+    "torch",
+    "timm",
+    "simplejpeg",
 )
 
 
@@ -101,7 +111,7 @@ class ArtifactManifest:
         return {"schema": data.pop("schema"), **data}
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "<manifest>") -> "ArtifactManifest":
+    def from_dict(cls, data: Any, source: str = "<manifest>") -> ArtifactManifest:
         """Validate ``data`` (parsed JSON) and build a manifest; errors name ``source`` and the key."""
         _validate(data, source)
         return cls(**data)
@@ -190,6 +200,7 @@ def _validate_contract(preprocess: Any, source: str) -> None:
 
 # ------------------------------------------------------------------------------------------------- file I/O
 
+
 def manifest_path_for(artifact_path: PathLike) -> Path:
     """``model.onnx`` -> ``model.onnx.json``; ``model.mlpackage/`` -> ``model.mlpackage.json``."""
     path = Path(artifact_path)
@@ -225,8 +236,7 @@ def _seal(manifest: ArtifactManifest, path: Path) -> None:
 
 def read_manifest(path: PathLike) -> ArtifactManifest:
     """Read and validate a manifest file; every problem is a one-line :class:`ConfigError`."""
-    data = read_json_file(path, "manifest", ConfigError,
-                          " (every artifact needs its <artifact>.json beside it)")
+    data = read_json_file(path, "manifest", ConfigError, " (every artifact needs its <artifact>.json beside it)")
     return ArtifactManifest.from_dict(data, source=str(path))
 
 
@@ -297,12 +307,12 @@ def _check_digest(path: Path, actual: str, recorded: str, manifest_path: PathLik
         )
 
 
-def companion_sha256(companions: "tuple[PathLike, ...]") -> dict[str, str]:
+def companion_sha256(companions: tuple[PathLike, ...]) -> dict[str, str]:
     """``{file name: sha256}`` of an artifact's companion files, for ``manifest.sha256["companions"]``."""
     return {Path(c).name: sha256_file(c) for c in companions if Path(c).exists()}
 
 
-def _update_from_file(digest: "hashlib._Hash", path: Path, chunk_size: int) -> None:
+def _update_from_file(digest: hashlib._Hash, path: Path, chunk_size: int) -> None:
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)

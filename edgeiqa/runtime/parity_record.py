@@ -65,9 +65,14 @@ class ParityCheck:
         return f"{self.name} {value} {self.op if self.passed else ('<' if self.op == '>=' else '>')} {self.limit:g}"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ParityCheck":
-        return cls(name=str(data["name"]), value=None if data.get("value") is None else float(data["value"]),
-                   limit=float(data["limit"]), op=str(data.get("op", "<=")), passed=bool(data["passed"]))
+    def from_dict(cls, data: dict[str, Any]) -> ParityCheck:
+        return cls(
+            name=str(data["name"]),
+            value=None if data.get("value") is None else float(data["value"]),
+            limit=float(data["limit"]),
+            op=str(data.get("op", "<=")),
+            passed=bool(data["passed"]),
+        )
 
 
 @dataclass
@@ -139,7 +144,7 @@ class ParityRecord:
         return {**data, **extra}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ParityRecord":
+    def from_dict(cls, data: dict[str, Any]) -> ParityRecord:
         """A record from its JSON, or from a manifest written before verdicts (``passed``/``skipped`` keys)."""
         if not isinstance(data, dict):
             raise ConfigError(f"a parity record must be a JSON object, got {type(data).__name__}")
@@ -152,24 +157,40 @@ class ParityRecord:
         return cls(**values, extra={k: v for k, v in data.items() if k not in known})
 
     @classmethod
-    def skipped(cls, reason: str) -> "ParityRecord":
+    def skipped(cls, reason: str) -> ParityRecord:
         """The record of an artifact the gate could not run here: usable, but unverified."""
         return cls(verdict=UNVERIFIED, reason=f"not verified: {reason}")
 
     @classmethod
-    def _from_legacy(cls, data: dict[str, Any]) -> "ParityRecord":
+    def _from_legacy(cls, data: dict[str, Any]) -> ParityRecord:
         # Old records: {"skipped": why, "passed": None} or {"passed": bool, "reason": ..., "value": ...}.
         if data.get("skipped") is not None or data.get("passed") is None:
             verdict = UNVERIFIED
-            reason = f"not verified: {data['skipped']}" if data.get("skipped") else (
-                data.get("reason") or "the record has no verdict")
+            reason = (
+                f"not verified: {data['skipped']}"
+                if data.get("skipped")
+                else (data.get("reason") or "the record has no verdict")
+            )
         else:
             verdict = PASSED if data["passed"] else FAILED
             reason = data.get("reason") or ""
-        measures = ("n", "rule", "max_abs_diff", "mean_abs_diff", "srcc_vs_reference", "delta_srcc",
-                    "delta_srcc_basis", "reference_vs_mos", "artifact_vs_mos", "reference", "images", "backend",
-                    "seconds")
+        measures = (
+            "n",
+            "rule",
+            "max_abs_diff",
+            "mean_abs_diff",
+            "srcc_vs_reference",
+            "delta_srcc",
+            "delta_srcc_basis",
+            "reference_vs_mos",
+            "artifact_vs_mos",
+            "reference",
+            "images",
+            "backend",
+            "seconds",
+        )
         values = {k: data[k] for k in measures if k in data}
         dropped = {"skipped", "passed", "verified", "reason", *measures}
-        return cls(verdict=verdict, reason=str(reason), **values,
-                   extra={k: v for k, v in data.items() if k not in dropped})
+        return cls(
+            verdict=verdict, reason=str(reason), **values, extra={k: v for k, v in data.items() if k not in dropped}
+        )

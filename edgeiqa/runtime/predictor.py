@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -23,11 +24,11 @@ from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.decode import DecoderName, get_decoder
 from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS, FrameBudget, peek_pixels
 from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, read_manifest, verify_artifact_sha256
-from edgeiqa.runtime.preprocess import to_rgb, preprocess_image
+from edgeiqa.runtime.preprocess import preprocess_image, to_rgb
 from edgeiqa.runtime.runners import Backend, Runner, RunnerError, claiming_backend, create_runner, runner_for
 
-ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
-Prepared = Union[dict, ImageDecodeError]
+ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
+Prepared = dict | ImageDecodeError
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Predictor:
         verify: bool = True,
         max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
         **runner_opts: Any,
-    ) -> "Predictor":
+    ) -> Predictor:
         """Load an artifact (or its ``.json`` manifest) with the runner its manifest's format needs, or a
         path with no manifest that a backend's path rule claims (a checkpoint folder: the torch plugin).
 
@@ -114,8 +115,16 @@ class Predictor:
         path = Path(path)
         claimed = None if manifest_path_for(path).exists() or path.suffix == ".json" else claiming_backend(path)
         if claimed is not None:
-            return cls._load_claimed(path, claimed, backend, decoder=decoder, workers=workers, verify=verify,
-                                     max_decoded_pixels=max_decoded_pixels, **runner_opts)
+            return cls._load_claimed(
+                path,
+                claimed,
+                backend,
+                decoder=decoder,
+                workers=workers,
+                verify=verify,
+                max_decoded_pixels=max_decoded_pixels,
+                **runner_opts,
+            )
         if path.suffix == ".json" and path.is_file():
             manifest_file = path
             manifest = read_manifest(manifest_file)
@@ -126,22 +135,39 @@ class Predictor:
         if not manifest.valid and not allow_invalid:
             record = manifest.parity_record
             reason = record.reason if record is not None else "no parity record"
-            raise ConfigError(f"{manifest_file.name}: the manifest marks this artifact as not valid "
-                              f"({manifest.precision} parity gate: {reason}); pass --allow-invalid to run it anyway")
+            raise ConfigError(
+                f"{manifest_file.name}: the manifest marks this artifact as not valid "
+                f"({manifest.precision} parity gate: {reason}); pass --allow-invalid to run it anyway"
+            )
         if verify:
             verify_artifact_sha256(manifest, path, manifest_file)
         runner = runner_for(manifest, path, backend, **runner_opts)
         try:
-            return cls(runner, manifest.contract, manifest=manifest, decoder=decoder, workers=workers,
-                       max_decoded_pixels=max_decoded_pixels)
+            return cls(
+                runner,
+                manifest.contract,
+                manifest=manifest,
+                decoder=decoder,
+                workers=workers,
+                max_decoded_pixels=max_decoded_pixels,
+            )
         except BaseException:
             runner.deactivate()
             raise
 
     @classmethod
-    def _load_claimed(cls, path: Path, claimed: Backend, backend: str | None, *, decoder: DecoderName,
-                      workers: int | None, verify: bool, max_decoded_pixels: int | None,
-                      **runner_opts: Any) -> "Predictor":
+    def _load_claimed(
+        cls,
+        path: Path,
+        claimed: Backend,
+        backend: str | None,
+        *,
+        decoder: DecoderName,
+        workers: int | None,
+        verify: bool,
+        max_decoded_pixels: int | None,
+        **runner_opts: Any,
+    ) -> Predictor:
         """A self-describing model (a checkpoint folder) run by the backend that claims it, with its own
         contract; such a backend checks its own files, so ``verify`` goes to its runner."""
         if backend not in (None, claimed.name):
@@ -157,7 +183,7 @@ class Predictor:
             raise
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def __enter__(self) -> "Predictor":
+    def __enter__(self) -> Predictor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -313,8 +339,9 @@ def _check_inputs(runner: Runner, contract: PreprocessContract) -> None:
 def contract_shapes(contract: PreprocessContract) -> dict[str, tuple[tuple[int | None, ...], str]]:
     """Per input, the (batch-free: None) shape the contract produces and the contract keys that set it."""
     side = contract.working_size if contract.size_policy == "square" else None
-    shapes = {"image": ((None, 3, side, side), f"size_policy {contract.size_policy}, working_size "
-                                                 f"{contract.working_size}")}
+    shapes = {
+        "image": ((None, 3, side, side), f"size_policy {contract.size_policy}, working_size {contract.working_size}")
+    }
     if contract.fragments is not None:
         spec, mosaic = contract.fragments, contract.fragments.mosaic_size
         shapes["fragments"] = ((None, 3, mosaic, mosaic), f"fragments grid {spec.grid} x patch {spec.patch}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -18,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from edgeiqa.errors import ImageDecodeError
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
 
-ImageSource = Union[str, os.PathLike, bytes]
+ImageSource = str | os.PathLike | bytes
 
 _FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -71,12 +70,17 @@ def _bomb_message(name: str, pillow_text: str, contract: PreprocessContract) -> 
     match = re.search(r"\((\d+) pixels\)", pillow_text)
     pixels = int(match.group(1)) if match else None
     if pixels is not None and pixels > contract.max_pixels:
-        return (f"{name}: {pixels:,} pixels exceeds the limit of {contract.max_pixels:,} (decompression "
-                "bomb guard: the manifest's preprocess.max_pixels; raise it there to allow such images)")
+        return (
+            f"{name}: {pixels:,} pixels exceeds the limit of {contract.max_pixels:,} (decompression "
+            "bomb guard: the manifest's preprocess.max_pixels; raise it there to allow such images)"
+        )
     hard = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-    return (f"{name}: {pixels:,} pixels is within the manifest's preprocess.max_pixels of "
-            f"{contract.max_pixels:,} but above Pillow's hard limit of {hard:,} (PIL.Image.MAX_IMAGE_PIXELS x 2)"
-            if pixels is not None else f"{name}: refused by Pillow's decompression bomb guard ({pillow_text})")
+    return (
+        f"{name}: {pixels:,} pixels is within the manifest's preprocess.max_pixels of "
+        f"{contract.max_pixels:,} but above Pillow's hard limit of {hard:,} (PIL.Image.MAX_IMAGE_PIXELS x 2)"
+        if pixels is not None
+        else f"{name}: refused by Pillow's decompression bomb guard ({pillow_text})"
+    )
 
 
 class UnsupportedPixels(ValueError):
@@ -99,7 +103,8 @@ def _float_to_uint8(arr: np.ndarray) -> np.ndarray:
     else:
         raise UnsupportedPixels(
             f"float pixels span [{low:.4g}, {high:.4g}]: neither the 0-1 nor the 0-255 scale; "
-            "convert it to 8 or 16 bits first")
+            "convert it to 8 or 16 bits first"
+        )
     return (arr * scale + 0.5).clip(0, 255).astype(np.uint8)
 
 
@@ -162,9 +167,7 @@ def working_view(img: Image.Image, contract: PreprocessContract) -> np.ndarray:
     return normalise(np.asarray(img), contract)
 
 
-def fragment_origins(
-    length: int, spec: FragmentSpec, rng: np.random.Generator | None
-) -> np.ndarray:
+def fragment_origins(length: int, spec: FragmentSpec, rng: np.random.Generator | None) -> np.ndarray:
     """Start offsets of the ``grid`` patches along one axis of ``length`` pixels.
 
     Each patch lies inside its cell when cells are at least a patch wide; on images smaller than the
@@ -197,9 +200,7 @@ def ensure_min_side(img: Image.Image, side: int) -> Image.Image:
     return img.resize(size, Image.Resampling.BILINEAR)
 
 
-def fragment_view(
-    img: Image.Image, contract: PreprocessContract, rng: np.random.Generator | None = None
-) -> np.ndarray:
+def fragment_view(img: Image.Image, contract: PreprocessContract, rng: np.random.Generator | None = None) -> np.ndarray:
     """Native-resolution patches on a grid, tiled into a (grid*patch)^2 mosaic: 3xFxF float."""
     spec = contract.fragments
     if spec is None:
@@ -231,4 +232,3 @@ def preprocess(
 ) -> dict[str, np.ndarray]:
     """Decode ``source`` and build every model input (unbatched, CxHxW) per the contract."""
     return preprocess_image(decode_image(source, contract), contract, rng)
-

@@ -14,12 +14,12 @@ import re
 from pathlib import Path
 
 import pytest
-
 from bench_helpers import CONV_MACS, LINEAR_MACS, tiny_artifact, tiny_dataset
-from edgeiqa.bench.harness import BenchOptions, DatasetSpec, bench_artifacts
+
 from edgeiqa.bench.cli_entry import add_bench_arguments, run_bench
-from edgeiqa.report.cli_entry import add_report_arguments, run_report
+from edgeiqa.bench.harness import BenchOptions, DatasetSpec, bench_artifacts
 from edgeiqa.bench.schema import SCHEMA, load_result
+from edgeiqa.report.cli_entry import add_report_arguments, run_report
 
 MIN_SECONDS = 0.05
 
@@ -30,24 +30,64 @@ def runs(tmp_path_factory) -> dict:
     lin = tiny_artifact(root, "lin.onnx", "linear")
     conv = tiny_artifact(root, "conv.onnx", "conv")
     csv_path = tiny_dataset(root / "data")
-    one = bench_artifacts([lin, conv], DatasetSpec(str(csv_path), options={"mos_range": (0, 100)}),
-                          BenchOptions(batches=(1, 4), min_seconds=MIN_SECONDS, warmup=2, threads=1),
-                          device_name="cpu, 1 ORT thread")
+    one = bench_artifacts(
+        [lin, conv],
+        DatasetSpec(str(csv_path), options={"mos_range": (0, 100)}),
+        BenchOptions(batches=(1, 4), min_seconds=MIN_SECONDS, warmup=2, threads=1),
+        device_name="cpu, 1 ORT thread",
+    )
     one_path = one.write(root / "results" / "t1.json")
     # The second run goes through the CLI entry point, as a user would type it.
     parser = argparse.ArgumentParser()
     add_bench_arguments(parser)
     two_path = root / "results" / "t2.json"
     summary = root / "summary.json"  # what `edgeiqa distill` leaves in a run folder
-    summary.write_text(json.dumps({"split": "test", "n": 16, "teacher": {"srcc": 0.81, "plcc": 0.8},
-                                   "student": {"srcc": 0.74, "plcc": 0.73}, "student_only": {"srcc": 0.61, "plcc": 0.6}}))
-    args = parser.parse_args([str(lin), str(conv), "--data", str(root / "data"), "--mos-range", "0,100",
-                              "--ablation", str(summary),
-                              "--batch", "1,4", "--threads", "2", "--device-name", "cpu, 2 ORT threads",
-                              "--min-seconds", str(MIN_SECONDS), "--warmup", "2", "--quiet", "--out", str(two_path)])
+    summary.write_text(
+        json.dumps(
+            {
+                "split": "test",
+                "n": 16,
+                "teacher": {"srcc": 0.81, "plcc": 0.8},
+                "student": {"srcc": 0.74, "plcc": 0.73},
+                "student_only": {"srcc": 0.61, "plcc": 0.6},
+            }
+        )
+    )
+    args = parser.parse_args(
+        [
+            str(lin),
+            str(conv),
+            "--data",
+            str(root / "data"),
+            "--mos-range",
+            "0,100",
+            "--ablation",
+            str(summary),
+            "--batch",
+            "1,4",
+            "--threads",
+            "2",
+            "--device-name",
+            "cpu, 2 ORT threads",
+            "--min-seconds",
+            str(MIN_SECONDS),
+            "--warmup",
+            "2",
+            "--quiet",
+            "--out",
+            str(two_path),
+        ]
+    )
     code = run_bench(args)
-    return {"root": root, "lin": lin, "conv": conv, "one": one, "one_path": one_path, "two_path": two_path,
-            "cli_code": code}
+    return {
+        "root": root,
+        "lin": lin,
+        "conv": conv,
+        "one": one,
+        "one_path": one_path,
+        "two_path": two_path,
+        "cli_code": code,
+    }
 
 
 def _entries(runs: dict) -> list[dict]:
@@ -118,8 +158,23 @@ def test_compute_size_and_memory_are_counted(runs) -> None:
 
 def test_device_metadata_is_recorded(runs) -> None:
     device = load_result(runs["one_path"]).device
-    for key in ("name", "hostname", "cpu_model", "cores_logical", "cores_physical", "cores_usable", "ram_bytes",
-                "os", "python", "libraries", "gpus", "board_model", "nvpmodel", "jetson_clocks", "probe_errors"):
+    for key in (
+        "name",
+        "hostname",
+        "cpu_model",
+        "cores_logical",
+        "cores_physical",
+        "cores_usable",
+        "ram_bytes",
+        "os",
+        "python",
+        "libraries",
+        "gpus",
+        "board_model",
+        "nvpmodel",
+        "jetson_clocks",
+        "probe_errors",
+    ):
         assert key in device, key
     assert device["name"] == "cpu, 1 ORT thread"
     assert device["cores_logical"] >= 1 and device["ram_bytes"] > 2**28
@@ -136,11 +191,14 @@ def test_report_merges_the_two_real_runs(runs, capsys) -> None:
     md = (out / "report.md").read_text()
     rows = [line for line in md.splitlines() if line.startswith("| cpu, ") and "| onnxruntime (CPU) |" in line]
     assert len(rows) == 2 * 2 * 2  # devices x artifacts x batch sizes
-    assert any(re.match(r"\| cpu, 1 ORT thread \| conv\.onnx \| onnxruntime \(CPU\) \| onnx \| fp32 \| 4 \|", r)
-               for r in rows)
+    assert any(
+        re.match(r"\| cpu, 1 ORT thread \| conv\.onnx \| onnxruntime \(CPU\) \| onnx \| fp32 \| 4 \|", r) for r in rows
+    )
     for device in ("cpu, 1 ORT thread", "cpu, 2 ORT threads"):
         assert f"- **{device}**: use **" in md  # one recommendation per device
-    assert "| cpu, 2 ORT threads (t2.json) | distilled | 0.7400 | – | 0.7300 |" in md  # the ablation copied in by --ablation
+    assert (
+        "| cpu, 2 ORT threads (t2.json) | distilled | 0.7400 | – | 0.7300 |" in md
+    )  # the ablation copied in by --ablation
     html = (out / "report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html)
     assert 'src="data:image/png;base64,' in html and "<style>" in html

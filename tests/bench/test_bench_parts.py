@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bench_helpers import CONV_MACS, build_onnx, entry, result_dict, tiny_artifact, tiny_dataset
+
 from edgeiqa.bench import device_info
-from edgeiqa.bench.harness import BenchOptions, DatasetSpec, bench_artifacts
 from edgeiqa.bench.compute import artifact_size_bytes, compute_info, onnx_macs_params
+from edgeiqa.bench.harness import BenchOptions, DatasetSpec, bench_artifacts
 from edgeiqa.bench.schema import BenchResult, ResultError, load_result
 from edgeiqa.bench.targets import Target, parse_targets
 from edgeiqa.bench.timing import LatencyStats, time_calls
@@ -46,11 +46,15 @@ def test_time_calls_warms_up_then_runs_to_the_minimum_duration_and_count() -> No
 
 # ------------------------------------------------------------------------------------ device probes
 
-X86 = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nphysical id\t: 0\ncore id\t: 0\n\n" \
-      "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nphysical id\t: 0\ncore id\t: 0\n\n" \
-      "processor\t: 2\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nphysical id\t: 0\ncore id\t: 1\n"
-JETSON = "processor\t: 0\nBogoMIPS\t: 62.50\nCPU part\t: 0xd42\n\nprocessor\t: 1\nCPU part\t: 0xd42\n\n" \
-         "Hardware\t: NVIDIA Orin Nano\n"
+X86 = (
+    "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nphysical id\t: 0\ncore id\t: 0\n\n"
+    "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nphysical id\t: 0\ncore id\t: 0\n\n"
+    "processor\t: 2\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nphysical id\t: 0\ncore id\t: 1\n"
+)
+JETSON = (
+    "processor\t: 0\nBogoMIPS\t: 62.50\nCPU part\t: 0xd42\n\nprocessor\t: 1\nCPU part\t: 0xd42\n\n"
+    "Hardware\t: NVIDIA Orin Nano\n"
+)
 
 
 def test_cpu_model_and_cores_from_cpuinfo(monkeypatch) -> None:
@@ -121,11 +125,17 @@ def test_targets_from_command_line_specs(tmp_path: Path) -> None:
     other = tmp_path / "b"
     other.mkdir()
     tiny_artifact(other, "s.onnx", "linear")
-    targets = parse_targets([art, f"{art}@openvino", ckpt, other / "s.onnx"], torch_devices=["cpu", "cuda"],
-                            providers=["cpu"])
+    targets = parse_targets(
+        [art, f"{art}@openvino", ckpt, other / "s.onnx"], torch_devices=["cpu", "cuda"], providers=["cpu"]
+    )
     assert [(t.kind, t.backend, t.torch_device, t.torch_precision) for t in targets] == [
-        ("artifact", None, "cpu", "fp32"), ("artifact", "openvino", "cpu", "fp32"), ("torch", "torch", "cpu", "fp32"),
-        ("torch", "torch", "cuda", "fp32"), ("torch", "torch", "cuda", "fp16"), ("artifact", None, "cpu", "fp32")]
+        ("artifact", None, "cpu", "fp32"),
+        ("artifact", "openvino", "cpu", "fp32"),
+        ("torch", "torch", "cpu", "fp32"),
+        ("torch", "torch", "cuda", "fp32"),
+        ("torch", "torch", "cuda", "fp16"),
+        ("artifact", None, "cpu", "fp32"),
+    ]
     labels = [t.label for t in targets]
     assert labels[1] == "s.onnx@openvino" and labels[2:5] == ["torch fp32 cpu", "torch fp32 cuda", "torch fp16 cuda"]
     assert labels[0] == f"s.onnx ({tmp_path.name}/s.onnx)" and labels[5] == "s.onnx (b/s.onnx)"  # same name: folder
@@ -154,8 +164,10 @@ def test_a_failing_artifact_is_recorded_and_the_others_still_run(tmp_path: Path)
     broken = tiny_artifact(tmp_path, "broken.onnx", "linear")
     broken.write_bytes(b"not an onnx file")
     # verify=False: past the sha256 check, so the backend itself meets the broken file
-    result = bench_artifacts([broken, good], options=BenchOptions(min_seconds=0.01, warmup=1, isolate=False,
-                                                                  input_size=(64, 48), verify=False))
+    result = bench_artifacts(
+        [broken, good],
+        options=BenchOptions(min_seconds=0.01, warmup=1, isolate=False, input_size=(64, 48), verify=False),
+    )
     bad, ok = result.results
     assert "broken.onnx: ONNX Runtime cannot load this model" in bad["error"]
     assert ok["error"] is None and ok["timing_input"] == "synthetic 64x48" and ok["accuracy"] is None

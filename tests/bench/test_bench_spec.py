@@ -13,8 +13,16 @@ from edgeiqa.errors import ConfigError
 
 
 def test_options_round_trip_through_json_to_an_equal_object() -> None:
-    options = BenchOptions(batches=[1, 4], min_seconds=0.5, threads=2, torch_devices=["cpu", "cuda:1"],
-                           providers=["CPUExecutionProvider"], input_size=[640, 480], timeout=9.0, verify=False)
+    options = BenchOptions(
+        batches=[1, 4],
+        min_seconds=0.5,
+        threads=2,
+        torch_devices=["cpu", "cuda:1"],
+        providers=["CPUExecutionProvider"],
+        input_size=[640, 480],
+        timeout=9.0,
+        verify=False,
+    )
     again = BenchOptions.from_dict(json.loads(json.dumps(options.to_dict())))
     assert again == options and again.batches == (1, 4) and again.input_size == (640, 480)
     assert options.to_dict()["batches"] == [1, 4]  # JSON's own form
@@ -25,18 +33,26 @@ def test_defaults_live_in_one_place_and_reach_the_worker() -> None:
     spec = BenchSpec(Target("artifact", "a.onnx", "a.onnx"))
     read = BenchSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert read == spec and read.options == BenchOptions()
-    assert (read.options.batches, read.options.min_seconds, read.options.warmup, read.options.min_iters) == ((1, 8), 2.0, 5, 5)
+    assert (read.options.batches, read.options.min_seconds, read.options.warmup, read.options.min_iters) == (
+        (1, 8),
+        2.0,
+        5,
+        5,
+    )
     assert BenchSpec.from_dict({"target": spec.target.to_dict()}).options == BenchOptions()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"batches": ()}, r"batch sizes must be integers >= 1, got \[\]"),
-    ({"batches": (1, 0)}, r"batch sizes must be integers >= 1, got \[1, 0\]"),
-    ({"warmup": -1}, "min_seconds and warmup must be >= 0"),
-    ({"threads": 0}, "threads must be >= 1, got 0"),
-    ({"decoder": "turbo"}, "decoder 'turbo' is not one of auto, pillow, simplejpeg"),
-    ({"input_size": (0, 10)}, r"input_size must be \(width, height\) >= 1"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batches": ()}, r"batch sizes must be integers >= 1, got \[\]"),
+        ({"batches": (1, 0)}, r"batch sizes must be integers >= 1, got \[1, 0\]"),
+        ({"warmup": -1}, "min_seconds and warmup must be >= 0"),
+        ({"threads": 0}, "threads must be >= 1, got 0"),
+        ({"decoder": "turbo"}, "decoder 'turbo' is not one of auto, pillow, simplejpeg"),
+        ({"input_size": (0, 10)}, r"input_size must be \(width, height\) >= 1"),
+    ],
+)
 def test_bad_options_are_one_line_config_errors(kwargs, message) -> None:
     with pytest.raises(ConfigError, match=message):
         BenchOptions(**kwargs)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from bench_helpers import tiny_artifact, tiny_dataset
 from PIL import Image
 
-from bench_helpers import tiny_artifact, tiny_dataset
 from edgeiqa.bench.e2e_speed import UHD, SpeedResult, make_uhd_jpegs, measure_speed
 
 
@@ -35,10 +35,13 @@ def test_speed_is_measured_on_every_file_with_the_artifact(tmp_path, decoder) ->
     assert set(data) >= {"decode_ips", "runtime_ips", "naive_ips", "runtime_speed_vs_naive", "runtime_speed_vs_decode"}
 
 
-@pytest.mark.parametrize(("runtime", "decode", "naive", "vs_decode", "vs_naive"), [
-    (20.0, 40.0, 5.0, 0.5, 4.0),   # runtime 4x faster than naive torch, at half the decode-only rate
-    (10.0, 10.0, 20.0, 1.0, 0.5),  # inference free on top of decode; naive twice as fast (a regression)
-])
+@pytest.mark.parametrize(
+    ("runtime", "decode", "naive", "vs_decode", "vs_naive"),
+    [
+        (20.0, 40.0, 5.0, 0.5, 4.0),  # runtime 4x faster than naive torch, at half the decode-only rate
+        (10.0, 10.0, 20.0, 1.0, 0.5),  # inference free on top of decode; naive twice as fast (a regression)
+    ],
+)
 def test_both_ratios_read_as_times_faster(runtime, decode, naive, vs_decode, vs_naive) -> None:
     # Both ratios put the runtime on top: > 1 = the runtime is that many times faster, < 1 = slower.
     result = SpeedResult(n_images=4, workers=2, decode_ips=decode, runtime_ips=runtime, naive_ips=naive)
@@ -73,6 +76,7 @@ def test_the_decode_figure_frees_each_frame_as_the_runtime_does(tmp_path, monkey
                 most[0] = max(most[0], alive[0])
             weakref.finalize(img, freed)
             return img
+
         return decode
 
     monkeypatch.setattr(e2e_speed, "get_decoder", counting_decoder)
@@ -96,8 +100,9 @@ def test_speed_command_writes_the_record_with_the_machine_and_the_artifact(tmp_p
     image_files = sorted(tiny_dataset(tmp_path / "data").parent.glob("*.png"))
     artifact = tiny_artifact(tmp_path, "lin.onnx", "linear")
     out = tmp_path / "speed.json"
-    assert main(["speed", str(artifact), *map(str, image_files), "--repeats", "2", "--batch", "2",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["speed", str(artifact), *map(str, image_files), "--repeats", "2", "--batch", "2", "--out", str(out)]) == 0
+    )
     record = json.loads(out.read_text())
     assert len(record["runtime_runs"]) == 2 and record["runtime_ips"] == max(record["runtime_runs"])
     assert record["decode_ips"] == max(record["decode_runs"]) and record["batch"] == 2

@@ -6,8 +6,8 @@ Each writer returns what a correct loader must find, so tests compare against th
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -33,8 +33,11 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
 # --- UHD-IQA: uhd-iqa-metadata.csv (+ extra official columns), images in <set>/ -----------------
 
 UHD_ROWS = [  # image_name, quality_mos, set
-    ("1.jpg", 0.61, "training"), ("2.jpg", 0.72, "training"), ("3.jpg", 0.45, "training"),
-    ("4.jpg", 0.55, "validation"), ("5.jpg", 0.80, "test"),
+    ("1.jpg", 0.61, "training"),
+    ("2.jpg", 0.72, "training"),
+    ("3.jpg", 0.45, "training"),
+    ("4.jpg", 0.55, "validation"),
+    ("5.jpg", 0.80, "test"),
 ]
 
 
@@ -127,8 +130,10 @@ def write_livec_csv(root: Path) -> Path:
 # --- KADID-10k: dmos.csv, images/ holding distorted (and reference) images -------------------------
 
 KADID_ROWS = [  # dist_img, ref_img, dmos, var
-    ("I01_01_01.png", "I01.png", 4.57, 0.16), ("I01_01_05.png", "I01.png", 2.10, 0.49),
-    ("I02_03_02.png", "I02.png", 3.35, 0.25), ("I02_03_04.png", "I02.png", 1.50, 0.09),
+    ("I01_01_01.png", "I01.png", 4.57, 0.16),
+    ("I01_01_05.png", "I01.png", 2.10, 0.49),
+    ("I02_03_02.png", "I02.png", 3.35, 0.25),
+    ("I02_03_04.png", "I02.png", 1.50, 0.09),
 ]
 
 

@@ -64,8 +64,11 @@ def check_set(tmp_path_factory) -> tuple[list[Path], Path]:
 
 
 def _levels(csv_path: Path, source: str, distortion: str) -> list[Path]:
-    rows = {item.level: path for path, item in read_graded(csv_path)
-            if item.source == source and item.distortion in (distortion, PRISTINE)}
+    rows = {
+        item.level: path
+        for path, item in read_graded(csv_path)
+        if item.source == source and item.distortion in (distortion, PRISTINE)
+    }
     return [rows[k] for k in sorted(rows)]
 
 
@@ -75,7 +78,7 @@ def test_one_row_per_source_and_item_every_file_there_at_native_size(check_set) 
     per_source = 1 + sum(len(v) for v in CHECK_LEVELS.values())
     assert len(rows) == len(sources) * per_source == 2 * 17
     assert len({path for path, _ in rows}) == len(rows)
-    for path, item in rows:
+    for path, _ in rows:
         assert path.is_file(), path
         assert Image.open(path).size == (WIDTH, HEIGHT)  # native resolution: nothing is reduced
     assert {item.source for _, item in rows} == {"photo0", "photo1"}

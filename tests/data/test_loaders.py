@@ -10,10 +10,6 @@ import types
 from pathlib import Path
 
 import pytest
-
-from edgeiqa.data.loaders import get_loader, list_loaders, load_dataset, register_loader
-from edgeiqa.data.records import IQATable, ImageRecord
-from edgeiqa.errors import ConfigError, DataError
 from fixtures_loaders import (
     KADID_ROWS,
     KONIQ_ROWS,
@@ -32,6 +28,10 @@ from fixtures_loaders import (
     write_synthetic,
     write_uhdiqa,
 )
+
+from edgeiqa.data.loaders import get_loader, list_loaders, load_dataset, register_loader
+from edgeiqa.data.records import ImageRecord, IQATable
+from edgeiqa.errors import ConfigError, DataError
 
 LIVEC_DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "livec-jpeg"
 
@@ -178,8 +178,10 @@ def test_spaq_accepts_the_other_extension_of_a_listed_image(tmp_path):
 def test_spaq_xlsx_without_openpyxl_says_what_to_do(tmp_path, monkeypatch):
     meta = write_spaq(tmp_path, xlsx=True)
     monkeypatch.setitem(sys.modules, "openpyxl", None)  # import fails even where it is installed
-    expected = (f"{meta}: reading .xlsx needs the 'openpyxl' package; export the sheet to CSV as "
-                "'MOS and Image attribute scores.csv' or run: pip install openpyxl")
+    expected = (
+        f"{meta}: reading .xlsx needs the 'openpyxl' package; export the sheet to CSV as "
+        "'MOS and Image attribute scores.csv' or run: pip install openpyxl"
+    )
     with pytest.raises(DataError, match=re.escape(expected)):
         load_dataset("spaq", tmp_path)
 
@@ -188,7 +190,7 @@ def test_spaq_xlsx_through_openpyxl(tmp_path, monkeypatch):
     write_spaq(tmp_path, xlsx=True)
     sheet_rows = [tuple(SPAQ_HEADER), (None,) * 7] + [(n, m, 1, 2, 3, 4, 5) for n, m in SPAQ_ROWS]
     sheet_rows[4] = ("00003.jpg", "bad", 1, 2, 3, 4, 5)
-    sheet = types.SimpleNamespace(iter_rows=lambda min_row, values_only: iter(sheet_rows[min_row - 1:]))
+    sheet = types.SimpleNamespace(iter_rows=lambda min_row, values_only: iter(sheet_rows[min_row - 1 :]))
     book = types.SimpleNamespace(worksheets=[sheet])
     monkeypatch.setitem(sys.modules, "openpyxl", types.SimpleNamespace(load_workbook=lambda *a, **k: book))
     # line numbers are the spreadsheet's: header 1, blank 2, data 3..5
@@ -237,7 +239,9 @@ def test_livec_csv_form(tmp_path):
     write_livec_csv(tmp_path)
     table = load_dataset("livec", tmp_path)
     assert [(r.path.name, r.mos, r.std, r.group) for r in table.records] == [
-        ("533.JPG", 73.6235, 20.4016, "533"), ("534.JPG", 52.7097, 22.7935, "534")]
+        ("533.JPG", 73.6235, 20.4016, "533"),
+        ("534.JPG", 52.7097, 22.7935, "534"),
+    ]
 
 
 @pytest.mark.skipif(not (LIVEC_DEV / "mos.csv").is_file(), reason="development copy of LIVE-C not present")
@@ -268,19 +272,25 @@ def test_csv_reads_the_synthetic_dataset_layout(tmp_path):
     table = load_dataset("csv", tmp_path / "synthetic")
     assert table.name == "synthetic" and table.mos_range == (35.5, 80.0) and table.has_official_split
     assert [(r.path.name, r.mos, r.split, r.group) for r in table.records] == [
-        (Path(p).name, m, s, src) for p, m, s, src, _, _ in SYNTH_ROWS]
+        (Path(p).name, m, s, src) for p, m, s, src, _, _ in SYNTH_ROWS
+    ]
     assert table.records[0].path == (tmp_path / "synthetic" / SYNTH_ROWS[0][0]).resolve()
 
 
 def test_csv_file_root_group_column_and_declared_range(tmp_path):
     write_image(tmp_path / "a" / "x.png", 1)
     write_image(tmp_path / "b.png", 2)
-    meta = write_csv(tmp_path / "lists" / "scores.csv", ["path", "mos", "group", "std"],
-                     [("../a/x.png", 1.5, "g1", 0.2), (str(tmp_path / "b.png"), 4.0, "", "")])
+    meta = write_csv(
+        tmp_path / "lists" / "scores.csv",
+        ["path", "mos", "group", "std"],
+        [("../a/x.png", 1.5, "g1", 0.2), (str(tmp_path / "b.png"), 4.0, "", "")],
+    )
     table = load_dataset("csv", meta, mos_range=(1, 5))
     assert table.mos_range == (1.0, 5.0) and table.split_sizes() == {"": 2}
     assert [(r.path, r.group, r.std) for r in table.records] == [
-        (tmp_path.resolve() / "a" / "x.png", "g1", 0.2), (tmp_path.resolve() / "b.png", "b", None)]
+        (tmp_path.resolve() / "a" / "x.png", "g1", 0.2),
+        (tmp_path.resolve() / "b.png", "b", None),
+    ]
 
 
 def test_csv_refuses_a_half_split_table(tmp_path):
@@ -294,16 +304,25 @@ def test_csv_refuses_a_half_split_table(tmp_path):
 # --- bad metadata: every message names the file and the line (header = line 1) -----------------
 
 BAD_CASES = {
-    "wrong column": ("dist_img,reference,dmos,var", None,
-                     "missing column(s) ['ref_img']; expected ['dist_img', 'ref_img', 'dmos', 'var'], "
-                     "found ['dist_img', 'reference', 'dmos', 'var']"),
+    "wrong column": (
+        "dist_img,reference,dmos,var",
+        None,
+        "missing column(s) ['ref_img']; expected ['dist_img', 'ref_img', 'dmos', 'var'], "
+        "found ['dist_img', 'reference', 'dmos', 'var']",
+    ),
     "NaN score": (None, "I01_01_05.png,I01.png,NaN,0.49", "line 3: 'dmos' is 'NaN'; a score must be a finite number"),
     "non-numeric": (None, "I01_01_05.png,I01.png,good,0.49", "line 3: 'dmos' is 'good', not a number"),
     "empty score": (None, "I01_01_05.png,I01.png,,0.49", "line 3: empty 'dmos' value"),
-    "missing image": (None, "I09_01_05.png,I09.png,2.1,0.49",
-                      "line 3: image 'I09_01_05.png' does not exist (looked in "),
-    "duplicate": (None, "I01_01_01.png,I01.png,2.1,0.49",
-                  "line 3: image 'I01_01_01.png' is listed twice (first at line 2)"),
+    "missing image": (
+        None,
+        "I09_01_05.png,I09.png,2.1,0.49",
+        "line 3: image 'I09_01_05.png' does not exist (looked in ",
+    ),
+    "duplicate": (
+        None,
+        "I01_01_01.png,I01.png,2.1,0.49",
+        "line 3: image 'I01_01_01.png' is listed twice (first at line 2)",
+    ),
     "short row": (None, "I01_01_05.png,I01.png,2.1", "line 3: 3 fields but the header has 4"),
 }
 
@@ -365,8 +384,9 @@ def test_record_defaults_and_checks(tmp_path):
 
 
 def grouped_table(tmp_path: Path, groups: int = 20, per_group: int = 3) -> IQATable:
-    records = [ImageRecord(tmp_path / f"g{g}_{i}.png", g + i, group=f"g{g}")
-               for g in range(groups) for i in range(per_group)]
+    records = [
+        ImageRecord(tmp_path / f"g{g}_{i}.png", g + i, group=f"g{g}") for g in range(groups) for i in range(per_group)
+    ]
     return IQATable("t", records, (0.0, 30.0))
 
 

@@ -20,8 +20,9 @@ from edgeiqa.data.synth import CSV_COLUMNS, assign_splits, select_levels, synthe
 from edgeiqa.errors import ConfigError, DataError
 
 spearmanr = pytest.importorskip("scipy.stats").spearmanr
-SMALL = dict(max_side=96, max_sources=4, types=["jpeg", "gaussian_noise", "motion_blur", "contrast_change"],
-             progress=False)
+SMALL = dict(
+    max_side=96, max_sources=4, types=["jpeg", "gaussian_noise", "motion_blur", "contrast_change"], progress=False
+)
 
 
 def _rows(out: Path) -> list[dict[str, str]]:
@@ -44,6 +45,7 @@ def small_runs(tmp_path_factory) -> dict[str, Path]:
 
 
 # --- pristine sources -----------------------------------------------------------------------------------
+
 
 def test_bundled_sources_are_ten_sorted_colour_photos_sized_to_max_side():
     sources = load_pristine()
@@ -94,6 +96,7 @@ def test_bad_pristine_dirs_are_data_errors_naming_the_path(tmp_path, capsys):
 
 # --- pseudo-MOS ------------------------------------------------------------------------------------------
 
+
 def test_pseudo_mos_is_100_for_the_reference_and_follows_the_formula():
     photo = load_pristine(max_side=96, max_sources=1)[0].pixels
     assert pseudo_mos(photo, photo) == pytest.approx(100.0, abs=1e-3)
@@ -112,6 +115,7 @@ def test_greyed_photo_scores_poorly_though_dss_and_gmsd_see_nothing():
 
 
 # --- synthesize ------------------------------------------------------------------------------------------
+
 
 def test_layout_columns_and_values(small_runs):
     out = small_runs["a"]
@@ -178,8 +182,7 @@ def test_existing_output_needs_overwrite_and_is_replaced_whole(tmp_path):
     (out / "stale.txt").write_text("old")
     with pytest.raises(DataError, match=f"output folder {re.escape(str(out))} is not empty; pass overwrite=True"):
         synthesize(out, max_side=64, max_sources=3, types=["jpeg"], levels=1, progress=False)
-    summary = synthesize(out, max_side=64, max_sources=3, types=["pixelate"], levels=3, progress=False,
-                         overwrite=True)
+    summary = synthesize(out, max_side=64, max_sources=3, types=["pixelate"], levels=3, progress=False, overwrite=True)
     assert not (out / "stale.txt").exists() and summary.n_images == 3 * (1 + 3)
     assert sorted({r["level"] for r in _rows(out)}) == ["0", "1", "3", "5"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]

@@ -82,8 +82,10 @@ def test_train_hflip_mirrors_both_views_with_the_same_draw(records):
             assert torch.equal(item["fragments"], torch.from_numpy(expected["fragments"]))
     assert 0 < flipped < 16  # both branches were exercised
     no_flip = IQAImageDataset(records, CONTRACT, train=True, seed=5, hflip=False)
-    assert all(torch.equal(no_flip[i]["image"], torch.from_numpy(preprocess(r.path, CONTRACT)["image"]))
-               for i, r in enumerate(records))
+    assert all(
+        torch.equal(no_flip[i]["image"], torch.from_numpy(preprocess(r.path, CONTRACT)["image"]))
+        for i, r in enumerate(records)
+    )
 
 
 def test_normalized_mos(records):

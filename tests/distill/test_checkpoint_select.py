@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from experiment_helpers import tiny_experiment, write_yaml
+
 from edgeiqa.distill.checkpoint import latest_checkpoint
 from edgeiqa.distill.config import OptimConfig
-from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.loop import TrainModule, run_stage
 from edgeiqa.errors import ConfigError
+from edgeiqa.experiment import ExperimentConfig
 
 
 class _Regressor(TrainModule):
@@ -29,8 +29,19 @@ def _train(tmp_path, select: str):
     data = [{"x": torch.randn(4, 2), "y": torch.randn(4)} for _ in range(2)]
     falling = iter([0.9, 0.5, 0.3])  # validation says the first epoch was the best one
     optim = OptimConfig(epochs=3, batch_size=4, warmup_epochs=0.0, select=select)
-    return run_stage("toy", _Regressor(), lambda epoch: iter(data), 2, lambda: {"srcc": next(falling)}, optim,
-                     tmp_path / select, DistContext(), {}, resume=False, progress=False)
+    return run_stage(
+        "toy",
+        _Regressor(),
+        lambda epoch: iter(data),
+        2,
+        lambda: {"srcc": next(falling)},
+        optim,
+        tmp_path / select,
+        DistContext(),
+        {},
+        resume=False,
+        progress=False,
+    )
 
 
 @pytest.mark.parametrize("select, handed_on", [("best", 0), ("last", 2)])

@@ -30,8 +30,12 @@ MEMBERS = ["members/0-test_eiqanet", "members/1-test_eiqanet"]
 def ensemble_run(tmp_path_factory, tiny_synth) -> ExperimentConfig:
     out = tmp_path_factory.mktemp("ensemble")
     base = tiny_experiment(out / "run", tiny_synth)["teacher"]
-    teacher = {**base, "optim": {**base["optim"], "max_steps_per_epoch": 2},
-               "members": [{"seed_offset": 0}, {"seed_offset": 1}], "tta": ["identity", "flip"]}
+    teacher = {
+        **base,
+        "optim": {**base["optim"], "max_steps_per_epoch": 2},
+        "members": [{"seed_offset": 0}, {"seed_offset": 1}],
+        "tta": ["identity", "flip"],
+    }
     cfg = ExperimentConfig.load(write_yaml(out / "exp.yaml", tiny_experiment(out / "run", tiny_synth, teacher=teacher)))
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -100,8 +104,9 @@ def test_a_single_teacher_folder_is_a_one_member_ensemble(ensemble_run, one_torc
 def test_a_member_outside_the_teacher_folder_is_refused(ensemble_run, tmp_path) -> None:
     teacher = Path(ensemble_run.out) / "teacher"
     for member in ("../elsewhere", str(teacher / MEMBERS[0])):  # relative escape; absolute path elsewhere
-        (tmp_path / ENSEMBLE_FILE).write_text(json.dumps({"members": [member], "tta": ["identity"],
-                                                           "mos_range": [0, 1]}))
+        (tmp_path / ENSEMBLE_FILE).write_text(
+            json.dumps({"members": [member], "tta": ["identity"], "mos_range": [0, 1]})
+        )
         with pytest.raises(ConfigError, match="outside the teacher folder"):
             load_ensemble(tmp_path)
     (tmp_path / ENSEMBLE_FILE).write_text(json.dumps({"members": [], "tta": ["identity"], "mos_range": [0, 1]}))
@@ -119,8 +124,11 @@ def test_evaluate_reports_every_member_beside_the_ensemble(ensemble_run, one_tor
     summary = evaluate(open_run(ensemble_run, progress=False))
     assert {"teacher", "teacher/0-test_eiqanet", "teacher/1-test_eiqanet"} <= set(summary)
     scores = summary["scores"]
-    np.testing.assert_allclose(scores["teacher"], np.mean([scores["teacher/0-test_eiqanet"],
-                                                           scores["teacher/1-test_eiqanet"]], axis=0), atol=1e-3)
+    np.testing.assert_allclose(
+        scores["teacher"],
+        np.mean([scores["teacher/0-test_eiqanet"], scores["teacher/1-test_eiqanet"]], axis=0),
+        atol=1e-3,
+    )
     assert scores["teacher/0-test_eiqanet"] != scores["teacher/1-test_eiqanet"]
     assert max(scores["teacher"]) > 1.0  # reported on the MOS scale (0..100), not the 0..1 training scale
     assert json.loads((Path(ensemble_run.out) / "summary.json").read_text())["teacher"] == summary["teacher"]

@@ -147,8 +147,9 @@ def test_the_student_module_takes_the_table_score_as_the_teacher_prediction(one_
     with torch.no_grad():
         loss, _ = module({"student": x, "mos": torch.zeros(3), "teacher_score": target})
         pred = student(*x.values())
-    assert float(loss) == pytest.approx(float(F.smooth_l1_loss(pred, target, beta=module.loss.options.smooth_l1_beta)),
-                                        rel=1e-5)
+    assert float(loss) == pytest.approx(
+        float(F.smooth_l1_loss(pred, target, beta=module.loss.options.smooth_l1_beta)), rel=1e-5
+    )
     with pytest.raises(ConfigError, match="teacher scores"):
         module({"student": x, "mos": torch.zeros(3)})
 
@@ -166,8 +167,9 @@ def test_a_foreign_table_missing_a_training_photo_is_refused(tmp_path, tiny_synt
 def test_an_ensemble_teacher_is_not_run_inside_an_epoch(tmp_path, tiny_synth) -> None:
     cfg = _config(tmp_path, tiny_synth)
     (Path(cfg.out) / "teacher").mkdir(parents=True)
-    (Path(cfg.out) / "teacher" / ENSEMBLE_FILE).write_text(json.dumps({"members": [], "tta": ["identity"],
-                                                                         "mos_range": [0, 100]}))
+    (Path(cfg.out) / "teacher" / ENSEMBLE_FILE).write_text(
+        json.dumps({"members": [], "tta": ["identity"], "mos_range": [0, 100]})
+    )
     with pytest.raises(EdgeIQAError, match="pseudo_pool") as info:
         stages.load_teacher(open_run(cfg, progress=False))
     assert "\n" not in str(info.value)

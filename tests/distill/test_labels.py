@@ -87,10 +87,10 @@ def test_a_killed_run_resumes_scoring_only_what_is_missing(tmp_path) -> None:
     # Rows lost from the middle (a table merged from an incomplete shard, say): only they are rescored.
     lines = table.read_text().splitlines(keepends=True)
     dropped = [lines[2], lines[5]]
-    table.write_text("".join(l for l in lines if l not in dropped))
+    table.write_text("".join(line for line in lines if line not in dropped))
     teacher = CountingTeacher(tmp_path)
     third = label_images(teacher, images, table, progress=False)
-    assert third.written == 2 and sorted(teacher.asked) == sorted(l.split(",")[0] for l in dropped)
+    assert third.written == 2 and sorted(teacher.asked) == sorted(line.split(",")[0] for line in dropped)
     assert sorted_rows(table) == reference
 
     nothing = CountingTeacher(tmp_path)
@@ -100,8 +100,10 @@ def test_a_killed_run_resumes_scoring_only_what_is_missing(tmp_path) -> None:
 def test_two_shards_merged_equal_one_unsharded_run(tmp_path) -> None:
     images = make_images(tmp_path / "img", 12)
     whole = label_images(CountingTeacher(tmp_path), images, tmp_path / "all.csv", progress=False).table
-    shards = [label_images(CountingTeacher(tmp_path), images, tmp_path / f"s{i}.csv", shard=(i, 2), progress=False)
-              for i in range(2)]
+    shards = [
+        label_images(CountingTeacher(tmp_path), images, tmp_path / f"s{i}.csv", shard=(i, 2), progress=False)
+        for i in range(2)
+    ]
     assert all(s.written > 0 for s in shards) and sum(s.written for s in shards) == 12
     paths = [{r[0] for r in sorted_rows(s.table)} for s in shards]
     assert not paths[0] & paths[1]
@@ -132,7 +134,7 @@ def test_a_corrupt_image_is_one_line_and_the_rest_are_written(tmp_path, capsys) 
     result = label_images(CountingTeacher(tmp_path), [images[0], bad, *images[1:]], table, progress=False)
     assert result.written == 5 and result.failed == [str(bad.resolve())]
     assert str(bad.resolve()) not in {r[0] for r in sorted_rows(table)} and len(sorted_rows(table)) == 5
-    lines = [l for l in capsys.readouterr().out.splitlines() if "bad.jpg" in l]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "bad.jpg" in line]
     assert len(lines) == 1, lines
 
 
@@ -161,8 +163,10 @@ def test_read_table_normalises_by_the_sidecar_a_given_range_or_min_max(tmp_path)
 
     # Another scorer's table, relative paths, no sidecar: its own min and max.
     (tmp_path / "pyiqa").mkdir()
-    foreign = _table(tmp_path / "pyiqa" / "scores.csv", [("../img/img00.png", "3"), ("../img/img01.png", "5"),
-                                                         ("../img/img02.png", "4")])
+    foreign = _table(
+        tmp_path / "pyiqa" / "scores.csv",
+        [("../img/img00.png", "3"), ("../img/img01.png", "5"), ("../img/img02.png", "4")],
+    )
     got = read_table(foreign)
     assert got == {str(images[0].resolve()): 0.0, str(images[1].resolve()): 1.0, str(images[2].resolve()): 0.5}
 

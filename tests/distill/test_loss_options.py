@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from edgeiqa.distill.config import LossOptions
-from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.losses import LossInputs, WeightedLoss
+from edgeiqa.experiment import ExperimentConfig
 
 PRED = torch.tensor([0.30, 0.20, 0.65, 0.70, 0.15])
 TARGET = torch.tensor([0.10, 0.40, 0.50, 0.90, 0.05])
@@ -30,10 +30,12 @@ def _old_values() -> dict[str, float]:
     """What losses.py computed with its hard-coded 0.1 / 0.05 / beta 0.1 before they became config."""
     hard = (torch.sign(TARGET[:, None] - TARGET[None, :]) + 1) / 2
     soft = torch.sigmoid((TEACHER[:, None] - TEACHER[None, :]) / 0.05)
-    return {"regression": float(F.smooth_l1_loss(PRED, TARGET, beta=0.1)),
-            "rank": float(_fidelity(PRED, hard, 0.1)),
-            "kd_score": float(F.smooth_l1_loss(PRED, TEACHER, beta=0.1)),
-            "kd_rank": float(_fidelity(PRED, soft, 0.1))}
+    return {
+        "regression": float(F.smooth_l1_loss(PRED, TARGET, beta=0.1)),
+        "rank": float(_fidelity(PRED, hard, 0.1)),
+        "kd_score": float(F.smooth_l1_loss(PRED, TEACHER, beta=0.1)),
+        "kd_rank": float(_fidelity(PRED, soft, 0.1)),
+    }
 
 
 def test_the_defaults_are_the_old_constants_and_give_the_old_values() -> None:
@@ -47,11 +49,14 @@ def test_the_defaults_are_the_old_constants_and_give_the_old_values() -> None:
         assert implicit[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
 
 
-@pytest.mark.parametrize("option, value, changed, unchanged", [
-    ("fidelity_scale", 0.5, {"rank", "kd_rank"}, {"regression", "kd_score"}),
-    ("teacher_pair_scale", 0.5, {"kd_rank"}, {"regression", "rank", "kd_score"}),
-    ("smooth_l1_beta", 0.01, {"regression", "kd_score"}, {"rank", "kd_rank"}),
-])
+@pytest.mark.parametrize(
+    "option, value, changed, unchanged",
+    [
+        ("fidelity_scale", 0.5, {"rank", "kd_rank"}, {"regression", "kd_score"}),
+        ("teacher_pair_scale", 0.5, {"kd_rank"}, {"regression", "rank", "kd_score"}),
+        ("smooth_l1_beta", 0.01, {"regression", "kd_score"}, {"rank", "kd_rank"}),
+    ],
+)
 def test_each_option_changes_exactly_the_losses_that_use_it(option, value, changed, unchanged) -> None:
     _, default = WeightedLoss(ALL_TERMS)(INPUTS)
     _, other = WeightedLoss(ALL_TERMS, dataclasses.replace(LossOptions(), **{option: value}))(INPUTS)

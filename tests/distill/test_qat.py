@@ -8,18 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from experiment_helpers import qat_experiment, tiny_experiment, write_yaml
+
 from edgeiqa.cli import main
 from edgeiqa.distill import qat as qat_module
 from edgeiqa.distill.api import run_distill, wants_qat
-from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.saved_model import load_model
 from edgeiqa.distill.validate import validate_experiment
 from edgeiqa.errors import ConfigError
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.metrics import srcc
 from edgeiqa.models.fake_quant import is_fake_quantized, quantized_layers
 from edgeiqa.runtime.predictor import Predictor
+
 
 def _config(out: Path, csv: Path, **qat) -> Path:
     return write_yaml(out / f"exp{len(qat)}.yaml", qat_experiment(out / "run", csv, **qat))
@@ -79,8 +80,7 @@ def test_the_summary_scores_the_qat_student_as_the_runtime_does(qat_run, tiny_sy
     assert summary["student_qat"]["srcc"] == pytest.approx(srcc(scores, [r.mos for r in test]), abs=1e-4)
 
 
-def test_resume_restores_the_measured_ranges_and_trains_only_the_missing_epochs(qat_run, tmp_path,
-                                                                               monkeypatch) -> None:
+def test_resume_restores_the_measured_ranges_and_trains_only_the_missing_epochs(qat_run, tmp_path, monkeypatch) -> None:
     import shutil
 
     from edgeiqa.distill import loop
@@ -137,10 +137,12 @@ def test_asking_for_a_disabled_qat_stage_is_one_line_and_trains_nothing(qat_run,
 
 def test_qat_config_rules_are_checked_before_training(qat_run, tmp_path) -> None:
     cfg, *_ = qat_run
-    for override, message in (({"optim": {"freeze_bn": False}}, "student.qat.optim.freeze_bn: must be true"),
-                              ({"optim": {"amp": "auto"}}, "student.qat.optim.amp: must be 'off'"),
-                              ({"percentile": 30.0}, "student.qat.percentile: must be in"),
-                              ({"losses": {"regresion": 1.0}}, "student.qat.losses: unknown loss name")):
+    for override, message in (
+        ({"optim": {"freeze_bn": False}}, "student.qat.optim.freeze_bn: must be true"),
+        ({"optim": {"amp": "auto"}}, "student.qat.optim.amp: must be 'off'"),
+        ({"percentile": 30.0}, "student.qat.percentile: must be in"),
+        ({"losses": {"regresion": 1.0}}, "student.qat.losses: unknown loss name"),
+    ):
         bad = ExperimentConfig.load(_config(tmp_path, Path(cfg.data.root), **override))
         with pytest.raises(ConfigError, match=message):
             validate_experiment(bad)

@@ -106,6 +106,7 @@ def test_draws_are_reproducible_for_seed_and_draw(graded_csv) -> None:
         for key in x["teacher"]:
             assert torch.equal(x["teacher"][key], y["teacher"][key]), key
         assert x["teacher"]["global_view"].shape[0] == 3 and "student" not in x
+
     def levels(groups: RankingGroups) -> list[tuple[float, ...]]:
         return [tuple(groups[i]["level"].tolist()) for i in range(len(groups))]
 
@@ -139,7 +140,7 @@ def test_the_loss_prefers_the_level_order() -> None:
 def test_a_set_without_pristine_rows_is_one_line_naming_the_file(graded_csv, tmp_path) -> None:
     lines = graded_csv.read_text().splitlines()
     no_pristine = tmp_path / "graded.csv"
-    no_pristine.write_text("\n".join([lines[0], *(l for l in lines[1:] if ",pristine," not in l)]) + "\n")
+    no_pristine.write_text("\n".join([lines[0], *(line for line in lines[1:] if ",pristine," not in line)]) + "\n")
     with pytest.raises(ConfigError) as info:
         RankingGroups(no_pristine, 3, student_contract=CONTRACT)
     assert str(no_pristine) in str(info.value) and "\n" not in str(info.value)
@@ -151,8 +152,9 @@ def _teacher_config(tmp_path: Path, tiny_synth: Path, **teacher) -> ExperimentCo
     base = tiny_experiment(tmp_path / "run", tiny_synth)["teacher"]
     optim = {**base["optim"], "max_steps_per_epoch": 2}
     section = {**base, "optim": optim, "losses": {"regression": 1.0, "distortion_rank": 1.0}, **teacher}
-    return ExperimentConfig.load(write_yaml(tmp_path / "exp.yaml", tiny_experiment(tmp_path / "run", tiny_synth,
-                                                                                     teacher=section)))
+    return ExperimentConfig.load(
+        write_yaml(tmp_path / "exp.yaml", tiny_experiment(tmp_path / "run", tiny_synth, teacher=section))
+    )
 
 
 def test_distortion_rank_without_a_ranking_set_is_a_config_error(tmp_path, tiny_synth, one_torch_thread) -> None:

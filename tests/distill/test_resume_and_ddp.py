@@ -12,8 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
-
 from experiment_helpers import tiny_experiment, write_yaml
+
 from edgeiqa.distill.api import run_teacher
 from edgeiqa.distill.checkpoint import latest_checkpoint, read_checkpoint
 from edgeiqa.experiment import ExperimentConfig
@@ -40,8 +40,11 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
 def test_sigkill_mid_epoch_then_resume_loses_at_most_one_epoch(tmp_path, tiny_synth) -> None:
     config = _config(tmp_path, tiny_synth)
     stage = tmp_path / "run" / "teacher"
-    proc = subprocess.Popen([sys.executable, "-m", "edgeiqa.cli", "train-teacher", "--config", str(config), "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeiqa.cli", "train-teacher", "--config", str(config), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _wait_for(lambda: (stage / "epoch_0001").exists(), 120, proc)
     time.sleep(0.3)  # into the next epoch, between checkpoints
     proc.send_signal(signal.SIGKILL)
@@ -91,9 +94,22 @@ def test_two_process_torchrun_keeps_parameters_equal_and_only_rank0_writes(tmp_p
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           str(script), str(config), str(tmp_path)], capture_output=True, text=True, timeout=240,
-                          env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(config),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Both ranks write to one pipe: under load their lines can land inside each other, so find, not split.
     digests = dict(re.findall(r"DIGEST (\d) ([0-9a-f]{64})", proc.stdout))

@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from edgeiqa.distill.calibration import (
-    CalibrationError, MonotoneScoreMap, ScoreCalibration, fit_score_map, score_map_from_dict,
+    CalibrationError,
+    MonotoneScoreMap,
+    ScoreCalibration,
+    fit_score_map,
+    score_map_from_dict,
 )
 from edgeiqa.metrics import Logistic4Fit
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from experiment_helpers import tiny_experiment, write_yaml
+
 from edgeiqa.cli import main
 from edgeiqa.distill.api import run_distill, run_teacher
-from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.saved_model import load_model
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.metrics import plcc, srcc
 from edgeiqa.runtime.predictor import Predictor
 from edgeiqa.runtime.preprocess import preprocess
@@ -34,8 +34,14 @@ def test_every_stage_leaves_its_checkpoint_and_the_summary_compares_all_three(tr
     cfg, teacher, _, alone = trained_run
     out = Path(cfg.out)
     assert teacher.epochs == 1
-    for stage in ("teacher", "student/pretrain", "student/finetune", "student/final",
-                  "student_only/finetune", "student_only/final"):
+    for stage in (
+        "teacher",
+        "student/pretrain",
+        "student/finetune",
+        "student/final",
+        "student_only/finetune",
+        "student_only/final",
+    ):
         assert (out / stage / "best.json").exists(), stage
     assert not (out / "student_only" / "pretrain").exists()  # the ablation never sees the teacher
     summary = json.loads((out / "summary.json").read_text())
@@ -45,8 +51,11 @@ def test_every_stage_leaves_its_checkpoint_and_the_summary_compares_all_three(tr
     assert summary["n"] == len(test) == 16  # one test source: 3 types x 5 levels + pristine
     # Each model's numbers are its own on the test split: score the same files through the runtime
     # (Predictor.load(checkpoint folder)) and compare; a summary that mixed up models or splits fails.
-    folders = {"teacher": out / "teacher", "student": out / "student" / "final",
-               "student_only": out / "student_only" / "final"}
+    folders = {
+        "teacher": out / "teacher",
+        "student": out / "student" / "final",
+        "student_only": out / "student_only" / "final",
+    }
     mos = [r.mos for r in test]
     for name, folder in folders.items():
         with Predictor.load(folder) as predictor:
@@ -122,7 +131,9 @@ def test_predictor_scores_with_teacher_and_student_checkpoints(trained_run, tiny
     assert teacher.kind == "teacher" and teacher.mos_range == (0.0, 100.0)
     with Predictor.load(Path(cfg.out) / "teacher") as predictor:
         got = predictor(images)
-    views = collate_teacher_views([teacher_views(decode_image(p, teacher.views.contract), teacher.views) for p in images])
+    views = collate_teacher_views(
+        [teacher_views(decode_image(p, teacher.views.contract), teacher.views) for p in images]
+    )
     with torch.no_grad():
         want = teacher_forward(teacher.model, views).numpy() * 100.0
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)

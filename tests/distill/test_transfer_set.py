@@ -6,15 +6,15 @@ import shutil
 
 import pytest
 import torch
-
 from experiment_helpers import tiny_experiment, write_yaml
-from edgeiqa.experiment import ExperimentConfig
+
 from edgeiqa.distill.distributed import DistContext
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.stages import Run
 from edgeiqa.distill.validate import validate_experiment
 from edgeiqa.distill.views_data import DistortedCopies, ViewsDataset
 from edgeiqa.errors import ConfigError
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.models import create_model
 
 
@@ -32,7 +32,9 @@ def _records(tmp_path, tiny_synth, n=4):
     return load_splits(ExperimentConfig.load(write_yaml(tmp_path / "exp.yaml", raw)).data).train[:n]
 
 
-def test_copies_follow_the_originals_keep_their_label_and_change_the_pixels(tmp_path, tiny_synth, student_contract) -> None:
+def test_copies_follow_the_originals_keep_their_label_and_change_the_pixels(
+    tmp_path, tiny_synth, student_contract
+) -> None:
     records = _records(tmp_path, tiny_synth)
     plain = _dataset(records, student_contract, None)
     with_copies = _dataset(records, student_contract, DistortedCopies(2, ("gaussian_blur", "gaussian_noise"), (3, 5)))
@@ -70,26 +72,38 @@ def test_the_transfer_set_is_the_training_photos_plus_the_folder(tmp_path, tiny_
     sources = sorted(tiny_synth.parent.rglob("*.png"))[:3]
     for src in sources:
         shutil.copy(src, extra / f"extra_{src.name}")
-    raw = tiny_experiment(tmp_path / "run", tiny_synth,
-                          data={"transfer_dir": str(extra), "transfer_copies": 2, "transfer_levels": [2, 4],
-                                "transfer_distortions": ["jpeg", "motion_blur"]})
+    raw = tiny_experiment(
+        tmp_path / "run",
+        tiny_synth,
+        data={
+            "transfer_dir": str(extra),
+            "transfer_copies": 2,
+            "transfer_levels": [2, 4],
+            "transfer_distortions": ["jpeg", "motion_blur"],
+        },
+    )
     cfg = ExperimentConfig.load(write_yaml(tmp_path / "exp.yaml", raw))
     splits = load_splits(cfg.data)
     records, copies = Run(cfg, splits, DistContext()).transfer_set()
-    assert [r.path for r in records[:len(splits.train)]] == [r.path for r in splits.train]
-    assert sorted(r.path.name for r in records[len(splits.train):]) == sorted(f"extra_{s.name}" for s in sources)
+    assert [r.path for r in records[: len(splits.train)]] == [r.path for r in splits.train]
+    assert sorted(r.path.name for r in records[len(splits.train) :]) == sorted(f"extra_{s.name}" for s in sources)
     assert copies == DistortedCopies(2, ("jpeg", "motion_blur"), (2, 4))
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"transfer_copies": -1}, "data.transfer_copies: must be >= 0"),
-    ({"transfer_copies": 1, "transfer_distortions": ["blurr"]}, "data.transfer_distortions: unknown 'blurr'"),
-    ({"transfer_copies": 1, "transfer_distortions": []}, "data.transfer_distortions: empty"),
-    ({"transfer_levels": [4, 2]}, "data.transfer_levels: need [low, high]"),
-    ({"transfer_levels": [0, 6]}, "data.transfer_levels: need [low, high]"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"transfer_copies": -1}, "data.transfer_copies: must be >= 0"),
+        ({"transfer_copies": 1, "transfer_distortions": ["blurr"]}, "data.transfer_distortions: unknown 'blurr'"),
+        ({"transfer_copies": 1, "transfer_distortions": []}, "data.transfer_distortions: empty"),
+        ({"transfer_levels": [4, 2]}, "data.transfer_levels: need [low, high]"),
+        ({"transfer_levels": [0, 6]}, "data.transfer_levels: need [low, high]"),
+    ],
+)
 def test_bad_transfer_settings_are_named(tmp_path, tiny_synth, data, message) -> None:
-    cfg = ExperimentConfig.load(write_yaml(tmp_path / "exp.yaml", tiny_experiment(tmp_path / "run", tiny_synth, data=data)))
+    cfg = ExperimentConfig.load(
+        write_yaml(tmp_path / "exp.yaml", tiny_experiment(tmp_path / "run", tiny_synth, data=data))
+    )
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         validate_experiment(cfg)
 
@@ -101,8 +115,9 @@ def test_default_transfer_distortions_are_registered() -> None:
     assert set(TRANSFER_DISTORTIONS) <= set(DISTORTIONS)
 
 
-def test_only_pretraining_sees_the_copies_finetuning_trains_on_the_labelled_photos(tmp_path, tiny_synth,
-                                                                                     monkeypatch) -> None:
+def test_only_pretraining_sees_the_copies_finetuning_trains_on_the_labelled_photos(
+    tmp_path, tiny_synth, monkeypatch
+) -> None:
     # A distorted copy carries its source's MOS only as a placeholder: a fine-tuning stage that trained
     # on copies would teach the student that blur does not matter. Record what each stage trains on.
     from edgeiqa.distill.api import run_distill, run_teacher

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from export_helpers import tiny_model, write_images
 
 from edgeiqa.export.images import ImageSet
-from export_helpers import tiny_model, write_images
 
 
 @pytest.fixture(autouse=True)

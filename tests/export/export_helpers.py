@@ -17,8 +17,8 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from edgeiqa.metrics import Logistic4Fit
 from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
+from edgeiqa.metrics import Logistic4Fit
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
 
 FIT = Logistic4Fit((90.0, 10.0, 95.0, 30.0))

@@ -28,10 +28,17 @@ def test_unknown_format_and_precision_name_the_choices():
     known = "known formats: onnx, openvino, coreml, ort, litert, tensorrt"
     with pytest.raises(ConfigError, match=f"unknown export format 'tf'; {known}"):
         get_format("tf")
-    with pytest.raises(ConfigError, match="'openvino' has no precision 'int8-trt'; choose one of fp32, fp16, int8, int8-qdq"):
+    with pytest.raises(
+        ConfigError, match="'openvino' has no precision 'int8-trt'; choose one of fp32, fp16, int8, int8-qdq"
+    ):
         get_format("openvino").check_precision("int8-trt")
     assert [precision_class(p) for p in ("fp32", "fp16", "int8", "int8-trt", "int8-weights")] == [
-        "fp32", "fp16", "int8", "int8", "int8"]
+        "fp32",
+        "fp16",
+        "int8",
+        "int8",
+        "int8",
+    ]
 
 
 def test_where_each_format_runs_and_why_not(monkeypatch):
@@ -45,13 +52,18 @@ def test_where_each_format_runs_and_why_not(monkeypatch):
 
     real_find_spec = formats.importlib.util.find_spec
     monkeypatch.setattr(formats.sys, "platform", "linux")
-    monkeypatch.setattr(formats.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tensorrt" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        formats.importlib.util, "find_spec", lambda name, *a: None if name == "tensorrt" else real_find_spec(name, *a)
+    )
     assert not FORMATS["tensorrt"].runs_here
     assert FORMATS["tensorrt"].not_here_reason() == (
-        "TensorRT prediction needs the 'tensorrt' package, which is not installed here")
-    monkeypatch.setattr(formats.importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "tensorrt" else real_find_spec(name, *a))
+        "TensorRT prediction needs the 'tensorrt' package, which is not installed here"
+    )
+    monkeypatch.setattr(
+        formats.importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "tensorrt" else real_find_spec(name, *a),
+    )
     assert FORMATS["tensorrt"].runs_here
     monkeypatch.setattr(formats.sys, "platform", "darwin")  # no TensorRT on macOS, installed or not
     assert not FORMATS["tensorrt"].runs_here
@@ -77,9 +89,15 @@ def test_importing_the_package_imports_no_torch():
 def test_entropy_defaults_give_the_kl_search_real_candidates():
     entropy = Int8Settings(method="entropy")
     assert entropy.calibrator_options(symmetric=False) == {
-        "num_bins": 512, "num_quantized_bins": 128, "symmetric": False}
+        "num_bins": 512,
+        "num_quantized_bins": 128,
+        "symmetric": False,
+    }
     assert Int8Settings(method="percentile", percentile=99.9).calibrator_options(True) == {
-        "num_bins": 2048, "percentile": 99.9, "symmetric": True}
+        "num_bins": 2048,
+        "percentile": 99.9,
+        "symmetric": True,
+    }
     assert Int8Settings().calibrator_options(False) == {"symmetric": False}
     with pytest.raises(ConfigError, match="num_bins > num_quantized_bins .* equals minmax"):
         Int8Settings(method="entropy", num_bins=128)

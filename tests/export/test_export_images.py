@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from export_helpers import tiny_contract, write_images
 
 from edgeiqa.data.loaders import load_dataset
 from edgeiqa.errors import ConfigError
 from edgeiqa.export.images import ImageSet, iter_feeds, load_image_set, ort_calibration_reader
 from edgeiqa.runtime.preprocess import preprocess
-from export_helpers import tiny_contract, write_images
 
 
 @pytest.fixture
@@ -53,8 +53,7 @@ def test_choice_of_n_is_reproducible_and_described(split_csv: Path):
     other = load_image_set(split_csv, split="train", n=4, seed=8)
     assert first.paths == again.paths and len(first) == 4
     assert first.paths != other.paths
-    assert first.describe() == {"source": split_csv.parent.name, "split": "train", "n": 4, "mos": True,
-                                "available": 6}
+    assert first.describe() == {"source": split_csv.parent.name, "split": "train", "n": 4, "mos": True, "available": 6}
 
 
 def test_validation_sets_keep_mos_and_folders_have_none(split_csv: Path, tmp_path: Path):

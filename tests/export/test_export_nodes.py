@@ -42,10 +42,14 @@ def _graph() -> onnx.ModelProto:
         node("Mul", ["raw", "scale"], ["score"], name="/calibration/Mul"),
     ]
     graph = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info("image", f32, ["batch", 3, "height", "width"]),
-         helper.make_tensor_value_info("fragments", f32, ["batch", 3, 8, 8])],
-        [helper.make_tensor_value_info("score", f32, ["batch"])], init,
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("image", f32, ["batch", 3, "height", "width"]),
+            helper.make_tensor_value_info("fragments", f32, ["batch", 3, 8, 8]),
+        ],
+        [helper.make_tensor_value_info("score", f32, ["batch"])],
+        init,
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
@@ -55,7 +59,12 @@ def test_groups_paths_and_exact_names():
     assert resolve_nodes(model, ["head"]) == ["/model/head/Mul"] == resolve_nodes(model, ["model.head"])
     assert resolve_nodes(model, ["first_conv"]) == ["/model/stem/Conv", "/model/frag/Conv"]
     assert resolve_nodes(model, ["variance"]) == [
-        "/model/Sub", "/model/Pow", "/model/ReduceMean_1", "/model/Add", "/model/Sqrt"]
+        "/model/Sub",
+        "/model/Pow",
+        "/model/ReduceMean_1",
+        "/model/Add",
+        "/model/Sqrt",
+    ]
     assert resolve_nodes(model, ["/model/Pow", "calibration"]) == ["/model/Pow", "/calibration/Mul"]
 
 
@@ -85,9 +94,13 @@ def test_fp16_with_only_the_calibration_kept_float32_runs(tmp_path: Path, monkey
             convert_fp16(src, tmp_path / "bad.onnx", ("calibration",))
     details = convert_fp16(src, tmp_path / "g16.onnx", ("calibration",))
     assert details["constants_unshared"] == 1 and details["outputs_recast_to_fp32"] == ["score"]
-    feed = {"image": np.random.default_rng(0).normal(size=(2, 3, 8, 8)).astype(np.float32),
-            "fragments": np.ones((2, 3, 8, 8), np.float32)}
-    full, half = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feed)[0]
-                  for p in (src, tmp_path / "g16.onnx"))
+    feed = {
+        "image": np.random.default_rng(0).normal(size=(2, 3, 8, 8)).astype(np.float32),
+        "fragments": np.ones((2, 3, 8, 8), np.float32),
+    }
+    full, half = (
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        for p in (src, tmp_path / "g16.onnx")
+    )
     assert half.dtype == np.float32
     np.testing.assert_allclose(half, full, rtol=2e-3)

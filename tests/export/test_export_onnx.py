@@ -10,13 +10,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from export_helpers import FIT
 from onnx import TensorProto, numpy_helper
 
 from edgeiqa.export import ExportOptions, ParityError, export_artifact, verify_artifact
 from edgeiqa.export.onnx_export import graph_dims
 from edgeiqa.runtime.manifest import read_manifest
 from edgeiqa.runtime.predictor import Predictor
-from export_helpers import FIT
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -26,8 +26,11 @@ def _session(path: Path) -> ort.InferenceSession:
 def test_fp32_has_named_dynamic_axes_and_runs_any_size(model, calib, val, tmp_path):
     result = export_artifact(model, "onnx", "fp32", tmp_path, val=val)
     graph = onnx.load(str(result.artifact))
-    assert graph_dims(graph) == {"image": ["batch", 3, "height", "width"], "fragments": ["batch", 3, 16, 16],
-                                 "score": ["batch"]}
+    assert graph_dims(graph) == {
+        "image": ["batch", 3, "height", "width"],
+        "fragments": ["batch", 3, 16, 16],
+        "score": ["batch"],
+    }
     assert graph.opset_import[0].version == 17
     assert result.manifest.extra["export"]["fp32"]["slimmed"] is True
     image = torch.randn(3, 3, 48, 64, generator=torch.Generator().manual_seed(1))
@@ -53,8 +56,13 @@ def test_score_calibration_is_inside_the_graph(model, val, tmp_path):
 def test_fp32_gate_numbers(model, val, tmp_path):
     parity = export_artifact(model, "onnx", "fp32", tmp_path, val=val).parity
     assert parity.verdict == "passed" and parity.verified and parity.reference == "torch"
-    assert parity.rule == {"precision_class": "fp32", "max_abs_diff": 1e-3, "mean_abs_diff": None,
-                           "min_rank_agreement": 0.9999, "delta_srcc": None}
+    assert parity.rule == {
+        "precision_class": "fp32",
+        "max_abs_diff": 1e-3,
+        "mean_abs_diff": None,
+        "min_rank_agreement": 0.9999,
+        "delta_srcc": None,
+    }
     assert [(c.name, c.passed) for c in parity.checks] == [("max_abs_diff", True), ("rank_agreement", True)]
     assert parity.max_abs_diff < 1e-4 and parity.srcc_vs_reference == 1.0
     assert parity.reference_vs_mos["srcc"] == pytest.approx(1.0)  # the tiny scorer ranks by brightness
@@ -136,7 +144,9 @@ def test_slim_that_changes_the_axes_is_refused(model, val, tmp_path, monkeypatch
     monkeypatch.setattr(onnxslim, "slim", breaking)
     with pytest.raises(Exception, match="onnxslim changed the graph's inputs/outputs"):
         export_artifact(model, "onnx", "fp32", tmp_path, val=val)
-    assert export_artifact(model, "onnx", "fp32", tmp_path, val=val, options=ExportOptions(slim=False)).verdict == "passed"
+    assert (
+        export_artifact(model, "onnx", "fp32", tmp_path, val=val, options=ExportOptions(slim=False)).verdict == "passed"
+    )
 
 
 def test_no_images_for_the_gate_is_an_error_before_any_work(model, tmp_path):

@@ -7,24 +7,26 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from export_helpers import tiny_contract
 from onnx import TensorProto, numpy_helper
-from PIL import Image
 from onnxruntime.quantization import calibrate as ort_calibrate
+from PIL import Image
 
 from edgeiqa.errors import ConfigError
-from edgeiqa.export import ExportOptions, Int8Settings, export_artifact
-from edgeiqa.export import onnx_int8
+from edgeiqa.export import ExportOptions, Int8Settings, export_artifact, onnx_int8
 from edgeiqa.export.images import ort_calibration_reader
 from edgeiqa.export.onnx_export import export_fp32
 from edgeiqa.export.source import load_export_source
-from export_helpers import tiny_contract
 
 
 def _zero_points(path: Path) -> dict[str, np.ndarray]:
     graph = onnx.load(str(path)).graph
     inits = {i.name: i for i in graph.initializer}
-    return {n.input[2]: numpy_helper.to_array(inits[n.input[2]])
-            for n in graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits}
+    return {
+        n.input[2]: numpy_helper.to_array(inits[n.input[2]])
+        for n in graph.node
+        if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits
+    }
 
 
 @pytest.mark.parametrize("precision, activation", [("int8", TensorProto.UINT8), ("int8-trt", TensorProto.INT8)])
@@ -52,8 +54,9 @@ def test_both_flavours_are_qdq_of_their_type_and_pass_the_gate(model, calib, val
 
 
 def test_head_and_score_calibration_stay_float(model, calib, val, tmp_path):
-    result = export_artifact(model, "onnx", "int8", tmp_path, calib=calib, val=val,
-                             options=ExportOptions(keep_fp=("head", "first_conv")))
+    result = export_artifact(
+        model, "onnx", "int8", tmp_path, calib=calib, val=val, options=ExportOptions(keep_fp=("head", "first_conv"))
+    )
     excluded = result.manifest.extra["export"]["int8"]["nodes_to_exclude"]
     assert "/model/head/Gemm" in excluded and "/calibration/Sigmoid" in excluded
     assert "/model/stem/Conv" in excluded and "/model/frag/Conv" in excluded  # first conv of each input
@@ -98,8 +101,7 @@ def test_histogram_settings_reach_the_calibrator(fp32_onnx, calib, tmp_path, mon
     assert record["applied"]["num_bins"] == 256 and record["applied"]["num_quantized_bins"] == 64
     settings = Int8Settings(method="percentile", percentile=99.5, num_bins=512)
     _, record = onnx_int8.calibrate_int8_ranges(fp32_onnx, calib.paths, tiny_contract(), settings, False, tmp_path)
-    assert record["applied"] == {"symmetric": False, "num_bins": 512, "num_quantized_bins": 2048,
-                                 "percentile": 99.5}
+    assert record["applied"] == {"symmetric": False, "num_bins": 512, "num_quantized_bins": 2048, "percentile": 99.5}
 
 
 def _speck_images(folder: Path) -> list[str]:
@@ -122,12 +124,17 @@ def _widths(ranges) -> dict[str, float]:
 def test_entropy_really_differs_from_minmax(fp32_onnx, tmp_path):
     paths, contract = _speck_images(tmp_path / "specks"), tiny_contract()
     minmax, _ = onnx_int8.calibrate_int8_ranges(fp32_onnx, paths, contract, Int8Settings(), False, tmp_path)
-    entropy, _ = onnx_int8.calibrate_int8_ranges(fp32_onnx, paths, contract, Int8Settings(method="entropy", num_bins=256),
-                                     False, tmp_path)
+    entropy, _ = onnx_int8.calibrate_int8_ranges(
+        fp32_onnx, paths, contract, Int8Settings(method="entropy", num_bins=256), False, tmp_path
+    )
     assert _widths(entropy)["image"] < 0.97 * _widths(minmax)["image"]
     # The trap this guards against: onnxruntime's own entropy defaults (128 bins, 128 quantized bins).
-    default = ort_calibrate.create_calibrator(fp32_onnx, None, augmented_model_path=str(tmp_path / "aug.onnx"),
-                                              calibrate_method=ort_calibrate.CalibrationMethod.Entropy)
+    default = ort_calibrate.create_calibrator(
+        fp32_onnx,
+        None,
+        augmented_model_path=str(tmp_path / "aug.onnx"),
+        calibrate_method=ort_calibrate.CalibrationMethod.Entropy,
+    )
     default.collect_data(ort_calibration_reader(paths, contract))
     assert _widths(default.compute_data()) == pytest.approx(_widths(minmax))
 

@@ -1,4 +1,5 @@
-"""OpenVINO IR (FP32/FP16/INT8 via NNCF or ONNX Runtime's Q/DQ) round trips, and Core ML conversion (spec only off macOS)."""
+"""OpenVINO IR (FP32/FP16/INT8 via NNCF or ONNX Runtime's Q/DQ) round trips, and Core ML conversion
+(spec only off macOS)."""
 
 from __future__ import annotations
 
@@ -99,8 +100,9 @@ def test_int8_qdq_after_onnx_int8_reuses_its_quantization_unless_the_images_diff
 
 def test_openvino_gate_records_bf16_when_asked_for_the_device_default(model, val, tmp_path):
     options = ExportOptions(openvino_inference_precision=None)
-    parity = export_artifact(model, "openvino", "fp32", tmp_path, val=val, options=options,
-                             raise_on_failure=False).parity
+    parity = export_artifact(
+        model, "openvino", "fp32", tmp_path, val=val, options=options, raise_on_failure=False
+    ).parity
     assert parity.backend["requested_precision"] is None
     assert parity.backend["precision"] in ("f32", "bf16")  # bf16 on CPUs with AMX/AVX512-BF16
 
@@ -134,8 +136,13 @@ def test_coreml_package_spec_and_manifest(coreml_results):
     assert any(line.startswith("ERROR") and "upsample" in line for line in details["converter_log"])
     assert manifest.inputs[0]["shape"] == ["batch", 3, 32, 32]
     if sys.platform != "darwin":
-        assert manifest.parity == {"verdict": "unverified", "reason": "not verified: Core ML prediction needs macOS",
-                                   "n": 0, "rule": {}, "checks": []}
+        assert manifest.parity == {
+            "verdict": "unverified",
+            "reason": "not verified: Core ML prediction needs macOS",
+            "n": 0,
+            "rule": {},
+            "checks": [],
+        }
         assert manifest.valid is True and manifest.parity_record.verified is False
 
 

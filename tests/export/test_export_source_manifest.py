@@ -10,17 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from export_helpers import FIT, TinyScorer, tiny_contract, write_images
 from safetensors.torch import save_file, save_model
 
-from edgeiqa.metrics import Logistic4Fit
 from edgeiqa.distill.calibration import CalibratedModel, ScoreCalibration
 from edgeiqa.errors import ConfigError
 from edgeiqa.export import export_artifact, load_export_source
 from edgeiqa.export.cli_entry import add_export_arguments, run_export
+from edgeiqa.metrics import Logistic4Fit
 from edgeiqa.models import create_model
 from edgeiqa.runtime.manifest import SCHEMA, read_manifest
 from edgeiqa.runtime.predictor import Predictor
-from export_helpers import FIT, TinyScorer, tiny_contract, write_images
 
 STUDENT_FIT = Logistic4Fit((70.0, 20.0, 0.5, 0.05))
 
@@ -34,8 +34,13 @@ def checkpoint(tmp_path_factory) -> Path:
     model = CalibratedModel(create_model("test_eqcnet"), ScoreCalibration(STUDENT_FIT))
     save_model(model, str(folder / "model.safetensors"))  # tied weights (shared backbone) are stored once
     digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
-    state = {"model": "test_eqcnet", "model_kwargs": {}, "score_mapping": STUDENT_FIT.to_dict(),
-             "sha256": {"model": digest}, "epoch": 3}
+    state = {
+        "model": "test_eqcnet",
+        "model_kwargs": {},
+        "score_mapping": STUDENT_FIT.to_dict(),
+        "sha256": {"model": digest},
+        "epoch": 3,
+    }
     (folder / "state.json").write_text(json.dumps(state))
     return folder
 
@@ -67,8 +72,10 @@ def test_bad_sources_are_one_line_errors(checkpoint, tmp_path):
     with pytest.raises(ConfigError, match="checkpoint has no model.safetensors"):
         load_export_source(broken)
     # An uncalibrated student stage (weights under "student.") loads, but cannot be exported.
-    save_file({f"student.{k}": v.contiguous() for k, v in create_model("test_eqcnet").state_dict().items()},
-              str(broken / "model.safetensors"))
+    save_file(
+        {f"student.{k}": v.contiguous() for k, v in create_model("test_eqcnet").state_dict().items()},
+        str(broken / "model.safetensors"),
+    )
     (broken / "state.json").write_text(json.dumps({"model": "test_eqcnet", "kind": "student"}))
     with pytest.raises(ConfigError, match="has no score calibration"):
         load_export_source(broken, verify=False)
@@ -95,7 +102,11 @@ def test_manifest_schema(model, val, tmp_path):
     assert result.manifest_path.name == "tiny_scorer_fp32.onnx.json"
     assert list(data)[:4] == ["schema", "format", "precision", "artifact"] and data["schema"] == SCHEMA
     assert (data["format"], data["precision"], data["artifact"], data["model"]) == (
-        "onnx", "fp32", "tiny_scorer_fp32.onnx", "tiny_scorer")
+        "onnx",
+        "fp32",
+        "tiny_scorer_fp32.onnx",
+        "tiny_scorer",
+    )
     assert data["inputs"] == [
         {"name": "image", "shape": ["batch", 3, "height", "width"], "dtype": "float32"},
         {"name": "fragments", "shape": ["batch", 3, 16, 16], "dtype": "float32"},
@@ -118,8 +129,9 @@ def test_checkpoint_to_onnx_fp32_and_int8_with_the_real_student(checkpoint, tmp_
     assert fp32.manifest.extra["checkpoint"] == str(checkpoint)
     assert fp32.parity.passed and fp32.parity.max_abs_diff < 1e-3
     assert fp32.parity.delta_srcc_basis == "1 - SRCC(artifact, reference)"  # no MOS given
-    int8 = export_artifact(checkpoint, "onnx", "int8", tmp_path / "out", calib=images, val=images,
-                           raise_on_failure=False)
+    int8 = export_artifact(
+        checkpoint, "onnx", "int8", tmp_path / "out", calib=images, val=images, raise_on_failure=False
+    )
     assert int8.manifest.extra["export"]["int8"]["calibration"]["images_seen"] == 8
     excluded = int8.manifest.extra["export"]["int8"]["nodes_to_exclude"]
     assert "/model/head/MatMul" in excluded
@@ -136,13 +148,27 @@ def test_cli_export_from_a_checkpoint(checkpoint, tmp_path, capsys):
     csv.write_text("path,mos\n" + "".join(f"val/{p.name},{i}\n" for i, p in enumerate(images)))
     parser = argparse.ArgumentParser()
     add_export_arguments(parser)
-    args = parser.parse_args([str(checkpoint), "--format", "onnx", "--precision", "fp32", "--val", str(csv),
-                              "--out", str(tmp_path / "out")])
+    args = parser.parse_args(
+        [str(checkpoint), "--format", "onnx", "--precision", "fp32", "--val", str(csv), "--out", str(tmp_path / "out")]
+    )
     assert run_export(args) == 0
     line = capsys.readouterr().out
     assert "test_eqcnet_fp32.onnx" in line and "valid" in line and "max_abs_diff" in line
     manifest = read_manifest(tmp_path / "out" / "test_eqcnet_fp32.onnx.json")
     assert manifest.parity["images"] == {"source": tmp_path.name, "split": None, "n": 6, "mos": True, "available": 6}
     with pytest.raises(SystemExit):  # argparse: the test split is not a calibration choice
-        parser.parse_args([str(checkpoint), "--format", "onnx", "--precision", "int8", "--out", "x",
-                           "--calib", str(csv), "--calib-split", "test"])
+        parser.parse_args(
+            [
+                str(checkpoint),
+                "--format",
+                "onnx",
+                "--precision",
+                "int8",
+                "--out",
+                "x",
+                "--calib",
+                str(csv),
+                "--calib-split",
+                "test",
+            ]
+        )

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from export_helpers import tiny_contract, tiny_model, write_images
+from fake_tensorrt_api import StrictFake, allowed_names
 
 from edgeiqa.errors import ConfigError, MissingDependencyError
 from edgeiqa.export import export_artifact
@@ -23,8 +25,6 @@ from edgeiqa.export import tensorrt as trt_export
 from edgeiqa.export.cli_entry import add_build_engine_arguments, run_build_engine
 from edgeiqa.export.tensorrt_plan import default_profile, plan_engine
 from edgeiqa.runtime.manifest import read_manifest
-from export_helpers import tiny_contract, tiny_model, write_images
-from fake_tensorrt_api import StrictFake, allowed_names
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +32,20 @@ def onnx_files(tmp_path_factory) -> dict[str, Path]:
     """fp32, fp16 and int8-trt ONNX files of the tiny scorer, with their manifests."""
     out = tmp_path_factory.mktemp("trt")
     images = [str(p) for p in write_images(out / "imgs", 8, seed=6)]
-    return {p: export_artifact(tiny_model(), "onnx", p, out, calib=images, val=images).artifact
-            for p in ("fp32", "fp16", "int8-trt")}
+    return {
+        p: export_artifact(tiny_model(), "onnx", p, out, calib=images, val=images).artifact
+        for p in ("fp32", "fp16", "int8-trt")
+    }
 
 
 def test_strongly_typed_plans_from_fp16_and_qdq_graphs(onnx_files):
     plan = trt_export.plan_for_onnx(onnx_files["fp16"], "fp16", "m.engine", trt_major=11)
     assert (plan.graph_precision, plan.path, plan.network_flags, plan.builder_flags) == (
-        "fp16", "strongly-typed", ("STRONGLY_TYPED",), ())
+        "fp16",
+        "strongly-typed",
+        ("STRONGLY_TYPED",),
+        (),
+    )
     assert plan.trtexec == (
         f"trtexec --onnx={onnx_files['fp16']} --saveEngine=m.engine "
         "--minShapes=image:1x3x32x32,fragments:1x3x16x16 --optShapes=image:8x3x32x32,fragments:8x3x16x16 "
@@ -76,7 +82,10 @@ def test_profile_shapes_follow_the_size_policy():
     assert square.max == {"image": (16, 3, 32, 32), "fragments": (16, 3, 16, 16)}
     short = default_profile(tiny_contract(working_size=224, fragments=None, size_policy="short_side"), (1, 4, 8))
     assert (short.min["image"], short.opt["image"], short.max["image"]) == (
-        (1, 3, 224, 224), (4, 3, 224, 288), (8, 3, 448, 448))
+        (1, 3, 224, 224),
+        (4, 3, 224, 288),
+        (8, 3, 448, 448),
+    )
     assert list(short.opt) == ["image"]
     long = default_profile(tiny_contract(working_size=256, size_policy="long_side"))
     assert (long.min["image"][2:], long.opt["image"][2:], long.max["image"][2:]) == ((32, 32), (192, 256), (256, 256))
@@ -100,8 +109,11 @@ def test_calibration_batches_are_full_batches_in_the_opt_shapes(tmp_path):
 
 
 def test_missing_tensorrt_is_one_clear_line(onnx_files, model, calib, val, tmp_path):
-    message = re.escape("building TensorRT engines (do it on the target GPU / Jetson) needs the 'tensorrt' package (") \
-        + ".*" + re.escape("); install it with: pip install 'edgeiqa[tensorrt]'")
+    message = (
+        re.escape("building TensorRT engines (do it on the target GPU / Jetson) needs the 'tensorrt' package (")
+        + ".*"
+        + re.escape("); install it with: pip install 'edgeiqa[tensorrt]'")
+    )
     with pytest.raises(MissingDependencyError, match=message):
         trt_export.build_engine(onnx_files["fp16"], "fp16", tmp_path / "m.engine")
     with pytest.raises(MissingDependencyError, match=message):
@@ -110,6 +122,7 @@ def test_missing_tensorrt_is_one_clear_line(onnx_files, model, calib, val, tmp_p
 
 
 # ----------------------------------------------------------------------------------------- fake TensorRT
+
 
 class _Recorder(StrictFake):
     """Records every call of a documented method; any other name raises AttributeError."""
@@ -120,8 +133,9 @@ class _Recorder(StrictFake):
 
     def __getattr__(self, method):  # reached for names the instance lacks, refused ones included
         if method.startswith("_") or method not in self._allowed:
-            raise AttributeError(f"TensorRT's {self._api} has no attribute {method!r} (not in its documented "
-                                 "Python API)")
+            raise AttributeError(
+                f"TensorRT's {self._api} has no attribute {method!r} (not in its documented Python API)"
+            )
         return lambda *args: self._log.append((self._name, method, args))
 
 
@@ -206,7 +220,11 @@ def test_tensorrt11_build_is_strongly_typed_with_no_precision_flags(onnx_files, 
     assert capsys.readouterr().out.startswith(f"equivalent: {plan.trtexec}\n")
     manifest = read_manifest(trt_export.write_engine_manifest(plan))
     assert (manifest.format, manifest.precision, manifest.model, manifest.valid) == (
-        "tensorrt", "fp16", "tiny_scorer", True)
+        "tensorrt",
+        "fp16",
+        "tiny_scorer",
+        True,
+    )
     assert manifest.contract == tiny_contract() and manifest.extra["plan"]["trtexec"] == plan.trtexec
     assert manifest.parity_record.verdict == "unverified"
     assert manifest.parity_record.reason.startswith("not verified: no validation images given")
@@ -235,8 +253,9 @@ def test_build_engine_cli_plan_only(onnx_files, capsys):
 
     parser = argparse.ArgumentParser()
     add_build_engine_arguments(parser)
-    args = parser.parse_args([str(onnx_files["int8-trt"]), "--precision", "int8", "--plan-only", "--trt-major", "11",
-                              "--batch", "1,2,4"])
+    args = parser.parse_args(
+        [str(onnx_files["int8-trt"]), "--precision", "int8", "--plan-only", "--trt-major", "11", "--batch", "1,2,4"]
+    )
     assert run_build_engine(args) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["path"] == "strongly-typed" and plan["profile"]["max"]["image"] == [4, 3, 32, 32]

@@ -10,6 +10,7 @@ import pytest
 from onnx import numpy_helper
 
 from edgeiqa.export import ExportOptions
+from edgeiqa.export.images import iter_feeds
 from edgeiqa.export.onnx_export import export_fp32
 from edgeiqa.export.onnx_int8 import quantize_int8
 from edgeiqa.export.qdq_rules import check_trt_qdq_rules
@@ -23,7 +24,6 @@ from edgeiqa.export.sensitivity import (
     read_sensitivity,
     write_sensitivity,
 )
-from edgeiqa.export.images import iter_feeds
 from edgeiqa.export.source import load_export_source
 
 
@@ -31,6 +31,7 @@ from edgeiqa.export.source import load_export_source
 def quantized(tmp_path_factory, image_dir) -> dict[str, tuple[Path, Path]]:
     """(float pre-processed model, Q/DQ artifact) per flavour, for the tiny scorer."""
     from export_helpers import tiny_model
+
     from edgeiqa.export.images import ImageSet
 
     source = load_export_source(tiny_model())

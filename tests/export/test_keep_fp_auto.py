@@ -48,10 +48,12 @@ def _auto(result) -> dict:
 
 def test_a_loose_budget_keeps_nothing(model, calib, val, tmp_path):
     # Images far apart in quality: full INT8 already ranks them as FP32 does, so the default budget is loose.
-    plain = export_artifact(model, "onnx", "int8", tmp_path / "plain", calib=calib, val=val,
-                            options=ExportOptions(keep_fp=("head",)))
-    result = export_artifact(model, "onnx", "int8", tmp_path / "auto", calib=calib, val=val,
-                             options=ExportOptions(keep_fp=("head", "auto")))
+    plain = export_artifact(
+        model, "onnx", "int8", tmp_path / "plain", calib=calib, val=val, options=ExportOptions(keep_fp=("head",))
+    )
+    result = export_artifact(
+        model, "onnx", "int8", tmp_path / "auto", calib=calib, val=val, options=ExportOptions(keep_fp=("head", "auto"))
+    )
     auto = _auto(result)
     assert auto["met"] and auto["kept_fp"] == [] and auto["budget"] == 0.99
     assert auto["steps"] == [{"kept": 0, "rank_agreement": 1.0, "mean_abs_delta": auto["mean_abs_delta"]}]
@@ -64,8 +66,16 @@ def test_a_loose_budget_keeps_nothing(model, calib, val, tmp_path):
 
 
 def test_a_tight_budget_keeps_the_most_sensitive_layer_first(model, close_images, tmp_path):
-    result = export_artifact(model, "onnx", "int8-trt", tmp_path, calib=close_images, val=close_images,
-                             options=ExportOptions(keep_fp=("head", "auto:1.0")), raise_on_failure=False)
+    result = export_artifact(
+        model,
+        "onnx",
+        "int8-trt",
+        tmp_path,
+        calib=close_images,
+        val=close_images,
+        options=ExportOptions(keep_fp=("head", "auto:1.0")),
+        raise_on_failure=False,
+    )
     auto = _auto(result)
     first = auto["steps"][0]["rank_agreement"]
     assert first < 1.0, "the test images must make full INT8 miss the tight budget"
@@ -86,13 +96,17 @@ def _compute_ops(xml: Path) -> dict[str, bool]:
     import openvino as ov
 
     model = ov.Core().read_model(str(xml))
-    return {op.get_friendly_name(): op.input_value(0).get_node().get_type_name() == "FakeQuantize"
-            for op in model.get_ordered_ops() if op.get_type_name() in ("Convolution", "GroupConvolution", "MatMul")}
+    return {
+        op.get_friendly_name(): op.input_value(0).get_node().get_type_name() == "FakeQuantize"
+        for op in model.get_ordered_ops()
+        if op.get_type_name() in ("Convolution", "GroupConvolution", "MatMul")
+    }
 
 
 def test_openvino_int8_lists_the_layers_left_in_float(model, calib, val, tmp_path):
-    result = export_artifact(model, "openvino", "int8", tmp_path, calib=calib, val=val,
-                             options=ExportOptions(keep_fp=("head",)))
+    result = export_artifact(
+        model, "openvino", "int8", tmp_path, calib=calib, val=val, options=ExportOptions(keep_fp=("head",))
+    )
     listed = result.manifest.extra["export"]["int8"]["float_layers"]
     ops = _compute_ops(result.artifact)
     # Exactly the conv/matmul layers the saved IR runs in float, each with a reason; the convs run INT8.
@@ -103,10 +117,26 @@ def test_openvino_int8_lists_the_layers_left_in_float(model, calib, val, tmp_pat
 
 
 def test_openvino_accuracy_control_names_the_layers_it_reverted(model, close_images, tmp_path):
-    plain = export_artifact(model, "openvino", "int8", tmp_path / "plain", calib=close_images, val=close_images,
-                            options=ExportOptions(keep_fp=("head",)), raise_on_failure=False)
-    result = export_artifact(model, "openvino", "int8", tmp_path / "auto", calib=close_images, val=close_images,
-                             options=ExportOptions(keep_fp=("head", "auto:1.0")), raise_on_failure=False)
+    plain = export_artifact(
+        model,
+        "openvino",
+        "int8",
+        tmp_path / "plain",
+        calib=close_images,
+        val=close_images,
+        options=ExportOptions(keep_fp=("head",)),
+        raise_on_failure=False,
+    )
+    result = export_artifact(
+        model,
+        "openvino",
+        "int8",
+        tmp_path / "auto",
+        calib=close_images,
+        val=close_images,
+        options=ExportOptions(keep_fp=("head", "auto:1.0")),
+        raise_on_failure=False,
+    )
     details = result.manifest.extra["export"]["int8"]
     reverted = {row["layer"] for row in details["float_layers"] if row["why"] == "accuracy control"}
     plain_float = {row["layer"] for row in plain.manifest.extra["export"]["int8"]["float_layers"]}
@@ -120,7 +150,8 @@ def test_openvino_accuracy_control_names_the_layers_it_reverted(model, close_ima
 
 
 def test_openvino_accuracy_control_ranks_layers_without_rescoring_the_whole_set_per_image(
-        model, close_images, tmp_path, monkeypatch):
+    model, close_images, tmp_path, monkeypatch
+):
     # Returned as (SRCC, None), the metric put NNCF in its per-item metric mode: to rank each layer group it
     # called the validation function once per image, and every call scored the whole set (100 x 100
     # inferences per group: over an hour on the LIVE-C student). Per-item outputs make it rank by the
@@ -135,24 +166,42 @@ def test_openvino_accuracy_control_ranks_layers_without_rescoring_the_whole_set_
             items = list(data)
             sizes.append(len(items))
             return validation_fn(compiled, items)
+
         return real(model_, calibration, validation, counted, **kwargs)
 
     monkeypatch.setattr(nncf, "quantize_with_accuracy_control", recording)
-    result = export_artifact(model, "openvino", "int8", tmp_path, calib=close_images, val=close_images,
-                             options=ExportOptions(keep_fp=("head", "auto:1.0")), raise_on_failure=False)
+    result = export_artifact(
+        model,
+        "openvino",
+        "int8",
+        tmp_path,
+        calib=close_images,
+        val=close_images,
+        options=ExportOptions(keep_fp=("head", "auto:1.0")),
+        raise_on_failure=False,
+    )
     assert result.manifest.extra["export"]["int8"]["keep_fp_auto"]["rank_agreement"] == 1.0
     assert sizes.count(1) <= 1 and sizes.count(len(close_images.paths)) >= 2
 
 
 def test_openvino_accuracy_control_stops_at_its_bound_and_says_the_budget_was_not_met(
-        model, close_images, tmp_path, monkeypatch, capfd):
+    model, close_images, tmp_path, monkeypatch, capfd
+):
     # Unbounded, NNCF's greedy search re-ranked every remaining group after each step that made SRCC worse
     # and ran for over an hour on the LIVE-C student. The bound caps the groups it may revert.
     import edgeiqa.export.openvino_export as ov_export
 
     monkeypatch.setattr(ov_export, "MAX_REVERTED_GROUPS", 1)
-    result = export_artifact(model, "openvino", "int8", tmp_path, calib=close_images, val=close_images,
-                             options=ExportOptions(keep_fp=("head", "auto:1.0")), raise_on_failure=False)
+    result = export_artifact(
+        model,
+        "openvino",
+        "int8",
+        tmp_path,
+        calib=close_images,
+        val=close_images,
+        options=ExportOptions(keep_fp=("head", "auto:1.0")),
+        raise_on_failure=False,
+    )
     auto = result.manifest.extra["export"]["int8"]["keep_fp_auto"]
     # The reference, the fully quantized model and one reverted group: nothing more is scored on the whole set.
     assert auto["validation_calls"] <= 3 and auto["max_reverted_groups"] == 1

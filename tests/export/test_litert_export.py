@@ -12,6 +12,8 @@ import pytest
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
 
+from export_helpers import tiny_model, write_images  # noqa: E402
+
 from edgeiqa.export import ExportOptions, ImageSet, export_artifact  # noqa: E402
 from edgeiqa.export.errors import ExportError  # noqa: E402
 from edgeiqa.export.images import iter_feeds  # noqa: E402
@@ -21,7 +23,6 @@ from edgeiqa.metrics import srcc  # noqa: E402
 from edgeiqa.runtime.manifest import read_manifest  # noqa: E402
 from edgeiqa.runtime.predictor import Predictor  # noqa: E402
 from edgeiqa.runtime.runners.litert_runner import LiteRTRunner  # noqa: E402
-from export_helpers import tiny_model, write_images  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +48,12 @@ def _torch_scores(source, paths):
     import torch
 
     with torch.no_grad():
-        return np.concatenate([source.model(*(torch.from_numpy(f[n]) for n in source.input_names)).numpy()
-                               for f in iter_feeds(paths, source.contract, 4)])
+        return np.concatenate(
+            [
+                source.model(*(torch.from_numpy(f[n]) for n in source.input_names)).numpy()
+                for f in iter_feeds(paths, source.contract, 4)
+            ]
+        )
 
 
 def test_fp32_manifest_records_builtin_ops_and_predictor_matches_torch(fp32, images):

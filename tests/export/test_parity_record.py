@@ -53,8 +53,13 @@ def test_identical_scores_pass_every_class_and_fp32_is_held_to_its_max_abs():
         assert compare(ref.copy(), ref, mos, precision, Tolerances()).verdict == "passed"
     shifted = compare(ref + 0.01, ref, mos, "fp32", Tolerances(), "torch")
     assert shifted.verdict == "failed" and shifted.reason == "max_abs_diff = 0.01 > 0.001 on 40 images"
-    assert shifted.rule == {"precision_class": "fp32", "max_abs_diff": 1e-3, "mean_abs_diff": None,
-                            "min_rank_agreement": 0.9999, "delta_srcc": None}
+    assert shifted.rule == {
+        "precision_class": "fp32",
+        "max_abs_diff": 1e-3,
+        "mean_abs_diff": None,
+        "min_rank_agreement": 0.9999,
+        "delta_srcc": None,
+    }
     nan = compare(np.where(np.arange(40) == 3, np.nan, ref), ref, mos, "fp16", Tolerances())
     assert nan.verdict == "failed" and nan.reason == "1 of 40 artifact scores are NaN or inf"
 
@@ -71,9 +76,11 @@ def test_the_failure_line_is_short_names_the_rule_and_the_cli_flag():
 
 def test_the_verdict_round_trips_through_json():
     mos, ref = _weak_model(30)
-    for record in (compare(ref, ref, mos, "fp16", Tolerances(), "torch"),
-                   compare(ref[::-1].copy(), ref, mos, "int8", Tolerances(), "onnx:x.onnx"),
-                   ParityRecord.skipped("Core ML prediction needs macOS")):
+    for record in (
+        compare(ref, ref, mos, "fp16", Tolerances(), "torch"),
+        compare(ref[::-1].copy(), ref, mos, "int8", Tolerances(), "onnx:x.onnx"),
+        ParityRecord.skipped("Core ML prediction needs macOS"),
+    ):
         record.extra["previous_sha256"] = "ab" * 32
         again = ParityRecord.from_dict(json.loads(json.dumps(record.to_dict())))
         assert again == record and again.verdict == record.verdict
@@ -87,13 +94,25 @@ def test_a_read_verdict_is_the_enum_and_writes_as_its_plain_string():
     assert text == json.dumps({"verdict": "failed", "reason": "x", "n": 0, "rule": {}, "checks": []})
 
 
-@pytest.mark.parametrize("legacy, verdict", [
-    ({"passed": True, "verified": True, "value": 1e-5, "reason": "max_abs_diff = 1e-05 <= 0.001 on 12 images",
-      "max_abs_diff": 1e-5, "n": 12}, "passed"),
-    ({"passed": False, "verified": True, "reason": "delta_srcc = 0.0107 > 0.01 on 122 images"}, "failed"),
-    ({"skipped": "Core ML prediction needs macOS", "verified": False, "passed": None}, "unverified"),
-    ({"max_abs": 0.3}, "unverified"),
-])
+@pytest.mark.parametrize(
+    "legacy, verdict",
+    [
+        (
+            {
+                "passed": True,
+                "verified": True,
+                "value": 1e-5,
+                "reason": "max_abs_diff = 1e-05 <= 0.001 on 12 images",
+                "max_abs_diff": 1e-5,
+                "n": 12,
+            },
+            "passed",
+        ),
+        ({"passed": False, "verified": True, "reason": "delta_srcc = 0.0107 > 0.01 on 122 images"}, "failed"),
+        ({"skipped": "Core ML prediction needs macOS", "verified": False, "passed": None}, "unverified"),
+        ({"max_abs": 0.3}, "unverified"),
+    ],
+)
 def test_records_written_before_verdicts_still_read(legacy, verdict):
     record = ParityRecord.from_dict(legacy)
     assert record.verdict == verdict and record.valid == (verdict != "failed")

@@ -23,10 +23,12 @@ def _broken_onnx(path: Path) -> Path:
     from onnx import TensorProto, helper, numpy_helper, save
 
     graph = helper.make_graph(
-        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="bad_reshape")], "broken",
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="bad_reshape")],
+        "broken",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(np.array([7], np.int64), "shape")])
+        [numpy_helper.from_array(np.array([7], np.int64), "shape")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     save(model, str(path))
@@ -54,16 +56,22 @@ def test_a_graph_that_cannot_run_fails_the_lint_with_its_messages(tmp_path):
 
 def test_missing_polygraphy_is_recorded_as_not_run(tmp_path, monkeypatch):
     real = lint.importlib.util.find_spec
-    monkeypatch.setattr(lint.importlib.util, "find_spec", lambda name, *a: None if name == "polygraphy" else real(name, *a))
+    monkeypatch.setattr(
+        lint.importlib.util, "find_spec", lambda name, *a: None if name == "polygraphy" else real(name, *a)
+    )
     record = lint.polygraphy_lint(tmp_path / "any.onnx")
-    assert record == {"verdict": "not run", "tool": "polygraphy check lint",
-                      "reason": "polygraphy not installed (pip install 'edgeiqa[onnx]')"}
+    assert record == {
+        "verdict": "not run",
+        "tool": "polygraphy check lint",
+        "reason": "polygraphy not installed (pip install 'edgeiqa[onnx]')",
+    }
 
 
 def test_a_report_is_summarised_into_a_verdict():
-    report = {"summary": {"passing": ["a", "b"], "failing": ["c"]},
-              "lint_entries": [{"level": "warning", "source": "onnx_graphsurgeon", "message": "unused input x",
-                                "nodes": []}]}
+    report = {
+        "summary": {"passing": ["a", "b"], "failing": ["c"]},
+        "lint_entries": [{"level": "warning", "source": "onnx_graphsurgeon", "message": "unused input x", "nodes": []}],
+    }
     summary = lint.summarise(report, 1, "polygraphy check lint 0.53.6")
     assert (summary["verdict"], summary["passing_nodes"], summary["failing_nodes"]) == ("failed", 2, ["c"])
     clean = lint.summarise({"summary": {"passing": ["a"], "failing": []}, "lint_entries": []}, 0, "t")

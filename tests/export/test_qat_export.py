@@ -1,4 +1,5 @@
-"""``onnx int8-qat``: a QAT student's own Q/DQ graph, TensorRT's rules, ONNX Runtime parity, the float-reference gate."""
+"""``onnx int8-qat``: a QAT student's own Q/DQ graph, TensorRT's rules, ONNX Runtime parity, the float-reference
+gate."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from export_helpers import tiny_model
 from onnx import TensorProto, numpy_helper
 
 from edgeiqa.errors import ConfigError
@@ -21,7 +23,6 @@ from edgeiqa.export.options import ExportOptions
 from edgeiqa.export.qdq_rules import check_trt_qdq_rules
 from edgeiqa.export.source import load_export_source
 from edgeiqa.models.fake_quant import QuantSettings, calibrate_activations, quantize_model, weight_scales
-from export_helpers import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +113,9 @@ def test_the_format_table_and_the_source_rules(qat_model, calib, val, tmp_path):
     with pytest.raises(ConfigError, match="needs onnxslim's constant folding"):
         export_artifact(qat_model, "onnx", QAT_PRECISION, tmp_path, val=val, options=ExportOptions(slim=False))
     with pytest.raises(ConfigError, match="drop 'auto' for int8-qat"):
-        export_artifact(qat_model, "onnx", QAT_PRECISION, tmp_path, val=val,
-                        options=ExportOptions(keep_fp=("head", "auto:0.99")))
+        export_artifact(
+            qat_model, "onnx", QAT_PRECISION, tmp_path, val=val, options=ExportOptions(keep_fp=("head", "auto:0.99"))
+        )
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".onnx"]
 
 
@@ -141,6 +143,7 @@ def test_tensorrt_builds_the_qat_graph_by_explicit_quantization(qat_model, qat_e
 
 
 # ---------------------------------------------------------------------------- from a trained QAT checkpoint
+
 
 def _val_images(cfg) -> ImageSet:
     from edgeiqa.distill.runs import load_splits
@@ -189,7 +192,11 @@ def test_the_pipeline_exports_int8_qat_only_with_the_stage_on(qat_run):
     cfg, *_ = qat_run
     with_qat = dataclasses.replace(cfg.export, artifacts=[ArtifactConfig("onnx", QAT_PRECISION)])
     assert export_problems(dataclasses.replace(cfg, export=with_qat)) == []
-    off = dataclasses.replace(cfg, export=with_qat,
-                              student=dataclasses.replace(cfg.student, qat=dataclasses.replace(cfg.student.qat, enabled=False)))
-    assert export_problems(off) == ["export.artifacts[0].precision: int8-qat exports the quantization-aware student: "
-                                    "set student.qat.enabled: true"]
+    off = dataclasses.replace(
+        cfg,
+        export=with_qat,
+        student=dataclasses.replace(cfg.student, qat=dataclasses.replace(cfg.student.qat, enabled=False)),
+    )
+    assert export_problems(off) == [
+        "export.artifacts[0].precision: int8-qat exports the quantization-aware student: set student.qat.enabled: true"
+    ]

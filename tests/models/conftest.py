@@ -35,4 +35,3 @@ def synth_batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Image.Im
     chosen = [rows[i] for i in picks]
     images = [Image.open(Path(root) / r["path"]).convert("RGB") for r in chosen]
     return images, np.array([float(r["mos"]) for r in chosen], dtype=np.float32)
-

@@ -19,8 +19,14 @@ def test_coreml_conversion(name: str) -> None:
     example = model.example_inputs(1, (64, 64))
     traced = torch.jit.trace(model, example)
     inputs = [ct.TensorType(name=n, shape=tuple(x.shape)) for n, x in zip(model.contract.input_names, example)]
-    mlmodel = ct.convert(traced, inputs=inputs, outputs=[ct.TensorType(name="score")], convert_to="mlprogram",
-                         compute_precision=ct.precision.FLOAT32, skip_model_load=True)
+    mlmodel = ct.convert(
+        traced,
+        inputs=inputs,
+        outputs=[ct.TensorType(name="score")],
+        convert_to="mlprogram",
+        compute_precision=ct.precision.FLOAT32,
+        skip_model_load=True,
+    )
     spec = mlmodel.get_spec()
     assert [i.name for i in spec.description.input] == list(model.contract.input_names)
     assert [o.name for o in spec.description.output] == ["score"]

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from edgeiqa.export.artifact import dynamic_axes
-
 from edgeiqa.models import EQCNet, create_model, list_models
 
 STUDENTS = list_models("*eqcnet*")
+
 
 def _varied(model: EQCNet, batch: int, hw: tuple[int, int]) -> tuple[torch.Tensor, ...]:
     """Inputs whose images differ in contrast and brightness, not only in noise."""
@@ -49,8 +49,16 @@ def test_onnx_export_with_dynamic_axes_matches_torch(name: str) -> None:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(model, model.example_inputs(1, (64, 64)), buffer, dynamo=False, opset_version=17,
-                          input_names=names, output_names=["score"], dynamic_axes=dynamic_axes(model.contract))
+        torch.onnx.export(
+            model,
+            model.example_inputs(1, (64, 64)),
+            buffer,
+            dynamo=False,
+            opset_version=17,
+            input_names=names,
+            output_names=["score"],
+            dynamic_axes=dynamic_axes(model.contract),
+        )
     session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == names
     assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]

@@ -27,7 +27,6 @@ from edgeiqa.models.fake_quant import (
     weight_scales,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -36,8 +35,11 @@ def _views(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     level = torch.linspace(0, 1, n).view(n, 1, 1, 1)
     ramp = torch.linspace(-1, 1, 64).view(1, 1, 1, 64)
-    image = 0.3 * torch.rand(n, 3, 64, 64, generator=g) + 0.5 * level * torch.randn(n, 3, 64, 64, generator=g) \
+    image = (
+        0.3 * torch.rand(n, 3, 64, 64, generator=g)
+        + 0.5 * level * torch.randn(n, 3, 64, 64, generator=g)
         + (1 - level) * ramp
+    )
     return image, image[:, :, :32, :32].contiguous()
 
 
@@ -60,8 +62,9 @@ def test_weights_sit_exactly_on_the_per_channel_int8_grid_with_a_straight_throug
     torch.testing.assert_close(levels, levels.round(), rtol=0, atol=1e-4)
     assert levels.abs().amax(dim=(1, 2, 3)).round().tolist() == [SYMMETRIC_LEVELS] * 6
     # ... and it is round-half-even(w / s) * s, the rounding ONNX QuantizeLinear and TensorRT apply.
-    expected = torch.clamp(torch.round(weight.detach() / scale.view(6, 1, 1, 1)), QUANT_MIN, QUANT_MAX) \
-        * scale.view(6, 1, 1, 1)
+    expected = torch.clamp(torch.round(weight.detach() / scale.view(6, 1, 1, 1)), QUANT_MIN, QUANT_MAX) * scale.view(
+        6, 1, 1, 1
+    )
     torch.testing.assert_close(quantized.detach(), expected, rtol=0, atol=0)
     # Each channel keeps its own resolution: a tiny-weight channel is not rounded to zero by a big one.
     assert torch.count_nonzero(quantized[0]) > 0.9 * quantized[0].numel()

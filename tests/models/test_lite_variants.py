@@ -45,10 +45,15 @@ def test_normalisation_follows_an_overridden_backbone_unless_the_contract_names_
     assert teacher.contract.working_size == 224  # the variant's own global view, not the spec default
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("tf_efficientnet_lite2", (HALF, HALF)), ("efficientnet_lite0", (HALF, HALF)),
-    ("mobilenetv3_large_100", (IMAGENET_MEAN, IMAGENET_STD)), ("test_convnext", (HALF, HALF)),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("tf_efficientnet_lite2", (HALF, HALF)),
+        ("efficientnet_lite0", (HALF, HALF)),
+        ("mobilenetv3_large_100", (IMAGENET_MEAN, IMAGENET_STD)),
+        ("test_convnext", (HALF, HALF)),
+    ],
+)
 def test_backbone_normalisation_reads_timm_except_for_the_tf_lite_weights(
     name: str, expected: tuple[tuple[float, ...], tuple[float, ...]]
 ) -> None:
@@ -112,7 +117,9 @@ def test_the_students_reducing_gap_changes_nothing_below_twice_its_working_size(
 
 def test_the_student_ladder_spans_the_edge_budgets_at_4k() -> None:
     # Issue 23's ladder: a smallest student at <= 0.3 GMACs on a 4K photo, a middle one, the default at 1.6.
-    gmacs = {name: model_info(name, (2160, 3840)).gmacs for name in ("eqcnet_lite0_s", "eqcnet_lite0_m", "eqcnet_lite0")}
+    gmacs = {
+        name: model_info(name, (2160, 3840)).gmacs for name in ("eqcnet_lite0_s", "eqcnet_lite0_m", "eqcnet_lite0")
+    }
     assert 0.2 < gmacs["eqcnet_lite0_s"] <= 0.3
     assert gmacs["eqcnet_lite0_s"] < gmacs["eqcnet_lite0_m"] < 1.0 < gmacs["eqcnet_lite0"]
     # Every rung keeps native-resolution fragments (noise and compression live there).

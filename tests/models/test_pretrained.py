@@ -89,6 +89,9 @@ def test_pretrained_without_network_or_cache_says_how_to_load_a_local_file(
     constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # fail fast instead of retrying for ~45 s
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
-    with pytest.raises(ConfigError, match=r"cannot load pretrained weights for backbone 'mobilenetv3_small_050' .*"
-                                          r"offline, pass pretrained_cfg_overlay=dict\(file="):
+    with pytest.raises(
+        ConfigError,
+        match=r"cannot load pretrained weights for backbone 'mobilenetv3_small_050' .*"
+        r"offline, pass pretrained_cfg_overlay=dict\(file=",
+    ):
         create_model("test_eqcnet", pretrained=True)

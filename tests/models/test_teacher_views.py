@@ -27,8 +27,7 @@ def _photo(w: int, h: int, seed: int = 0) -> Image.Image:
 
 @pytest.mark.parametrize(
     "size, expected",
-    [((200, 150), 1), ((512, 384), 1), ((1024, 768), 2), ((1920, 1080), 5), ((3840, 2160), 16),
-     ((7680, 4320), 16)],
+    [((200, 150), 1), ((512, 384), 1), ((1024, 768), 2), ((1920, 1080), 5), ((3840, 2160), 16), ((7680, 4320), 16)],
 )
 def test_patch_count_follows_area(size: tuple[int, int], expected: int) -> None:
     assert patch_count(*size, PAPER) == expected
@@ -57,7 +56,7 @@ def test_patches_are_native_pixels_fixed_in_eval_and_jittered_in_training() -> N
     assert views.global_view.shape == (3, 64, 64) and views.patches.shape == (8, 3, 64, 64)
     pixels = np.asarray(img)
     for (x, y), patch in zip(views.origins, views.patches):
-        np.testing.assert_allclose(patch, pixels[y:y + 64, x:x + 64].transpose(2, 0, 1), atol=1e-3)
+        np.testing.assert_allclose(patch, pixels[y : y + 64, x : x + 64].transpose(2, 0, 1), atol=1e-3)
     np.testing.assert_array_equal(teacher_views(img, spec).origins, views.origins)
     jittered = teacher_views(img, spec, rng=np.random.default_rng(1)).origins
     assert not np.array_equal(jittered, views.origins)

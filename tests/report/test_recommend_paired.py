@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bench.bench_helpers import entry, result_dict
+
+from edgeiqa.bench.schema import ResultError, validate_result
+from edgeiqa.metrics import bootstrap_ci, srcc
 from edgeiqa.report.intervals import PairedBootstrap, paired_srcc_difference, srcc_interval
 from edgeiqa.report.recommend import recommend_device
 from edgeiqa.report.writer import write_report
-from edgeiqa.bench.schema import ResultError, validate_result
-from edgeiqa.metrics import bootstrap_ci, srcc
 
 N = 150
 
@@ -68,16 +68,23 @@ def _scored(label: str, p50: float, scores: np.ndarray, mos: np.ndarray, **kw) -
 
 
 def _dataset(mos: np.ndarray) -> dict:
-    return {"name": "csv", "split_used": "test", "n": N, "mos": [float(m) for m in mos],
-            "images": [f"img{i}.jpg" for i in range(N)]}
+    return {
+        "name": "csv",
+        "split_used": "test",
+        "n": N,
+        "mos": [float(m) for m in mos],
+        "images": [f"img{i}.jpg" for i in range(N)],
+    }
 
 
 def test_the_recommendation_does_not_rank_what_the_data_cannot_tell():
     mos, ref = _data()
-    entries = [_scored("fp32.onnx", 10.0, ref, mos),
-               _scored("fp16.onnx", 6.0, ref + 1e-4, mos, precision="fp16"),        # same ranking
-               _scored("int8.onnx", 3.0, _noisy(ref, 6.0, 2), mos, precision="int8"),  # cannot tell
-               _scored("bad.onnx", 1.0, _noisy(ref, 40.0, 1), mos, precision="int8")]  # clearly worse
+    entries = [
+        _scored("fp32.onnx", 10.0, ref, mos),
+        _scored("fp16.onnx", 6.0, ref + 1e-4, mos, precision="fp16"),  # same ranking
+        _scored("int8.onnx", 3.0, _noisy(ref, 6.0, 2), mos, precision="int8"),  # cannot tell
+        _scored("bad.onnx", 1.0, _noisy(ref, 40.0, 1), mos, precision="int8"),
+    ]  # clearly worse
     rec = recommend_device("dev", entries, 0.005, [_dataset(mos)] * len(entries))
     decisions = {c.candidate.label: c.decision for c in rec.comparisons}
     assert decisions == {"fp16.onnx": "within", "int8.onnx": "undecided", "bad.onnx": "outside"}
@@ -92,8 +99,11 @@ def test_the_recommendation_does_not_rank_what_the_data_cannot_tell():
 def test_report_markdown_shows_intervals_and_the_paired_decision(tmp_path: Path):
     mos, ref = _data()
     near = _noisy(ref, 6.0, 2)
-    data = result_dict("xeon", [_scored("fp32.onnx", 10.0, ref, mos),
-                                _scored("int8.onnx", 3.0, near, mos, precision="int8")], dataset=_dataset(mos))
+    data = result_dict(
+        "xeon",
+        [_scored("fp32.onnx", 10.0, ref, mos), _scored("int8.onnx", 3.0, near, mos, precision="int8")],
+        dataset=_dataset(mos),
+    )
     validate_result(json.loads(json.dumps(data)), "r.json")
     (tmp_path / "r.json").write_text(json.dumps(data))
     report = write_report([tmp_path / "r.json"], tmp_path / "rep", budget=0.005)

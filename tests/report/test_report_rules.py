@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-
 from bench.bench_helpers import entry, result_dict
+
 from edgeiqa.bench.ablation import load_ablation
+from edgeiqa.errors import ConfigError
 from edgeiqa.report.cli_entry import add_report_arguments, run_report
+from edgeiqa.report.formatting import fmt_bytes, fmt_count, fmt_ms, precision_text
 from edgeiqa.report.pareto import Point, pareto_front
 from edgeiqa.report.recommend import recommend_device
 from edgeiqa.report.writer import merge_results, write_report
-from edgeiqa.report.formatting import fmt_bytes, fmt_count, fmt_ms, precision_text
-from edgeiqa.errors import ConfigError
 
 REF = entry("fp32.onnx", 10.0, 0.900)
 
@@ -28,8 +28,9 @@ def _choice(entries, budget=0.005):
 
 
 def test_the_fastest_artifact_within_budget_wins() -> None:
-    rec = _choice([REF, entry("fp16.onnx", 6.0, 0.898, precision="fp16"),
-                   entry("int8.onnx", 3.0, 0.890, precision="int8")])  # int8: 0.010 below, out of budget
+    rec = _choice(
+        [REF, entry("fp16.onnx", 6.0, 0.898, precision="fp16"), entry("int8.onnx", 3.0, 0.890, precision="int8")]
+    )  # int8: 0.010 below, out of budget
     assert rec.choice.label == "fp16.onnx" and rec.reference.label == "fp32.onnx"
     assert rec.reference_kind == "onnx fp32"
     assert [c.label for c in rec.within_budget] == ["fp16.onnx", "fp32.onnx"]
@@ -85,8 +86,13 @@ def test_failed_and_unmeasured_entries_are_not_candidates() -> None:
 
 
 def test_pareto_front_keeps_only_non_dominated_points_fastest_first() -> None:
-    pts = [Point("slow_best", 10, 0.95), Point("fast_bad", 1, 0.80), Point("dominated", 12, 0.90),
-           Point("mid", 5, 0.90), Point("mid_twin_slower", 5.5, 0.90)]
+    pts = [
+        Point("slow_best", 10, 0.95),
+        Point("fast_bad", 1, 0.80),
+        Point("dominated", 12, 0.90),
+        Point("mid", 5, 0.90),
+        Point("mid_twin_slower", 5.5, 0.90),
+    ]
     assert [pts[i].label for i in pareto_front(pts)] == ["fast_bad", "mid", "slow_best"]
 
 
@@ -124,7 +130,10 @@ def test_malformed_result_files_are_named_and_skipped(result_files, tmp_path, ca
     assert len(err) == 6 and all(line.startswith("edgeiqa: skipped: ") for line in err)
     text = "\n".join(err)
     assert f"{result_files['bad_json']}: not valid JSON (line 1, column 2" in text
-    assert f"{result_files['wrong_schema']}: key 'schema' is 'edgeiqa.bench/0'; this reader reads 'edgeiqa.bench/1'" in text
+    assert (
+        f"{result_files['wrong_schema']}: key 'schema' is 'edgeiqa.bench/0'; this reader reads 'edgeiqa.bench/1'"
+        in text
+    )
     assert f"{result_files['no_device']}: key 'device' is missing" in text
     assert f"{result_files['missing_latency']}: key 'results[0].latency' is missing" in text
     assert f"{result_files['unordered']}: key 'results[0].latency[0].p50_ms' must satisfy p50 <= p90 <= p99" in text
@@ -153,8 +162,13 @@ def test_a_folder_stands_for_its_json_files_and_same_device_runs_merge(tmp_path)
 
 
 def test_ablation_from_a_training_summary_is_shown_with_its_gain(tmp_path) -> None:
-    summary = {"split": "test", "n": 16, "teacher": {"srcc": 0.8, "plcc": 0.79, "n": 16},
-               "student": {"srcc": 0.74, "plcc": 0.7, "n": 16}, "student_only": {"srcc": 0.61, "plcc": 0.6, "n": 16}}
+    summary = {
+        "split": "test",
+        "n": 16,
+        "teacher": {"srcc": 0.8, "plcc": 0.79, "n": 16},
+        "student": {"srcc": 0.74, "plcc": 0.7, "n": 16},
+        "student_only": {"srcc": 0.61, "plcc": 0.6, "n": 16},
+    }
     ablation = load_ablation(_write(tmp_path / "summary.json", summary))
     assert ablation["distilled"]["srcc"] == 0.74 and ablation["split"] == "test"
     with pytest.raises(ConfigError, match="no 'student' \\(distilled\\) and 'student_only' metrics"):
@@ -170,8 +184,9 @@ def test_ablation_from_a_training_summary_is_shown_with_its_gain(tmp_path) -> No
 
 
 def test_the_choice_is_compared_with_torch_eager_fp32(tmp_path) -> None:
-    torch_cpu = entry("torch fp32 cpu", 50.0, 0.900, fmt="torch", backend="torch", kind="torch",
-                      runtime={"device": "cpu"})
+    torch_cpu = entry(
+        "torch fp32 cpu", 50.0, 0.900, fmt="torch", backend="torch", kind="torch", runtime={"device": "cpu"}
+    )
     _write(tmp_path / "r.json", result_dict("xeon", [REF, torch_cpu, entry("int8.onnx", 2.5, 0.899, precision="int8")]))
     md = write_report([tmp_path / "r.json"], tmp_path / "rep", budget=0.005).markdown.read_text()
     assert "use **int8.onnx**" in md
@@ -179,8 +194,14 @@ def test_the_choice_is_compared_with_torch_eager_fp32(tmp_path) -> None:
 
 
 def test_number_formats() -> None:
-    assert [fmt_ms(v) for v in (0.00981, 0.402, 5.56, 21.8, 704.4, None)] == ["0.00981", "0.402", "5.56", "21.8",
-                                                                              "704", "–"]
+    assert [fmt_ms(v) for v in (0.00981, 0.402, 5.56, 21.8, 704.4, None)] == [
+        "0.00981",
+        "0.402",
+        "5.56",
+        "21.8",
+        "704",
+        "–",
+    ]
     assert [fmt_count(v) for v in (7, 12_345, 1_520_000)] == ["7", "12.3 k", "1.52 M"]
     assert [fmt_bytes(v) for v in (533, 1494, 2_275_716)] == ["533 B", "1.46 KiB", "2.17 MiB"]
     assert precision_text({"precision": "fp32", "precision_used": "f32"}) == "fp32"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from runtime_helpers import build_tiny_onnx, smooth_image, tiny_contract, write_tiny_manifest
 
 from edgeiqa.runtime.contract import PreprocessContract
-from runtime_helpers import build_tiny_onnx, smooth_image, tiny_contract, write_tiny_manifest
 
 
 @pytest.fixture

@@ -85,8 +85,13 @@ def write_tiny_manifest(artifact: Path, contract: PreprocessContract, fmt: str =
     if contract.fragments is not None:
         inputs.append(tensor_spec("fragments", ["batch", 3, "fsize", "fsize"]))
     values = dict(
-        format=fmt, precision="fp32", artifact=artifact.name, model="tiny_iqa",
-        inputs=inputs, outputs=[tensor_spec("score", ["batch"])], preprocess=contract.to_dict(),
+        format=fmt,
+        precision="fp32",
+        artifact=artifact.name,
+        model="tiny_iqa",
+        inputs=inputs,
+        outputs=[tensor_spec("score", ["batch"])],
+        preprocess=contract.to_dict(),
         score_mapping={"kind": "logistic4", "params": [0.0, 1.0, 0.0, 1.0], "folded": True, "mos_range": [0, 1]},
         # The real digest: the runtime verifies it on load (a file the manifest does not vouch for is refused).
         sha256={"artifact": sha256_file(artifact) if artifact.exists() else "0" * 64, "checkpoint": None},

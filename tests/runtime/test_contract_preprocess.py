@@ -93,7 +93,7 @@ def test_eval_fragments_are_native_pixels_at_cell_centres() -> None:
     pixels = np.asarray(img).astype(np.float32).transpose(2, 0, 1)
     ys, xs = fragment_origins(300, spec, None), fragment_origins(400, spec, None)
     assert list(xs) == [42, 142, 242, 342] and list(ys) == [30, 105, 180, 255]
-    np.testing.assert_allclose(mosaic[:, 16:32, 32:48], pixels[:, ys[1]:ys[1] + 16, xs[2]:xs[2] + 16], atol=1e-3)
+    np.testing.assert_allclose(mosaic[:, 16:32, 32:48], pixels[:, ys[1] : ys[1] + 16, xs[2] : xs[2] + 16], atol=1e-3)
 
 
 def test_training_jitter_is_seeded_and_stays_in_the_image() -> None:

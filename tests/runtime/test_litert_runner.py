@@ -6,12 +6,12 @@ import importlib
 
 import numpy as np
 import pytest
+from runtime_helpers import tiny_contract
 
 from edgeiqa.errors import MissingDependencyError
 from edgeiqa.runtime.manifest import ArtifactManifest
 from edgeiqa.runtime.runners import RunnerError, backends_for_format, runner_for
 from edgeiqa.runtime.runners.litert_runner import INTERPRETER_MODULES, LiteRTRunner, _Port
-from runtime_helpers import tiny_contract
 
 
 def test_missing_interpreter_names_the_extra(tmp_path, monkeypatch):
@@ -45,18 +45,28 @@ def test_missing_and_bad_files_are_one_line_runner_errors(tmp_path):
 
 def test_manifest_format_litert_picks_the_litert_runner(tmp_path):
     contract = tiny_contract()
-    manifest = ArtifactManifest(format="litert", precision="fp32", artifact="m.tflite", model="m",
-                                inputs=[{"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32"}],
-                                outputs=[{"name": "score", "shape": [1], "dtype": "float32"}],
-                                preprocess=contract.to_dict())
+    manifest = ArtifactManifest(
+        format="litert",
+        precision="fp32",
+        artifact="m.tflite",
+        model="m",
+        inputs=[{"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32"}],
+        outputs=[{"name": "score", "shape": [1], "dtype": "float32"}],
+        preprocess=contract.to_dict(),
+    )
     runner = runner_for(manifest, tmp_path / "m.tflite", threads=2)
     assert isinstance(runner, LiteRTRunner) and runner.threads == 2
     assert backends_for_format("litert") == ("litert",) and backends_for_format("ort") == ("onnxruntime",)
 
 
 def _details(shape, dtype=np.float32, quantization=(0.0, 0)):
-    return {"index": 0, "shape": np.array(shape), "shape_signature": np.array(shape), "dtype": dtype,
-            "quantization": quantization}
+    return {
+        "index": 0,
+        "shape": np.array(shape),
+        "shape_signature": np.array(shape),
+        "dtype": dtype,
+        "quantization": quantization,
+    }
 
 
 def test_ports_transpose_nhwc_and_quantize_int8_inputs():

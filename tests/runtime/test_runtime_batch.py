@@ -7,11 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from edgeiqa.runtime.batch import BatchResult, FileResult, expand_paths, predict_files, scores_csv_text, write_scores_csv
-from edgeiqa.runtime.predictor import Predictor
-
 from runtime_helpers import smooth_image
+
+from edgeiqa.runtime.batch import (
+    BatchResult,
+    FileResult,
+    expand_paths,
+    predict_files,
+    scores_csv_text,
+    write_scores_csv,
+)
+from edgeiqa.runtime.predictor import Predictor
 
 
 @pytest.fixture
@@ -49,8 +55,16 @@ def test_expand_paths_is_recursive_sorted_and_filtered(messy_folder) -> None:
     folder, _ = messy_folder
     names = [Path(p).relative_to(folder).as_posix() for p in expand_paths([folder])]
     assert names == [
-        "bomb.png", "corrupt.jpg", "empty.png", "img0.png", "img1.jpg", "img2.png", "img3.jpg",
-        "notes.png", "truncated.jpg", "nested/deeper/deep.png",
+        "bomb.png",
+        "corrupt.jpg",
+        "empty.png",
+        "img0.png",
+        "img1.jpg",
+        "img2.png",
+        "img3.jpg",
+        "notes.png",
+        "truncated.jpg",
+        "nested/deeper/deep.png",
     ]
     explicit = folder / "readme.txt"
     assert expand_paths([explicit, folder / "img0.png", explicit]) == [str(explicit), str(folder / "img0.png")]
@@ -78,11 +92,15 @@ def test_bad_files_are_one_line_each_and_the_rest_are_scored(predictor, messy_fo
 
 def test_all_good_is_ok(predictor, image_files) -> None:
     result = predict_files(predictor, image_files, batch_size=2, progress=False)
-    assert result.ok and result.failure_lines() == [] and [r.path for r in result.results] == [str(p) for p in image_files]
+    assert (
+        result.ok and result.failure_lines() == [] and [r.path for r in result.results] == [str(p) for p in image_files]
+    )
 
 
 def test_csv_is_written_atomically_with_scores_and_reasons(tmp_path: Path) -> None:
-    result = BatchResult([FileResult("a.jpg", 0.5123456789), FileResult("b, c.png", None, "corrupt or truncated image")])
+    result = BatchResult(
+        [FileResult("a.jpg", 0.5123456789), FileResult("b, c.png", None, "corrupt or truncated image")]
+    )
     assert scores_csv_text(result) == 'path,score,error\na.jpg,0.512346,\n"b, c.png",,corrupt or truncated image\n'
     out = tmp_path / "out" / "scores.csv"
     write_scores_csv(result, out)

@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from runtime_helpers import smooth_image, tiny_contract
 
 from edgeiqa.errors import ConfigError, ImageDecodeError
 from edgeiqa.runtime.decode import decode_pillow, decode_simplejpeg, get_decoder, simplejpeg_available
-
-from runtime_helpers import smooth_image, tiny_contract
 
 pytestmark = pytest.mark.skipif(not simplejpeg_available(), reason="simplejpeg (fast-jpeg extra) not installed")
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from runtime_helpers import tiny_contract
 
 from edgeiqa.errors import ConfigError
 from edgeiqa.runtime.manifest import (
@@ -20,17 +21,21 @@ from edgeiqa.runtime.manifest import (
     write_manifest,
 )
 
-from runtime_helpers import tiny_contract
-
 
 def _manifest(**overrides) -> ArtifactManifest:
     values = dict(
-        format="onnx", precision="int8", artifact="student_int8.onnx", model="eqcnet_tiny",
+        format="onnx",
+        precision="int8",
+        artifact="student_int8.onnx",
+        model="eqcnet_tiny",
         inputs=[tensor_spec("image", ["batch", 3, 224, 224]), tensor_spec("fragments", ["batch", 3, 224, 224])],
-        outputs=[tensor_spec("score", ["batch"])], preprocess=tiny_contract().to_dict(),
+        outputs=[tensor_spec("score", ["batch"])],
+        preprocess=tiny_contract().to_dict(),
         score_mapping={"kind": "logistic4", "params": [1.0, 0.0, 0.5, 0.1], "folded": True, "mos_range": [0, 1]},
-        sha256={"artifact": "ab" * 32, "checkpoint": "cd" * 32}, versions={"onnx": "1.17"},
-        parity={"max_abs": 1e-4, "srcc": 0.999}, extra={"note": "x"},
+        sha256={"artifact": "ab" * 32, "checkpoint": "cd" * 32},
+        versions={"onnx": "1.17"},
+        parity={"max_abs": 1e-4, "srcc": 0.999},
+        extra={"note": "x"},
     )
     values.update(overrides)
     return ArtifactManifest(**values)
@@ -73,16 +78,31 @@ def test_write_refuses_an_invalid_manifest_and_keeps_the_old_file(tmp_path: Path
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"schema": "edgeiqa.manifest/2"}, r"x\.json: key 'schema' is 'edgeiqa.manifest/2'; this runtime reads 'edgeiqa.manifest/1'"),
-        ({"format": "tflite"}, r"x\.json: key 'format' is 'tflite'; expected one of onnx, ort, openvino, coreml, "
-                               r"litert, tensorrt, torch"),
+        (
+            {"schema": "edgeiqa.manifest/2"},
+            r"x\.json: key 'schema' is 'edgeiqa.manifest/2'; this runtime reads 'edgeiqa.manifest/1'",
+        ),
+        (
+            {"format": "tflite"},
+            r"x\.json: key 'format' is 'tflite'; expected one of onnx, ort, openvino, coreml, "
+            r"litert, tensorrt, torch",
+        ),
         ({"precision": ""}, r"x\.json: key 'precision' must be a non-empty string"),
         ({"artifact": "/abs/model.onnx"}, r"x\.json: key 'artifact' must be relative to the manifest"),
         ({"inputs": []}, r"x\.json: key 'inputs' must be a non-empty list"),
-        ({"outputs": [{"name": "score", "shape": ["batch"]}]}, r"x\.json: key 'outputs'\[0\] must have exactly the keys"),
-        ({"inputs": [{"name": "image", "shape": [1.5], "dtype": "float32"}]}, r"x\.json: key 'inputs'\[0\]: shape must list"),
+        (
+            {"outputs": [{"name": "score", "shape": ["batch"]}]},
+            r"x\.json: key 'outputs'\[0\] must have exactly the keys",
+        ),
+        (
+            {"inputs": [{"name": "image", "shape": [1.5], "dtype": "float32"}]},
+            r"x\.json: key 'inputs'\[0\]: shape must list",
+        ),
         ({"preprocess": {"working_size": 8}}, r"x\.json: key 'preprocess': working_size must be >= 16 px, got 8"),
-        ({"preprocess": {"colour": "x"}}, r"x\.json: key 'preprocess': preprocessing contract has unknown keys \['colour'\]"),
+        (
+            {"preprocess": {"colour": "x"}},
+            r"x\.json: key 'preprocess': preprocessing contract has unknown keys \['colour'\]",
+        ),
         ({"sha256": "abc"}, r"x\.json: key 'sha256' must be an object, got str"),
         ({"parity": [1]}, r"x\.json: key 'parity' must be an object or null"),
         ({"valid": "yes"}, r"x\.json: key 'valid' must be true or false"),

@@ -65,7 +65,9 @@ def test_runtime_runs_without_torch(tiny_onnx: Path, image_files) -> None:
     image = image_files[0]
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(tiny_onnx), str(image), str(image.parent)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])

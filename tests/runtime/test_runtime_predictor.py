@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from runtime_helpers import build_tiny_onnx, smooth_image, tiny_contract, tiny_reference, write_tiny_manifest
 
 from edgeiqa.errors import ConfigError, EdgeIQAError, ImageDecodeError
 from edgeiqa.runtime.decode import simplejpeg_available
@@ -15,8 +16,6 @@ from edgeiqa.runtime.manifest import manifest_path_for
 from edgeiqa.runtime.predictor import Predictor
 from edgeiqa.runtime.preprocess import preprocess
 from edgeiqa.runtime.runners import OpenVINORunner
-
-from runtime_helpers import build_tiny_onnx, smooth_image, tiny_contract, tiny_reference, write_tiny_manifest
 
 
 def _reference_scores(paths, contract) -> np.ndarray:
@@ -115,13 +114,21 @@ def test_openvino_ir_artifact(tmp_path: Path, tiny_onnx: Path, contract, image_f
 def test_load_errors(tmp_path: Path, tiny_onnx: Path, contract) -> None:
     with pytest.raises(ConfigError, match=r"ghost\.onnx\.json: manifest not found"):
         Predictor.load(tmp_path / "ghost.onnx")
-    write_tiny_manifest(tiny_onnx, contract, valid=False, parity={"passed": False, "reason": "max_abs_diff = 0.3 > 0.001"})
-    with pytest.raises(ConfigError, match=r"^tiny\.onnx\.json: the manifest marks this artifact as not valid \(fp32 parity "
-                       r"gate: max_abs_diff = 0\.3 > 0\.001\); pass --allow-invalid to run it anyway$"):
+    write_tiny_manifest(
+        tiny_onnx, contract, valid=False, parity={"passed": False, "reason": "max_abs_diff = 0.3 > 0.001"}
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"^tiny\.onnx\.json: the manifest marks this artifact as not valid \(fp32 parity "
+        r"gate: max_abs_diff = 0\.3 > 0\.001\); pass --allow-invalid to run it anyway$",
+    ):
         Predictor.load(tiny_onnx)
     Predictor.load(tiny_onnx, allow_invalid=True).close()
     write_tiny_manifest(tiny_onnx, tiny_contract(fragments=None))
-    with pytest.raises(ConfigError, match=r"the model takes inputs \['image', 'fragments'\] but its preprocessing contract produces \['image'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"the model takes inputs \['image', 'fragments'\] but its preprocessing contract produces \['image'\]",
+    ):
         Predictor.load(tiny_onnx)
     write_tiny_manifest(tiny_onnx, contract, fmt="coreml")
     with pytest.raises(EdgeIQAError, match=r"backend 'onnxruntime' cannot run a 'coreml' artifact"):

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from runtime_helpers import tiny_reference, write_tiny_manifest
 
-from edgeiqa.errors import ConfigError, EdgeIQAError
-from edgeiqa.runtime.manifest import read_manifest, manifest_path_for
+from edgeiqa.errors import ConfigError
+from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
 from edgeiqa.runtime.runners import (
     CoreMLRunner,
     OnnxRuntimeRunner,
@@ -21,8 +22,6 @@ from edgeiqa.runtime.runners import (
     runner_for,
 )
 from edgeiqa.runtime.runners.onnxruntime_runner import resolve_providers
-
-from runtime_helpers import tiny_reference, write_tiny_manifest
 
 
 def _feed(batch: int = 3, size: int = 32, frag: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
@@ -58,7 +57,9 @@ def test_feed_errors_and_inactive_runner(tiny_onnx: Path) -> None:
     with pytest.raises(RuntimeError, match=r"runner onnxruntime:tiny\.onnx is not active"):
         runner.infer(_feed())
     with runner:
-        with pytest.raises(RunnerError, match=r"feed has inputs \['image'\] but the model takes \['image', 'fragments'\]"):
+        with pytest.raises(
+            RunnerError, match=r"feed has inputs \['image'\] but the model takes \['image', 'fragments'\]"
+        ):
             runner.infer({"image": _feed()["image"]})
 
 
@@ -138,7 +139,9 @@ def test_runner_for_picks_by_format_and_honours_backend(tiny_onnx: Path, contrac
     manifest = read_manifest(manifest_path_for(tiny_onnx))
     assert isinstance(runner_for(manifest, tiny_onnx), OnnxRuntimeRunner)
     assert isinstance(runner_for(manifest, tiny_onnx, backend="openvino"), OpenVINORunner)
-    with pytest.raises(ConfigError, match=r"backend 'tensorrt' cannot run a 'onnx' artifact .*use one of: onnxruntime, openvino"):
+    with pytest.raises(
+        ConfigError, match=r"backend 'tensorrt' cannot run a 'onnx' artifact .*use one of: onnxruntime, openvino"
+    ):
         runner_for(manifest, tiny_onnx, backend="tensorrt")
     with pytest.raises(ConfigError, match=r"backend 'onnxruntime' does not accept the options \['device'\]"):
         runner_for(manifest, tiny_onnx, device="GPU")
@@ -157,17 +160,20 @@ def _without_torch(monkeypatch, plugin_group: str | None = None) -> None:
 
 
 def test_torch_backend_is_a_plugin_found_through_its_entry_point(tmp_path: Path, contract, monkeypatch) -> None:
-    import tomllib
     from importlib.metadata import entry_points
+
+    import tomllib
 
     from edgeiqa.runtime.runners import registry
 
     declared = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert declared["project"]["entry-points"][registry.PLUGIN_GROUP] == {
-        "torch": "edgeiqa.distill.torch_runner:register_torch_backend"}
+        "torch": "edgeiqa.distill.torch_runner:register_torch_backend"
+    }
     (plugin,) = [e for e in entry_points(group=registry.PLUGIN_GROUP) if e.name == "torch"]
-    assert plugin.value == declared["project"]["entry-points"][registry.PLUGIN_GROUP]["torch"], \
+    assert plugin.value == declared["project"]["entry-points"][registry.PLUGIN_GROUP]["torch"], (
         "the installed metadata is stale: pip install -e ."
+    )
     _without_torch(monkeypatch)
     checkpoint = tmp_path / "student.pt"
     checkpoint.write_bytes(b"x")

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_tensorrt_api import StrictFake, allowed_names
+from runtime_helpers import tiny_reference
 
 from edgeiqa.errors import MissingDependencyError
 from edgeiqa.runtime.runners import RunnerError, TensorRTRunner
-
-from fake_tensorrt_api import StrictFake, allowed_names
-from runtime_helpers import tiny_reference
 
 ENGINE_BYTES = b"fake-serialized-engine"
 PROFILE_MAX_BATCH = 4
@@ -31,7 +30,7 @@ PROFILE_MAX_BATCH = 4
 class _FakeContext(StrictFake):
     _api, _allowed = "IExecutionContext", allowed_names("IExecutionContext")
 
-    def __init__(self, engine: "_FakeEngine") -> None:
+    def __init__(self, engine: _FakeEngine) -> None:
         self._engine, self._shapes, self._addresses = engine, {}, {}
 
     def set_input_shape(self, name: str, shape: tuple) -> bool:
@@ -165,15 +164,21 @@ def fake_tensorrt(monkeypatch) -> tuple[types.ModuleType, types.ModuleType]:
 
 def _feed(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {"image": rng.normal(size=(batch, 3, 32, 32)).astype(np.float32),
-            "fragments": rng.normal(size=(batch, 3, 16, 16)).astype(np.float32)}
+    return {
+        "image": rng.normal(size=(batch, 3, 32, 32)).astype(np.float32),
+        "fragments": rng.normal(size=(batch, 3, 16, 16)).astype(np.float32),
+    }
 
 
 def test_missing_tensorrt_names_the_extra(engine_file: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", None)
-    with pytest.raises(MissingDependencyError, match=(
-        r"^the TensorRT runner needs the 'tensorrt' package \(.*\); install it with: pip install 'edgeiqa\[tensorrt\]'$"
-    )):
+    with pytest.raises(
+        MissingDependencyError,
+        match=(
+            r"^the TensorRT runner needs the 'tensorrt' package \(.*\); "
+            r"install it with: pip install 'edgeiqa\[tensorrt\]'$"
+        ),
+    ):
         with TensorRTRunner(engine_file):
             pass
 
@@ -195,7 +200,9 @@ def test_inference_through_the_fake_api_matches_the_reference(engine_file: Path,
             np.testing.assert_allclose(runner.infer(feed)["score"], tiny_reference(feed), rtol=1e-6, atol=1e-6)
         assert len(rt.allocations) == 3  # one buffer per tensor, reallocated only when it grew
         assert runner.info()["cuda_bindings"] == "cuda-python" and runner.info()["tensorrt_version"] == "10.fake"
-        with pytest.raises(RunnerError, match=r"input 'image' of shape \(5, 3, 32, 32\) is outside the engine's optimization profile"):
+        with pytest.raises(
+            RunnerError, match=r"input 'image' of shape \(5, 3, 32, 32\) is outside the engine's optimization profile"
+        ):
             runner.infer(_feed(5))
     assert trt.engines[0]._executions == 3
     assert rt.allocations == {}  # everything freed on exit
@@ -205,7 +212,9 @@ def test_inference_through_the_fake_api_matches_the_reference(engine_file: Path,
 def test_an_engine_from_another_device_is_a_clear_error(tmp_path: Path, fake_tensorrt) -> None:
     path = tmp_path / "other.engine"
     path.write_bytes(b"built elsewhere")
-    with pytest.raises(RunnerError, match=r"other\.engine: TensorRT cannot deserialize this engine .*rebuild it on this device"):
+    with pytest.raises(
+        RunnerError, match=r"other\.engine: TensorRT cannot deserialize this engine .*rebuild it on this device"
+    ):
         TensorRTRunner(path).activate()
 
 
@@ -216,7 +225,7 @@ def test_the_fake_engine_refuses_names_the_real_api_does_not_have(engine_file: P
     with pytest.raises(AttributeError, match="IExecutionContext has no attribute 'execute_async_v2'"):
         context.execute_async_v2([], 0)  # the binding-index API TensorRT 10 removed
     with pytest.raises(AttributeError, match="ICudaEngine has no attribute 'num_bindings'"):
-        engine.num_bindings
+        _ = engine.num_bindings
     with pytest.raises(AttributeError, match="IExecutionContext has no attribute 'active_profile'"):
         context.active_profile = 0  # a misspelt setter would silently do nothing on a plain object
     with pytest.raises(AttributeError, match="Runtime has no attribute 'deserialize_engine'"):

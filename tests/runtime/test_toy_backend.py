@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from runtime_helpers import BIAS, CONTRAST, W_FRAG, W_IMAGE, write_tiny_manifest
+from toy_numpy_backend import NUMPY, NumpyRunner
 
 from edgeiqa.errors import ConfigError
 from edgeiqa.runtime import Predictor
 from edgeiqa.runtime.manifest import manifest_path_for, read_manifest
 from edgeiqa.runtime.runners import backend_names, backends_for_format, format_names, register, registry, runner_for
-
-from runtime_helpers import BIAS, CONTRAST, W_FRAG, W_IMAGE, write_tiny_manifest
-from toy_numpy_backend import NUMPY, NumpyRunner
 
 
 @pytest.fixture
@@ -35,7 +34,8 @@ def test_an_unregistered_format_is_refused(toy_artifact: Path, contract) -> None
 
 
 def test_the_toy_backend_is_picked_listed_and_scores_like_onnx(
-        toy_registered, toy_artifact: Path, tiny_onnx: Path, contract, image_files) -> None:
+    toy_registered, toy_artifact: Path, tiny_onnx: Path, contract, image_files
+) -> None:
     write_tiny_manifest(toy_artifact, contract, fmt="npz")
     assert "npz" in format_names() and "numpy" in backend_names() and backends_for_format("npz") == ("numpy",)
     runner = runner_for(read_manifest(manifest_path_for(toy_artifact)), toy_artifact, threads=2)

@@ -49,7 +49,14 @@ class NumpyRunner(Runner):
 
 
 NUMPY = Backend(
-    name="numpy", title="numpy", runner="toy_numpy_backend:NumpyRunner", formats=("npz",), suffixes=(".npz",),
-    modules=("numpy",), extra="core", thread_option=None, precisions=("fp32",),
+    name="numpy",
+    title="numpy",
+    runner="toy_numpy_backend:NumpyRunner",
+    formats=("npz",),
+    suffixes=(".npz",),
+    modules=("numpy",),
+    extra="core",
+    thread_option=None,
+    precisions=("fp32",),
     default_options={"scale": 1.0},
 )

@@ -7,8 +7,8 @@ where ``source`` names the pristine photo) and the simplest way to bring any oth
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from edgeiqa.data.formats.tables import (
     RecordList,
@@ -20,7 +20,7 @@ from edgeiqa.data.formats.tables import (
     parse_split,
     read_csv,
 )
-from edgeiqa.data.records import IQATable, ImageRecord
+from edgeiqa.data.records import ImageRecord, IQATable
 from edgeiqa.errors import ConfigError, DataError
 
 REQUIRED = ("path", "mos")

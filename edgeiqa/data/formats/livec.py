@@ -33,7 +33,7 @@ from edgeiqa.data.formats.tables import (
     read_csv,
     require_dir,
 )
-from edgeiqa.data.records import IQATable, ImageRecord
+from edgeiqa.data.records import ImageRecord, IQATable
 from edgeiqa.errors import DataError, require
 
 TRAINING_ENTRIES = 7  # the release's first 7 entries are its subject-training images

@@ -22,7 +22,7 @@ from edgeiqa.data.formats.tables import (
     read_xlsx,
     require_dir,
 )
-from edgeiqa.data.records import IQATable, ImageRecord
+from edgeiqa.data.records import ImageRecord, IQATable
 from edgeiqa.errors import ConfigError, DataError
 
 UHDIQA_COLUMNS = ("image_name", "quality_mos", "set")
@@ -53,8 +53,9 @@ def load_uhdiqa(root: Path, *, metadata: str | Path | None = None, image_dir: st
         where = table.where(row)
         set_name = row["set"]
         split = parse_split(where, "set", set_name)
-        folders = _folders(root, image_dir, [root / set_name, root / "challenge" / set_name,
-                                             root / "images", root / "database", root])
+        folders = _folders(
+            root, image_dir, [root / set_name, root / "challenge" / set_name, root / "images", root / "database", root]
+        )
         path = find_image(where, image_name(table, row, "image_name"), folders)
         records.add(where, ImageRecord(path, parse_score(table, row, "quality_mos"), split))
     return IQATable("uhdiqa", records.items, (0.0, 1.0))

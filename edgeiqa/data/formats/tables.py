@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from edgeiqa.data.records import ImageRecord
 from edgeiqa.errors import DataError
 
 # Official spellings (UHD-IQA and KonIQ use training/validation/test) and the short ones.
 _SPLIT_NAMES = {
-    "train": "train", "training": "train",
-    "val": "val", "valid": "val", "validation": "val",
-    "test": "test", "testing": "test",
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
 }
 
 
@@ -50,9 +54,7 @@ def _check_columns(path: Path, found: Sequence[str], required: Sequence[str], op
     missing = [c for c in required if c not in found]
     if missing:
         extra = f" (optional: {list(optional)})" if optional else ""
-        raise DataError(
-            f"{path}: missing column(s) {missing}; expected {list(required)}{extra}, found {list(found)}"
-        )
+        raise DataError(f"{path}: missing column(s) {missing}; expected {list(required)}{extra}, found {list(found)}")
 
 
 def _sniff_delimiter(first_line: str) -> str:

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import abc
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any
 
 import numpy as np
 
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.runtime.contract import PreprocessContract
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 # A file, or a model in memory (bytes, a ModelProto, an openvino.Model: whatever the backend documents).
-ModelSource = Union[str, os.PathLike, bytes, Any]
+ModelSource = str | os.PathLike | bytes | Any
 
 
 class RunnerError(EdgeIQAError):
@@ -73,7 +74,7 @@ class Runner(abc.ABC):
         self._input_shapes: dict[str, tuple[int | None, ...]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         self.activate()
         return self
 
@@ -117,8 +118,10 @@ class Runner(abc.ABC):
             return bytes(self.model)
         if callable(getattr(self.model, "SerializeToString", None)):
             return self.model.SerializeToString()
-        raise RunnerError(f"{self.backend} cannot take a {type(self.model).__name__} in memory: "
-                          "give it a file path or the serialized bytes")
+        raise RunnerError(
+            f"{self.backend} cannot take a {type(self.model).__name__} in memory: "
+            "give it a file path or the serialized bytes"
+        )
 
     @property
     def input_names(self) -> tuple[str, ...]:

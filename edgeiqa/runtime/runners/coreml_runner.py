@@ -65,7 +65,7 @@ class CoreMLRunner(Runner):
         batch = len(next(iter(feed.values())))
         if not self._batch_one or batch == 1:
             return self._predict(feed)
-        parts = [self._predict({n: a[i:i + 1] for n, a in feed.items()}) for i in range(batch)]
+        parts = [self._predict({n: a[i : i + 1] for n, a in feed.items()}) for i in range(batch)]
         return {n: np.concatenate([p[n] for p in parts], axis=0) for n in self._output_names}
 
     def _predict(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -92,8 +92,9 @@ class LiteRTRunner(Runner):
 
     def _activate(self) -> None:
         module = import_interpreter()
-        resolver = module.OpResolverType.AUTO if self.xnnpack else \
-            module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        resolver = (
+            module.OpResolverType.AUTO if self.xnnpack else module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
         try:
             where = {"model_path": str(self.path)} if self.path is not None else {"model_content": self._model_bytes()}
             interpreter = module.Interpreter(**where, num_threads=self.threads, experimental_op_resolver_type=resolver)
@@ -115,7 +116,7 @@ class LiteRTRunner(Runner):
         batch = len(next(iter(feed.values())))
         if all(p.dynamic_batch for p in self._inputs.values()) or batch == 1:
             return self._run(feed, batch)
-        parts = [self._run({n: a[i:i + 1] for n, a in feed.items()}, 1) for i in range(batch)]
+        parts = [self._run({n: a[i : i + 1] for n, a in feed.items()}, 1) for i in range(batch)]
         return {n: np.concatenate([p[n] for p in parts], axis=0) for n in self._output_names}
 
     def _run(self, feed: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
@@ -141,8 +142,15 @@ class LiteRTRunner(Runner):
         if self._interpreter is not None:
             data["interpreter"] = self._package
             data["delegate_nodes"] = _delegate_nodes(self._interpreter)
-            data["inputs"] = {n: {"shape": p.shape, "dtype": p.dtype.name, "layout": "NHWC" if p.nhwc else "NCHW",
-                                  "quantized": p.quantized} for n, p in self._inputs.items()}
+            data["inputs"] = {
+                n: {
+                    "shape": p.shape,
+                    "dtype": p.dtype.name,
+                    "layout": "NHWC" if p.nhwc else "NCHW",
+                    "quantized": p.quantized,
+                }
+                for n, p in self._inputs.items()
+            }
         return data
 
 
@@ -156,8 +164,10 @@ def _ports(interpreter: Any) -> tuple[dict[str, _Port], dict[str, _Port]]:
         order = {d["index"]: i for i, d in enumerate(interpreter.get_input_details())}
         ordered = sorted(inputs.items(), key=lambda item: order.get(item[1]["index"], 0))
         return ({n: _Port(d) for n, d in ordered}, {n: _Port(d) for n, d in outputs.items()})
-    return ({_short(d["name"]): _Port(d) for d in interpreter.get_input_details()},
-            {_short(d["name"]): _Port(d) for d in interpreter.get_output_details()})
+    return (
+        {_short(d["name"]): _Port(d) for d in interpreter.get_input_details()},
+        {_short(d["name"]): _Port(d) for d in interpreter.get_output_details()},
+    )
 
 
 def _short(name: str) -> str:

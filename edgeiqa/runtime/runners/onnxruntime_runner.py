@@ -12,7 +12,8 @@ runs the graphs it is still editing (sensitivity variants, the smoke run) throug
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -111,8 +112,9 @@ class OnnxRuntimeRunner(Runner):
         self._input_names = tuple(i.name for i in inputs)
         self._input_types = {i.name: _ORT_TYPES.get(i.type) for i in inputs}
         # ORT reports a dynamic dim as its symbolic name (str) or None; fixed dims as ints.
-        self._input_shapes = {i.name: tuple(d if isinstance(d, int) and d > 0 else None for d in (i.shape or ()))
-                              for i in inputs}
+        self._input_shapes = {
+            i.name: tuple(d if isinstance(d, int) and d > 0 else None for d in (i.shape or ())) for i in inputs
+        }
         self._output_names = tuple(o.name for o in self._session.get_outputs())
 
     def _deactivate(self) -> None:

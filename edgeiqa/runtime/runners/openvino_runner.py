@@ -76,8 +76,10 @@ class OpenVINORunner(Runner):
     def _activate(self) -> None:
         ov = _import_openvino()
         if self.path is not None and self.path.suffix == ".xml" and not self.path.with_suffix(".bin").is_file():
-            raise RunnerError(f"{self.path}: its weights file {self.path.with_suffix('.bin').name} is not beside "
-                              "it (an OpenVINO IR is the .xml and its .bin; copy both)")
+            raise RunnerError(
+                f"{self.path}: its weights file {self.path.with_suffix('.bin').name} is not beside "
+                "it (an OpenVINO IR is the .xml and its .bin; copy both)"
+            )
         core = ov.Core()
         try:
             model = core.read_model(str(self.path)) if self.path is not None else self.model

@@ -20,10 +20,11 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Union
+from typing import TYPE_CHECKING, Any
 
 from edgeiqa.errors import ConfigError, EdgeIQAError
 from edgeiqa.runtime.runners.base import ModelSource, PathLike, Runner
@@ -66,7 +67,7 @@ class Backend:
 
     name: str
     title: str
-    runner: Union[str, RunnerFactory]
+    runner: str | RunnerFactory
     formats: tuple[str, ...]
     suffixes: tuple[str, ...]
     modules: tuple[str, ...]
@@ -140,8 +141,10 @@ def load_plugins(only: str | None = None) -> None:
             loaded = entry.load()
         except ModuleNotFoundError as exc:
             if (exc.name or "").startswith("edgeiqa"):
-                raise EdgeIQAError(f"backend plugin {entry.name!r} names {entry.value}, which does not import "
-                                   "(stale package metadata: reinstall edgeiqa, pip install -e .)") from exc
+                raise EdgeIQAError(
+                    f"backend plugin {entry.name!r} names {entry.value}, which does not import "
+                    "(stale package metadata: reinstall edgeiqa, pip install -e .)"
+                ) from exc
             continue  # the plugin's own dependency is missing
         except ImportError:
             continue
@@ -216,8 +219,7 @@ def create_runner(backend: str, model: ModelSource, **opts: Any) -> Runner:
     return factory(model, **options)
 
 
-def runner_for(manifest: "ArtifactManifest", artifact_path: PathLike, backend: str | None = None,
-               **opts: Any) -> Runner:
+def runner_for(manifest: ArtifactManifest, artifact_path: PathLike, backend: str | None = None, **opts: Any) -> Runner:
     """An (inactive) runner for the artifact the manifest describes; ``backend`` overrides the default."""
     allowed = backends_for_format(manifest.format)
     backend = backend or allowed[0]
