@@ -61,7 +61,7 @@ def train_split(base: ExperimentConfig, split: int, root: Path, students: list[s
         run_distill(cfg, evaluate_after=False)
         timings[f"{student}/distilled"] = time.perf_counter() - start
         start = time.perf_counter()
-        summaries[student] = run_distill(cfg, student_only=True)["summary"]
+        summaries[student] = run_distill(cfg, student_only=True).summary
         timings[f"{student}/alone"] = time.perf_counter() - start
     return {"summaries": summaries, "seconds": {k: round(v, 1) for k, v in timings.items()}}
 

@@ -13,13 +13,13 @@ from experiment_helpers import tiny_experiment, write_yaml
 from PIL import Image
 
 from edgeiqa.distill.api import open_run, run_teacher
-from edgeiqa.distill.config import ExperimentConfig
 from edgeiqa.distill.ensemble import ENSEMBLE_FILE, load_ensemble, write_ensemble
 from edgeiqa.distill.modules import teacher_forward
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.saved_model import load_model
 from edgeiqa.distill.stages import evaluate
 from edgeiqa.errors import ConfigError
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.models.teacher_views import collate_teacher_views, teacher_views
 from edgeiqa.runtime.preprocess import decode_image
 

@@ -17,7 +17,6 @@ from PIL import Image
 
 from edgeiqa.distill import stages
 from edgeiqa.distill.api import open_run, run_distill, run_teacher
-from edgeiqa.distill.config import ExperimentConfig
 from edgeiqa.distill.ensemble import ENSEMBLE_FILE
 from edgeiqa.distill.labels import read_table
 from edgeiqa.distill.losses import WeightedLoss
@@ -25,6 +24,7 @@ from edgeiqa.distill.modules import StudentTrainModule
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.stages import Run
 from edgeiqa.errors import ConfigError, EdgeIQAError
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.models import create_model
 
 POOL = 6

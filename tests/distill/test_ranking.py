@@ -14,10 +14,10 @@ from PIL import Image
 
 from edgeiqa.data.graded import check_items, make_graded_set, read_graded
 from edgeiqa.distill.api import run_teacher
-from edgeiqa.distill.config import ExperimentConfig
 from edgeiqa.distill.ranking import RankingGroups, distortion_rank_term, ranking_feed
 from edgeiqa.distill.saved_model import load_model
 from edgeiqa.errors import ConfigError
+from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.models import create_model
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.preprocess import decode_image, preprocess_image
@@ -167,7 +167,7 @@ def test_distortion_rank_without_a_ranking_set_is_a_config_error(tmp_path, tiny_
 def test_a_teacher_trains_with_the_ranking_term(tmp_path, tiny_synth, graded_csv, one_torch_thread) -> None:
     cfg = _teacher_config(tmp_path, tiny_synth, ranking_set=str(graded_csv), ranking_group=3)
     result = run_teacher(cfg, progress=False)
-    assert result["epochs"] == 1
+    assert result.epochs == 1
     loaded = load_model(Path(cfg.out) / "teacher")
     assert loaded.kind == "teacher"
     history = loaded.checkpoint.state["history"]
