@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from edgeiqa.errors import ConfigError, EdgeIQAError, require
 from edgeiqa.runtime.manifest import manifest_path_for
@@ -32,7 +33,9 @@ from edgeiqa.runtime.runners.base import PathLike, Runner, RunnerError, first_li
 
 TORCH_PRECISIONS = ("fp32", "fp16")
 # What a training run writes into a checkpoint, a stage folder or a run folder (distill/checkpoint.py).
-_CHECKPOINT_MARKERS = ("state.json", "best.json", "last.json", "final")
+# edgeiqa.distill.ensemble.ENSEMBLE_FILE, named here because that module imports torch (a test keeps them equal).
+ENSEMBLE_FILE = "ensemble.json"
+_CHECKPOINT_MARKERS = ("state.json", "best.json", "last.json", "final", ENSEMBLE_FILE)
 
 
 class TorchEagerRunner(Runner):
@@ -71,6 +74,7 @@ class TorchEagerRunner(Runner):
         self.torch_model: Any = None
         self.checkpoint: Path | None = None
         self.loaded: Any = None  # the LoadedModel once active
+        self.ensemble: Any = None  # the EnsembleTeacher, when the folder holds one (ensemble.json)
         self.verify = verify
         self._torch: Any = None
 
@@ -82,11 +86,14 @@ class TorchEagerRunner(Runner):
             raise RunnerError(f"{self.path}: torch device {self.device!r} requested but CUDA is not available")
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+        self._torch = torch
+        if (Path(self.path) / ENSEMBLE_FILE).is_file():
+            self._activate_ensemble()
+            return
         try:
             loaded = load_model(self.path, verify=self.verify)
         except EdgeIQAError as exc:  # not a checkpoint, tampered weights, a model that does not fit them
             raise RunnerError(f"{self.path}: cannot load the checkpoint ({first_line(exc)})") from exc
-        self._torch = torch
         self.loaded = loaded
         self.checkpoint = loaded.folder
         self.torch_model = loaded.model.to(self.device).eval()
@@ -95,17 +102,46 @@ class TorchEagerRunner(Runner):
         self._input_names = ("global_view", "patches") if loaded.kind == "teacher" else tuple(self.contract.input_names)
         self._output_names = ("score",)
 
+    def _activate_ensemble(self) -> None:
+        """An ensemble teacher folder: every member on the device, one input pair per member and view."""
+        from edgeiqa.distill.ensemble import load_ensemble  # imports torch: only once a runner activates
+
+        try:
+            self.ensemble = load_ensemble(Path(self.path), verify=self.verify)
+        except EdgeIQAError as exc:
+            raise RunnerError(f"{self.path}: cannot load the ensemble teacher ({first_line(exc)})") from exc
+        for member in self.ensemble.members:
+            member.model.to(self.device).eval()
+        self.checkpoint = Path(self.path)
+        self.contract = self.ensemble.members[0].contract
+        self._input_names = tuple(
+            f"{k}/{view}/{part}"
+            for k in range(len(self.ensemble.members))
+            for view in self.ensemble.tta
+            for part in ("global_view", "patches")
+        )
+        self._output_names = ("score",)
+
     @property
     def own_views(self) -> bool:
         """True for a teacher: the Predictor then asks :meth:`prepare_image` instead of the contract."""
-        return self.loaded is not None and self.loaded.kind == "teacher"
+        return self.ensemble is not None or (self.loaded is not None and self.loaded.kind == "teacher")
 
     def prepare_image(self, img: Any) -> dict[str, np.ndarray]:
-        """The teacher's evaluation views of a decoded RGB image (fixed patch grid, as in validation)."""
+        """The teacher's evaluation views of a decoded RGB image (fixed patch grid, as in validation);
+        an ensemble's for every member and test-time view."""
         from edgeiqa.models.teacher_views import teacher_views
 
-        views = teacher_views(img, self.loaded.views)
-        return {"global_view": views.global_view, "patches": views.patches}
+        if self.ensemble is None:
+            views = teacher_views(img, self.loaded.views)
+            return {"global_view": views.global_view, "patches": views.patches}
+        feed = {}
+        for k, member in enumerate(self.ensemble.members):
+            for view in self.ensemble.tta:
+                shown = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if view == "flip" else img
+                views = teacher_views(shown, member.views)
+                feed[f"{k}/{view}/global_view"], feed[f"{k}/{view}/patches"] = views.global_view, views.patches
+        return feed
 
     def _deactivate(self) -> None:
         self.torch_model = None
@@ -118,6 +154,8 @@ class TorchEagerRunner(Runner):
         # No autocast context at all for fp32: on a CPU-only build even a disabled CUDA autocast warns.
         half = torch.autocast("cuda", dtype=torch.float16) if self.precision == "fp16" else nullcontext()
         with torch.inference_mode(), half:
+            if self.ensemble is not None:
+                return {"score": self._ensemble_scores(dict(zip(self._input_names, inputs)))}
             if self.loaded.kind == "teacher":
                 global_view, patches = inputs
                 mask = torch.ones(patches.shape[:2], dtype=torch.bool, device=patches.device)
@@ -126,6 +164,18 @@ class TorchEagerRunner(Runner):
                 score = self.torch_model(*inputs)
             score = self.loaded.to_mos(score)
         return {"score": score.float().cpu().numpy().reshape(-1)}  # .cpu() waits for the GPU
+
+    def _ensemble_scores(self, inputs: dict[str, Any]) -> np.ndarray:
+        """The members' mean over their views, on the ensemble's MOS scale (as ``EnsembleTeacher.score``)."""
+        scores = []
+        for k, member in enumerate(self.ensemble.members):
+            for view in self.ensemble.tta:
+                patches = inputs[f"{k}/{view}/patches"]
+                mask = self._torch.ones(patches.shape[:2], dtype=self._torch.bool, device=patches.device)
+                scores.append(member.model(inputs[f"{k}/{view}/global_view"], patches, mask).float())
+        low, high = self.ensemble.mos_range
+        mean = self._torch.stack(scores).mean(dim=0) * (high - low) + low
+        return mean.cpu().numpy().reshape(-1)
 
     @property
     def precision_used(self) -> str | None:
@@ -140,7 +190,9 @@ class TorchEagerRunner(Runner):
 
     @property
     def weights_path(self) -> Path | None:
-        return self.checkpoint / "model.safetensors" if self.checkpoint is not None else None
+        if self.checkpoint is None or self.ensemble is not None:
+            return None  # an ensemble's weights are its members' files
+        return self.checkpoint / "model.safetensors"
 
     def info(self) -> dict[str, Any]:
         data = super().info()

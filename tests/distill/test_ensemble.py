@@ -132,3 +132,18 @@ def test_evaluate_reports_every_member_beside_the_ensemble(ensemble_run, one_tor
     assert scores["teacher/0-test_eiqanet"] != scores["teacher/1-test_eiqanet"]
     assert max(scores["teacher"]) > 1.0  # reported on the MOS scale (0..100), not the 0..1 training scale
     assert json.loads((Path(ensemble_run.out) / "summary.json").read_text())["teacher"] == summary["teacher"]
+
+
+def test_the_teacher_folder_is_one_thing_to_point_at(ensemble_run, one_torch_thread) -> None:
+    # Predictor.load(RUN/teacher) (and so `edgeiqa predict RUN/teacher`) scores with every member and view,
+    # exactly as the ensemble does in training and labelling, on the MOS scale.
+    from edgeiqa.distill import torch_runner
+    from edgeiqa.runtime.predictor import Predictor
+
+    assert torch_runner.ENSEMBLE_FILE == ENSEMBLE_FILE
+    teacher = Path(ensemble_run.out) / "teacher"
+    records = load_splits(ensemble_run.data).test[:5]
+    expected, _, _ = load_ensemble(teacher).score(records)
+    with Predictor.load(teacher) as predictor:
+        scores = predictor([r.path for r in records])
+    np.testing.assert_allclose(scores, expected * 100.0, rtol=1e-5, atol=1e-4)
