@@ -21,6 +21,7 @@ import argparse
 import copy
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,24 +47,64 @@ def split_config(base: ExperimentConfig, split: int, root: Path, student: str | 
     return from_dict(ExperimentConfig, to_dict(cfg))
 
 
-def train_split(base: ExperimentConfig, split: int, root: Path, students: list[str]) -> dict[str, Any]:
+def train_split(
+    base: ExperimentConfig,
+    split: int,
+    root: Path,
+    students: list[str],
+    entry: dict[str, Any],
+    save: Callable[[], None],
+    uhd_set: str | None,
+) -> None:
+    """Every step of one split into ``entry`` (saved after each); a step already in ``entry`` is skipped."""
     from edgeiqa.distill.api import run_distill, run_teacher
 
-    timings: dict[str, float] = {}
+    seconds = entry.setdefault("seconds", {})
+    summaries = entry.setdefault("summaries", {})
     main = split_config(base, split, root)
-    start = time.perf_counter()
-    run_teacher(main)
-    timings["teacher"] = time.perf_counter() - start
-    summaries = {}
+
+    def step(name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        value = fn()
+        seconds[name] = round(time.perf_counter() - start, 1)
+        save()
+        return value
+
+    if "teacher" not in seconds:
+        step("teacher", lambda: run_teacher(main))
     for student in students:
+        if student in summaries:
+            continue
         cfg = split_config(base, split, root, student)
-        start = time.perf_counter()
-        run_distill(cfg, evaluate_after=False)
-        timings[f"{student}/distilled"] = time.perf_counter() - start
-        start = time.perf_counter()
-        summaries[student] = run_distill(cfg, student_only=True).summary
-        timings[f"{student}/alone"] = time.perf_counter() - start
-    return {"summaries": summaries, "seconds": {k: round(v, 1) for k, v in timings.items()}}
+        step(f"{student}/distilled", lambda cfg=cfg: run_distill(cfg, evaluate_after=False))
+        summaries[student] = step(f"{student}/alone", lambda cfg=cfg: run_distill(cfg, student_only=True).summary)
+    if "ridge" not in entry:
+        entry["ridge"] = step("ridge", lambda: ridge(main))
+    if uhd_set:
+        uhd = entry.setdefault("uhd", {})
+        for name, folder in uhd_models(Path(main.out), students, base.student.model):
+            if name not in uhd and folder.exists():
+                uhd[name] = step(f"uhd/{name}", lambda folder=folder: uhd_ordering(uhd_set, folder))
+
+
+def uhd_models(out: Path, students: list[str], main_student: str) -> list[tuple[str, Path]]:
+    models = [("teacher", out / "teacher")]
+    for student in students:
+        root = out if student == main_student else out / student
+        models += [
+            (f"{student}/distilled", root / "student" / "final"),
+            (f"{student}/alone", root / "student_only" / "final"),
+        ]
+    return models
+
+
+def uhd_ordering(graded_csv: str, folder: Path) -> dict[str, float]:
+    from uhd_check import score_model  # studies/uhd_check.py, beside this script
+
+    from edgeiqa.data.graded import ordering_by_type, read_graded
+
+    rows = read_graded(Path(graded_csv))
+    return ordering_by_type([it for _, it in rows], score_model(folder, [p for p, _ in rows]))
 
 
 def ridge(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -116,6 +157,7 @@ def main() -> None:
     parser.add_argument("--root", required=True)
     parser.add_argument("--students", nargs="+", default=None, help="ladder (default: the config's student)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--uhd-set", help="graded.csv of the UHD check (edgeiqa data graded --half check)")
     args = parser.parse_args()
     base = ExperimentConfig.load(args.config)
     students = args.students or [base.student.model]
@@ -133,11 +175,13 @@ def main() -> None:
     )
     result.setdefault("splits", {})
     for split in args.splits:
-        entry = train_split(base, split, Path(args.root), students)
-        entry["ridge"] = ridge(split_config(base, split, Path(args.root)))
-        result["splits"][str(split)] = entry
-        result["summary"] = summarise(result, students)
-        atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
+        entry = result["splits"].setdefault(str(split), {})
+
+        def save() -> None:
+            result["summary"] = summarise(result, students)
+            atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
+
+        train_split(base, split, Path(args.root), students, entry, save, args.uhd_set)
         print(json.dumps(result["summary"], indent=1))
 
 
