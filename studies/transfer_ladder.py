@@ -146,8 +146,18 @@ def summarise(result: dict[str, Any], students: list[str]) -> dict[str, Any]:
             tuple(np.asarray(p["scores"][k], dtype=np.float64) for k in ("student", "student_only", "mos")) for p in per
         ]
         entry["distilled_minus_alone"] = pooled_difference(pairs)  # type: ignore[arg-type]
+        with_ridge = [(p, sp["ridge"]) for p, (_, sp) in zip(per, rows) if "ridge" in sp]
+        if len(with_ridge) == len(per):  # each model against the frozen-feature floor on the same photos
+            for name in ("student", "student_only", "teacher"):
+                if name in entry:
+                    vs = [_pair(p["scores"][name], r["scores"]["ridge"], p["scores"]["mos"]) for p, r in with_ridge]
+                    entry[name]["minus_ridge"] = pooled_difference(vs)
         summary[student] = entry
     return summary
+
+
+def _pair(a: list[float], b: list[float], mos: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.asarray(v, dtype=np.float64) for v in (a, b, mos))  # type: ignore[return-value]
 
 
 def main() -> None:
