@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from edgeiqa.argtypes import check_output_file, nonneg_int, positive_int, size_wxh
 from edgeiqa.bench.spec import DECODERS, DEFAULT_DECODER
-from edgeiqa.errors import EdgeIQAError
+from edgeiqa.errors import ConfigError, EdgeIQAError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -57,9 +57,13 @@ def _cmd_data_graded(args: argparse.Namespace) -> int:
     from edgeiqa.data.graded import check_items, jittered_levels, make_graded_set, split_sources
     from edgeiqa.runtime.batch import expand_paths
 
-    photos = [Path(p) for p in expand_paths(args.pristine)]
-    if args.half != "all":
-        photos = split_sources(photos)[0 if args.half == "train" else 1]
+    photos = [Path(p) for p in expand_paths(args.pristine)] if args.pristine else []
+    if args.train_half:
+        photos += split_sources([Path(p) for p in expand_paths([args.train_half])])[0]
+    if args.check_half:
+        photos += split_sources([Path(p) for p in expand_paths([args.check_half])])[1]
+    if not photos:
+        raise ConfigError("data graded: no photos given (PRISTINE..., --train-half or --check-half)")
     items = check_items if args.ladder == "check" else (lambda source: jittered_levels(source, args.seed))
     csv_path = make_graded_set(photos, Path(args.out), items, seed=args.seed, progress=not args.quiet)
     print(f"wrote the graded set of {len(photos)} photos to {csv_path}")
@@ -80,7 +84,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(handler=_cmd_data_synth)
     graded = data_sub.add_parser("graded", help="graded distortions at native resolution (UHD check, ranking set)")
-    graded.add_argument("pristine", nargs="+", help="photos or folders of pristine photos")
+    graded.add_argument("pristine", nargs="*", help="photos or folders of pristine photos, all of them used")
     graded.add_argument("--out", required=True, help="output folder (resumed when it holds part of the set)")
     graded.add_argument(
         "--ladder",
@@ -88,11 +92,11 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         default="check",
         help="check: fixed severities; train: jittered severities plus more types",
     )
+    graded.add_argument("--train-half", metavar="DIR", help="also the training half of DIR's sorted photos")
     graded.add_argument(
-        "--half",
-        choices=("all", "train", "check"),
-        default="all",
-        help="keep one alternating half of the sorted photos (train and check never share one)",
+        "--check-half",
+        metavar="DIR",
+        help="also the other half of DIR's photos (a check set never shares a photo with training)",
     )
     graded.add_argument("--seed", type=nonneg_int, default=0)
     graded.add_argument("--quiet", action="store_true", help="no progress bar")
