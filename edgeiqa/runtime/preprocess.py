@@ -10,12 +10,16 @@ from __future__ import annotations
 import io
 import os
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edgeiqa.errors import ImageDecodeError
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
+
+if TYPE_CHECKING:
+    from edgeiqa.runtime.jpeg_views import JpegViews
 
 ImageSource = str | os.PathLike | bytes
 
@@ -218,9 +222,12 @@ def fragment_view(img: Image.Image, contract: PreprocessContract, rng: np.random
 
 
 def preprocess_image(
-    img: Image.Image, contract: PreprocessContract, rng: np.random.Generator | None = None
+    img: Image.Image | JpegViews, contract: PreprocessContract, rng: np.random.Generator | None = None
 ) -> dict[str, np.ndarray]:
-    """All model inputs for one decoded image, keyed by :attr:`PreprocessContract.input_names`."""
+    """All model inputs for one decoded image (or a ``jpeg_regions`` decode), keyed by
+    :attr:`PreprocessContract.input_names`."""
+    if not isinstance(img, Image.Image):  # JpegViews: the DCT-scaled whole image + native patches
+        return {"image": working_view(img.whole, contract), "fragments": img.fragment_view(contract, rng)}
     inputs = {"image": working_view(img, contract)}
     if contract.fragments is not None:
         inputs["fragments"] = fragment_view(img, contract, rng)
@@ -231,4 +238,6 @@ def preprocess(
     source: ImageSource, contract: PreprocessContract, rng: np.random.Generator | None = None
 ) -> dict[str, np.ndarray]:
     """Decode ``source`` and build every model input (unbatched, CxHxW) per the contract."""
-    return preprocess_image(decode_image(source, contract), contract, rng)
+    from edgeiqa.runtime.jpeg_views import decode_views  # it builds on this module
+
+    return preprocess_image(decode_views(source, contract), contract, rng)
