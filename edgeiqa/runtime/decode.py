@@ -30,8 +30,8 @@ from PIL import Image
 
 from edgeiqa.errors import ConfigError, ImageDecodeError, require
 from edgeiqa.runtime.contract import PreprocessContract
-from edgeiqa.runtime.jpeg_views import JpegViews, decode_views
-from edgeiqa.runtime.preprocess import ImageSource, decode_image, working_shape
+from edgeiqa.runtime.jpeg_views import JpegViews
+from edgeiqa.runtime.preprocess import ImageSource, decode_image, decode_views, working_shape
 
 Decoder = Callable[[ImageSource, PreprocessContract], "Image.Image | JpegViews"]
 DecoderName = Literal["auto", "pillow", "simplejpeg"]

@@ -23,8 +23,8 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -78,6 +78,12 @@ def parse_size(text: str | int) -> int:
     if match is None or unit not in _UNITS:
         raise ValueError(f"not a memory size: {text!r} (e.g. 150MB, 1.5GiB, 512M)")
     return int(float(match.group(1)) * _UNITS[unit])
+
+
+def memory_size(text: str) -> str:
+    """An argparse type: ``text`` checked as a memory size (ValueError makes argparse say which flag)."""
+    parse_size(text)
+    return text
 
 
 def _meminfo_bytes(field: str, path: Path = Path("/proc/meminfo")) -> int | None:

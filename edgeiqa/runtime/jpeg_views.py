@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,8 +26,6 @@ from PIL import Image
 
 from edgeiqa.errors import ImageDecodeError
 from edgeiqa.runtime import turbojpeg
-from edgeiqa.runtime.contract import PreprocessContract
-from edgeiqa.runtime.preprocess import ImageSource, decode_image, fragment_origins, normalise, working_shape
 
 _EXIF_ORIENTATION = 0x0112
 Patcher = Callable[[list[tuple[int, int]], int], list[np.ndarray]]
@@ -36,14 +35,14 @@ Patcher = Callable[[list[tuple[int, int]], int], list[np.ndarray]]
 class JpegViews:
     """What a ``jpeg_regions`` decode yields: the DCT-scaled upright image and a way to cut native patches.
 
-    ``size`` is the full-resolution (width, height); ``patches(origins, p)`` returns the p x p native
-    patches at the given (x, y) origins of the upright image. ``mirrored`` is set by a horizontal flip
-    (training), which mirrors both views as a flip of the full frame would.
+    ``size`` is the full-resolution (width, height); :meth:`patches` returns the p x p native patches at
+    (x, y) origins of the upright image. ``mirrored`` is set by a horizontal flip (training), which
+    mirrors both views as a flip of the full frame would. ``path`` says which decoder made it.
     """
 
     whole: Image.Image
     size: tuple[int, int]
-    patches: Patcher
+    cut: Patcher
     mirrored: bool = False
     path: str = "regions"  # "regions" (TurboJPEG) or "pillow" (the same pixels, for a test to tell apart)
 
@@ -52,33 +51,14 @@ class JpegViews:
             raise ValueError("a jpeg_regions decode can only be mirrored left-right")
         return dataclasses.replace(self, whole=self.whole.transpose(method), mirrored=not self.mirrored)
 
-    def fragment_view(self, contract: PreprocessContract, rng: np.random.Generator | None) -> np.ndarray:
-        """The same mosaic as :func:`edgeiqa.runtime.preprocess.fragment_view` on the full frame."""
-        spec = contract.fragments
-        if spec is None:
-            raise ValueError("this contract has no fragment view")
-        width, height = self.size
-        p = spec.patch
-        ys = fragment_origins(height, spec, rng).tolist()
-        xs = fragment_origins(width, spec, rng).tolist()
-        stored_xs = [width - p - x for x in xs] if self.mirrored else xs
-        cut = self.patches([(x, y) for y in ys for x in stored_xs], p)
-        rows = [np.concatenate(cut[r * len(xs) : (r + 1) * len(xs)], axis=1) for r in range(len(ys))]
-        mosaic = np.concatenate(rows, axis=0)
-        if self.mirrored:  # each patch flipped in place, the columns already in mirrored order
-            mosaic = mosaic.reshape(len(ys), p, len(xs), p, 3)[:, :, :, ::-1].reshape(mosaic.shape)
-        return normalise(mosaic, contract)
+    def patches(self, origins: list[tuple[int, int]], p: int) -> list[np.ndarray]:
+        if not self.mirrored:
+            return self.cut(origins, p)
+        width = self.size[0]
+        return [patch[:, ::-1] for patch in self.cut([(width - p - x, y) for x, y in origins], p)]
 
 
-def _whole_contract(contract: PreprocessContract) -> PreprocessContract:
-    return dataclasses.replace(contract, fragments=None, jpeg_regions=False, jpeg_draft=True)
-
-
-def _full_contract(contract: PreprocessContract) -> PreprocessContract:
-    return dataclasses.replace(contract, jpeg_regions=False, jpeg_draft=False)
-
-
-def _read(source: ImageSource) -> bytes:
+def read_bytes(source: str | os.PathLike | bytes) -> bytes:
     if isinstance(source, bytes):
         return source
     try:
@@ -88,7 +68,7 @@ def _read(source: ImageSource) -> bytes:
         raise ImageDecodeError(f"{source}: cannot open ({exc.strerror or exc})") from exc
 
 
-def _jpeg_header(data: bytes) -> tuple[tuple[int, int], str, bool, int] | None:
+def jpeg_header(data: bytes) -> tuple[tuple[int, int], str, bool, int] | None:
     """(size, mode, progressive, EXIF orientation) of a JPEG from its header; None for other files."""
     if not data.startswith(b"\xff\xd8"):
         return None
@@ -102,33 +82,21 @@ def _jpeg_header(data: bytes) -> tuple[tuple[int, int], str, bool, int] | None:
         return None
 
 
-def decode_views(source: ImageSource, contract: PreprocessContract) -> Image.Image | JpegViews:
-    """Per the contract: a full upright RGB image, or for ``jpeg_regions`` on a baseline JPEG the two
-    views' sources (:class:`JpegViews`). :func:`edgeiqa.runtime.preprocess.preprocess_image` takes both."""
-    if not contract.jpeg_regions:
-        return decode_image(source, contract)
-    data = _read(source)
-    head = _jpeg_header(data)
-    if head is None or head[2] or min(head[0]) < max(contract.fragments.patch, 8):
-        return decode_image(data if isinstance(source, bytes) else source, _full_contract(contract))
-    (width, height), mode, _, orientation = head
-    if width * height > contract.max_pixels or not (turbojpeg.available() and mode == "RGB" and orientation == 1):
-        return _pillow_views(source, contract)  # decode_image applies the bomb guard and names the file
-    try:
-        return _turbo_views(data, width, height, contract)
-    except turbojpeg.TurboJpegError:  # damaged data, arithmetic coding, ...: Pillow decides and names it
-        return _pillow_views(source, contract)
+def draft_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
+    """The DCT scale Pillow's ``draft`` picks: the largest of 8, 4, 2, 1 that still covers ``target``."""
+    ratio = min(size[0] // target[0], size[1] // target[1])
+    return next(s for s in (8, 4, 2, 1) if ratio >= s)
 
 
-def _turbo_views(data: bytes, width: int, height: int, contract: PreprocessContract) -> JpegViews:
-    target_w, target_h = working_shape(width, height, contract)
-    ratio = min(width // target_w, height // target_h)
-    scale = next(s for s in (8, 4, 2, 1) if ratio >= s)  # Pillow's draft rule: the same DCT scale
+def turbo_views(data: bytes, size: tuple[int, int], target: tuple[int, int]) -> JpegViews:
+    """Both views' sources through TurboJPEG; raises :class:`~edgeiqa.runtime.turbojpeg.TurboJpegError`."""
+    width, height = size
+    scale = draft_scale(size, target)
     whole = Image.fromarray(turbojpeg.decode(data, -(-width // scale), -(-height // scale)), "RGB")
     _, _, subsampling, _ = turbojpeg.header(data)
     mcu_w, mcu_h = turbojpeg.MCU_SIZES.get(subsampling, (16, 16))
 
-    def patches(origins: list[tuple[int, int]], p: int) -> list[np.ndarray]:
+    def cut(origins: list[tuple[int, int]], p: int) -> list[np.ndarray]:
         # One MCU of margin on each side: chroma upsampling reads the neighbouring sample, so the patch
         # pixels then equal the full decode's (tested in tests/runtime/test_jpeg_views.py).
         boxes = []
@@ -140,15 +108,13 @@ def _turbo_views(data: bytes, width: int, height: int, contract: PreprocessContr
             out.append(turbojpeg.decode(small, w, h)[y - y0 : y - y0 + p, x - x0 : x - x0 + p])
         return out
 
-    return JpegViews(whole, (width, height), patches)
+    return JpegViews(whole, size, cut)
 
 
-def _pillow_views(source: ImageSource, contract: PreprocessContract) -> JpegViews:
-    """The same views through Pillow: a draft decode for the whole view, a full decode for the patches."""
-    whole = decode_image(source, _whole_contract(contract))
-    full = decode_image(source, _full_contract(contract))
+def pillow_views(whole: Image.Image, full: Image.Image) -> JpegViews:
+    """The same views from Pillow's draft decode (``whole``) and full decode (``full``): slower, same pixels."""
 
-    def patches(origins: list[tuple[int, int]], p: int) -> list[np.ndarray]:
+    def cut(origins: list[tuple[int, int]], p: int) -> list[np.ndarray]:
         return [np.asarray(full.crop((x, y, x + p, y + p))) for x, y in origins]
 
-    return JpegViews(whole, full.size, patches, path="pillow")
+    return JpegViews(whole, full.size, cut, path="pillow")
