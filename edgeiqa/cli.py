@@ -103,12 +103,40 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     graded.set_defaults(handler=_cmd_data_graded)
 
 
+def _frame_budget(args: argparse.Namespace) -> dict:
+    """The Predictor's memory options from --max-memory / --one-frame / --unbounded-frames."""
+    from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
+
+    if args.max_memory:
+        return {"max_memory": args.max_memory}
+    if args.one_frame:
+        return {"max_decoded_pixels": DEFAULT_BUDGET_PIXELS}
+    return {"max_decoded_pixels": None} if args.unbounded_frames else {}
+
+
+def _add_budget_flags(parser: argparse.ArgumentParser) -> None:
+    from edgeiqa.runtime.frames import memory_size
+
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--max-memory",
+        type=memory_size,
+        metavar="SIZE",
+        help="bound the process's memory, e.g. 150MB: decode threads get what it does not hold yet "
+        "(default: they may hold a quarter of the memory available)",
+    )
+    group.add_argument("--one-frame", action="store_true", help="one decoded 4K frame in flight (serial 4K decoding)")
+    group.add_argument(
+        "--unbounded-frames", action="store_true", help="no bound: every decode thread holds a decoded frame"
+    )
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from edgeiqa.runtime.batch import predict_files, scores_csv_text, write_scores_csv
     from edgeiqa.runtime.predictor import Predictor
 
     out = check_output_file(args.out) if args.out else None  # before scoring, not after
-    budget = {"max_decoded_pixels": None} if args.unbounded_frames else {}
+    budget = _frame_budget(args)
     with Predictor.load(
         args.artifact,
         backend=args.backend,
@@ -145,12 +173,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--workers", type=positive_int, default=None, help="decode threads (default: the CPU count, at most 4)"
     )
     predict.add_argument("--backend", default=None, help="override the backend (e.g. openvino for an ONNX file)")
-    predict.add_argument(
-        "--unbounded-frames",
-        action="store_true",
-        help="let every decode thread hold a decoded frame (faster at 4K; default: one 4K "
-        "frame in flight, for devices with little memory)",
-    )
+    _add_budget_flags(predict)
     predict.add_argument(
         "--decoder",
         default=DEFAULT_DECODER,
@@ -369,13 +392,14 @@ def _cmd_speed(args: argparse.Namespace) -> int:
 
     from edgeiqa.bench.e2e_speed import make_uhd_jpegs, measure_speed, speed_artifact_info
     from edgeiqa.runtime.batch import expand_paths
-    from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
 
     images = [Path(p) for p in expand_paths(args.images)]
     if args.make_4k:
         images = make_uhd_jpegs(images, Path(args.make_4k))
     if not images:
         raise EdgeIQAError(f"no image files under {args.images}")
+    if args.decode_paths:
+        return _speed_decode_paths(args, images)
     result = measure_speed(
         Path(args.artifact),
         images,
@@ -383,14 +407,14 @@ def _cmd_speed(args: argparse.Namespace) -> int:
         workers=args.workers,
         batch_size=args.batch,
         repeats=args.repeats,
-        max_decoded_pixels=None if args.unbounded_frames else DEFAULT_BUDGET_PIXELS,
         decoder=args.decoder,
+        budget=_frame_budget(args),
     )
     record = {
         **result.to_dict(),
         "decoder": args.decoder,
         "batch": args.batch,
-        "unbounded_frames": bool(args.unbounded_frames),
+        "memory": _frame_budget(args) or "auto",
         "artifact": speed_artifact_info(Path(args.artifact)),
     }
     if args.out:
@@ -411,6 +435,32 @@ def _cmd_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _speed_decode_paths(args: argparse.Namespace, images: list[Path]) -> int:
+    import json
+
+    from edgeiqa.bench.decode_paths import measure_decode_paths
+    from edgeiqa.bench.device_info import collect_device_info, cpu_model
+    from edgeiqa.bench.e2e_speed import speed_artifact_info
+    from edgeiqa.fileio import atomic_write_text
+
+    record = {
+        "what": "Pure full decode, today's decode path and the jpeg_regions path (DCT-scaled whole view + "
+        "region-decoded native fragments) on the same files, each setting in its own process: rates "
+        "(images/s, median of the passes), per-stage ms (median, one thread), peak RSS (VmHWM) and the "
+        "rank agreement of the scores of the two paths",
+        "cpu_model": cpu_model(),
+        "artifact": speed_artifact_info(Path(args.artifact)),
+        **measure_decode_paths(
+            Path(args.artifact), images, workers=args.workers, repeats=args.repeats, allow_invalid=args.allow_invalid
+        ),
+    }
+    if args.out:
+        record["device"] = collect_device_info()
+        atomic_write_text(Path(args.out), json.dumps(record, indent=1))
+    print(json.dumps({k: v for k, v in record.items() if k != "device"}, indent=1))
+    return 0
+
+
 def _add_speed(sub: argparse._SubParsersAction) -> None:
     speed = sub.add_parser("speed", help="end-to-end file->score speed vs pure decode and a naive torch pipeline")
     speed.add_argument("artifact", help="exported artifact (manifest beside it)")
@@ -418,10 +468,15 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--checkpoint", help="calibrated student checkpoint for the naive torch pipeline")
     speed.add_argument("--make-4k", metavar="DIR", help="first upscale the images to 3840x2160 JPEGs (q90) in DIR")
     speed.add_argument("--workers", type=positive_int, default=2)
+    _add_budget_flags(speed)
     speed.add_argument(
-        "--unbounded-frames",
+        "--decode-paths",
         action="store_true",
-        help="let every decode thread hold a decoded frame (see predict --unbounded-frames)",
+        help="instead: pure full decode, today's decode and the jpeg_regions one side by side, each in its "
+        "own process (rates, per-stage ms, peak RSS, score agreement)",
+    )
+    speed.add_argument(
+        "--allow-invalid", action="store_true", help="time an artifact whose manifest says it failed its parity gate"
     )
     speed.add_argument("--batch", type=positive_int, default=8)
     speed.add_argument(

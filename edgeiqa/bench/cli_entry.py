@@ -14,6 +14,7 @@ from edgeiqa.argtypes import check_output_file, nonneg_float, nonneg_int, positi
 from edgeiqa.bench.harness import DatasetSpec
 from edgeiqa.bench.spec import BENCH_SPLITS, DECODERS, BenchOptions
 from edgeiqa.configs import field_default
+from edgeiqa.runtime.frames import memory_size
 
 # Every default below is BenchOptions' or DatasetSpec's own: the CLI, the API and an experiment's
 # bench: section (which is a BenchOptions) agree by construction (tests/test_defaults_agree.py).
@@ -95,6 +96,13 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--providers", type=_names, help="ONNX Runtime execution providers, e.g. cuda,cpu")
     p.add_argument("--decoder", default=_DEFAULTS.decoder, choices=DECODERS)
+    p.add_argument(
+        "--max-memory",
+        type=memory_size,
+        metavar="SIZE",
+        help="bound each worker's memory while it scores files, e.g. 150MB (default: decode threads may "
+        "hold a quarter of the memory available); its peak RSS is in the result",
+    )
     width, height = _DEFAULTS.input_size
     p.add_argument(
         "--input-size",
@@ -155,6 +163,7 @@ def bench_options_from_args(args: argparse.Namespace) -> BenchOptions:
         torch_devices=tuple(args.torch_device),
         providers=args.providers,
         decoder=args.decoder,
+        max_memory=args.max_memory,
         input_size=tuple(args.input_size),
         timeout=args.timeout,
         verify=not args.no_verify,

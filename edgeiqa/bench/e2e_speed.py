@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgeiqa.bench.memory import peak_rss_mb
 from edgeiqa.runtime.decode import DecoderName, get_decoder
-from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
 from edgeiqa.runtime.preprocess import fragment_origins
 
 UHD = (3840, 2160)
@@ -69,6 +69,8 @@ class SpeedResult:
     # Every timed pass (images/s); the figures above are their best.
     decode_runs: tuple[float, ...] = field(default=())
     runtime_runs: tuple[float, ...] = field(default=())
+    # VmHWM of this process after the runtime passes (the decode figure's frames included).
+    peak_rss_mb: float | None = None
 
     @property
     def runtime_spread(self) -> float:
@@ -163,17 +165,17 @@ def measure_speed(
     workers: int = 2,
     batch_size: int = 8,
     repeats: int = 3,
-    max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
     decoder: DecoderName = "auto",
+    budget: dict | None = None,
 ) -> SpeedResult:
-    """The three figures of the module docstring on ``images`` (one warm-up pass each); ``max_decoded_pixels``
-    is the Predictor's bound on decoded frames in flight (None: unbounded, the fast setting); ``decoder``
-    is the runtime's JPEG decoder, used for the ``decode`` figure too."""
+    """The three figures of the module docstring on ``images`` (one warm-up pass each); ``budget`` holds the
+    Predictor's memory options (``max_memory`` / ``max_decoded_pixels``; none: its default, a share of the
+    memory available); ``decoder`` is the runtime's JPEG decoder, used for the ``decode`` figure too."""
     from edgeiqa.runtime.predictor import Predictor
 
     paths = [Path(p) for p in images]
     decode = get_decoder(decoder)
-    with Predictor.load(artifact, workers=workers, max_decoded_pixels=max_decoded_pixels, decoder=decoder) as predictor:
+    with Predictor.load(artifact, workers=workers, decoder=decoder, **(budget or {})) as predictor:
         contract = predictor.contract
         with ThreadPoolExecutor(workers) as pool:
             # Each frame is dropped once decoded, as the runtime drops it once its views are cut. Keeping
@@ -185,6 +187,7 @@ def measure_speed(
         run_all = lambda: predictor(paths, batch_size=batch_size)  # noqa: E731
         run_all()
         runtime_runs = _rates(len(paths), run_all, repeats)
+    peak_rss = peak_rss_mb()  # before the naive torch pipeline loads torch
     naive_ips = None
     if checkpoint is not None:
         score = _naive_scorer(checkpoint)
@@ -198,4 +201,5 @@ def measure_speed(
         naive_ips,
         decode_runs=decode_runs,
         runtime_runs=runtime_runs,
+        peak_rss_mb=peak_rss,
     )

@@ -70,6 +70,9 @@ class BenchOptions:
     timeout: float | None = None
     verify: bool = True
     allow_invalid: bool = False
+    # The end-to-end pass's whole-process memory bound (e.g. "150MB"; None: the predictor's default,
+    # a share of the memory available): see edgeiqa.runtime.frames.
+    max_memory: str | None = None
 
     def __post_init__(self) -> None:
         # Lists from JSON/YAML or a caller become tuples, so options compare and hash as values.

@@ -55,6 +55,7 @@ def open_predictor(target: Target, options: BenchOptions) -> Any:
         decoder=options.decoder,
         workers=options.workers,
         verify=options.verify,
+        max_memory=options.max_memory,
         **target.runner_options(backend, options.threads),
     )
 

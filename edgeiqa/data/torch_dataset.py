@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from edgeiqa.data.records import ImageRecord
 from edgeiqa.runtime.contract import PreprocessContract
-from edgeiqa.runtime.preprocess import decode_image, preprocess_image
+from edgeiqa.runtime.preprocess import decode_views, preprocess_image
 
 
 class IQAImageDataset(Dataset):
@@ -79,7 +79,7 @@ class IQAImageDataset(Dataset):
             index += len(self.records)
         if not 0 <= index < len(self.records):
             raise IndexError(f"index {index} out of range for {len(self.records)} records")
-        img = decode_image(self.records[index].path, self.contract)
+        img = decode_views(self.records[index].path, self.contract)  # a jpeg_regions contract: no full frame
         rng = None
         if self.train:
             rng = self.item_rng(index)

@@ -58,6 +58,11 @@ class PreprocessContract:
     # Decode JPEGs at a reduced DCT scale when the result still covers the working size. Only allowed
     # without fragments: the DCT-scaled decode is no longer native resolution.
     jpeg_draft: bool = False
+    # Decode JPEGs as the views need them (edgeiqa.runtime.jpeg_views): the whole-image view from the
+    # DCT-scaled decode jpeg_draft would give, the fragments from native-resolution region decoding,
+    # never the full frame. Off by default: the whole-image view changes, and models trained without it
+    # keep their scores (agreement measured in studies/results/uhd_decode_paths.json).
+    jpeg_regions: bool = False
     # On the 0..1 pixel scale, listed in the model's channel order (after any RGB->BGR swap).
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -80,6 +85,8 @@ class PreprocessContract:
             )
         if self.jpeg_draft and self.fragments is not None:
             raise ConfigError("jpeg_draft cannot be combined with fragments: fragments need native-resolution pixels")
+        if self.jpeg_regions and self.fragments is None:
+            raise ConfigError("jpeg_regions needs fragments; without them use jpeg_draft")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ConfigError(f"mean/std need 3 values with std > 0, got mean={self.mean} std={self.std}")
 

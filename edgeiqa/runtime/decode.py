@@ -30,9 +30,10 @@ from PIL import Image
 
 from edgeiqa.errors import ConfigError, ImageDecodeError, require
 from edgeiqa.runtime.contract import PreprocessContract
-from edgeiqa.runtime.preprocess import ImageSource, decode_image, working_shape
+from edgeiqa.runtime.jpeg_views import JpegViews
+from edgeiqa.runtime.preprocess import ImageSource, decode_image, decode_views, working_shape
 
-Decoder = Callable[[ImageSource, PreprocessContract], Image.Image]
+Decoder = Callable[[ImageSource, PreprocessContract], "Image.Image | JpegViews"]
 DecoderName = Literal["auto", "pillow", "simplejpeg"]
 
 _EXIF_ORIENTATION = 0x0112
@@ -51,9 +52,10 @@ _SWAPS_AXES = {5, 6, 7, 8}
 _FAST_COLORSPACES = {"YCbCr", "RGB"}
 
 
-def decode_pillow(source: ImageSource, contract: PreprocessContract) -> Image.Image:
-    """The reference decoder (:func:`edgeiqa.runtime.preprocess.decode_image`)."""
-    return decode_image(source, contract)
+def decode_pillow(source: ImageSource, contract: PreprocessContract) -> Image.Image | JpegViews:
+    """The reference decoder (:func:`edgeiqa.runtime.preprocess.decode_image`), or for a ``jpeg_regions``
+    contract the views' own decode (:func:`edgeiqa.runtime.jpeg_views.decode_views`)."""
+    return decode_views(source, contract)
 
 
 def simplejpeg_available() -> bool:
@@ -94,9 +96,11 @@ def _draft_min_size(width: int, height: int, orientation: int, contract: Preproc
     return -(-width // scale), -(-height // scale)
 
 
-def decode_simplejpeg(source: ImageSource, contract: PreprocessContract) -> Image.Image:
+def decode_simplejpeg(source: ImageSource, contract: PreprocessContract) -> Image.Image | JpegViews:
     """Decode a JPEG with libjpeg-turbo (``simplejpeg``); anything else goes through Pillow."""
     simplejpeg = require("simplejpeg", "fast-jpeg", "the libjpeg-turbo JPEG decoder")
+    if contract.jpeg_regions:  # the views' own decode never makes a full frame
+        return decode_views(source, contract)
     data = _read_bytes(source)
     if not data.startswith(b"\xff\xd8"):
         return decode_image(source, contract)

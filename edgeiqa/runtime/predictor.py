@@ -22,13 +22,23 @@ from PIL import Image
 from edgeiqa.errors import ConfigError, ImageDecodeError
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.decode import DecoderName, get_decoder
-from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS, FrameBudget, peek_pixels
+from edgeiqa.runtime.frames import FRAME_BYTES_PER_PIXEL, FrameBudget, budget_for, peek_bytes
 from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, read_manifest, verify_artifact_sha256
 from edgeiqa.runtime.preprocess import preprocess_image, to_rgb
 from edgeiqa.runtime.runners import Backend, Runner, RunnerError, claiming_backend, create_runner, runner_for
 
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 Prepared = dict | ImageDecodeError
+AUTO = "auto"  # max_decoded_pixels default: a share of the memory available (edgeiqa.runtime.frames)
+
+
+def frame_limit(max_decoded_pixels: int | str | None, max_memory: int | str | None) -> int | None:
+    """Decoded bytes allowed in flight: ``max_memory`` (a whole-process bound, e.g. ``"150MB"``) first,
+    else ``max_decoded_pixels`` (``"auto"``: a share of MemAvailable; None: no bound; a number of pixels:
+    that many, e.g. :data:`~edgeiqa.runtime.frames.DEFAULT_BUDGET_PIXELS` for one 4K frame)."""
+    if max_memory is not None or max_decoded_pixels == AUTO:
+        return budget_for(max_memory)
+    return None if max_decoded_pixels is None else int(max_decoded_pixels) * FRAME_BYTES_PER_PIXEL
 
 
 @dataclass(frozen=True)
@@ -56,8 +66,10 @@ class Predictor:
         decoder: ``auto``, ``pillow`` or ``simplejpeg`` (see :mod:`edgeiqa.runtime.decode`).
         workers: decode threads (default: up to 4, never more than the cores).
         output_name: the score output; default: the manifest's first output.
-        max_decoded_pixels: decoded pixels allowed in flight across decode threads (default: one 4K
-            frame; None: no bound). See :mod:`edgeiqa.runtime.frames`.
+        max_decoded_pixels: decoded pixels allowed in flight across decode threads (default ``"auto"``:
+            a share of the memory available; None: no bound; ``DEFAULT_BUDGET_PIXELS``: one 4K frame).
+        max_memory: a bound on the whole process (bytes or ``"150MB"``); the decode threads get what
+            the process does not hold once the runner is active. See :mod:`edgeiqa.runtime.frames`.
     """
 
     def __init__(
@@ -69,16 +81,18 @@ class Predictor:
         decoder: DecoderName = "auto",
         workers: int | None = None,
         output_name: str | None = None,
-        max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
+        max_decoded_pixels: int | str | None = AUTO,
+        max_memory: int | str | None = None,
     ) -> None:
         self.runner = runner
-        self.frames = FrameBudget(max_decoded_pixels)
         self.contract = contract
         self.manifest = manifest
         self.workers = workers or default_workers()
         self._decode = get_decoder(decoder)
         self.decoder = decoder
         runner.activate()
+        # After activation, so that a max_memory bound counts the session the runner just built.
+        self.frames = FrameBudget(frame_limit(max_decoded_pixels, max_memory))
         if not runner.own_views:  # a runner with its own views has its own input names
             _check_inputs(runner, contract)
         self.output_name = _pick_output(runner, manifest, output_name)
@@ -97,15 +111,17 @@ class Predictor:
         workers: int | None = None,
         allow_invalid: bool = False,
         verify: bool = True,
-        max_decoded_pixels: int | None = DEFAULT_BUDGET_PIXELS,
+        max_decoded_pixels: int | str | None = AUTO,
+        max_memory: int | str | None = None,
         **runner_opts: Any,
     ) -> Predictor:
         """Load an artifact (or its ``.json`` manifest) with the runner its manifest's format needs, or a
         path with no manifest that a backend's path rule claims (a checkpoint folder: the torch plugin).
 
-        ``max_decoded_pixels`` bounds the decoded frames in flight (default: one 4K frame, for small
-        devices); ``None`` lets every decode thread hold its own, which on 2 cores nearly doubles 4K
-        throughput at the cost of one more frame of memory per thread (see :mod:`edgeiqa.runtime.frames`).
+        ``max_decoded_pixels`` bounds the decoded frames in flight (default: a share of the memory
+        available; ``DEFAULT_BUDGET_PIXELS``: one 4K frame, which serialises 4K decoding; ``None``: no
+        bound); ``max_memory`` (``"150MB"``) bounds the whole process instead (see
+        :mod:`edgeiqa.runtime.frames`).
 
         ``backend`` overrides the runner (``openvino`` can run an ONNX file); ``runner_opts`` go to
         the runner (``threads=``, ``providers=``, ``inference_precision=``, ...).
@@ -123,6 +139,7 @@ class Predictor:
                 workers=workers,
                 verify=verify,
                 max_decoded_pixels=max_decoded_pixels,
+                max_memory=max_memory,
                 **runner_opts,
             )
         if path.suffix == ".json" and path.is_file():
@@ -150,6 +167,7 @@ class Predictor:
                 decoder=decoder,
                 workers=workers,
                 max_decoded_pixels=max_decoded_pixels,
+                max_memory=max_memory,
             )
         except BaseException:
             runner.deactivate()
@@ -165,7 +183,8 @@ class Predictor:
         decoder: DecoderName,
         workers: int | None,
         verify: bool,
-        max_decoded_pixels: int | None,
+        max_decoded_pixels: int | str | None,
+        max_memory: int | str | None,
         **runner_opts: Any,
     ) -> Predictor:
         """A self-describing model (a checkpoint folder) run by the backend that claims it, with its own
@@ -177,7 +196,14 @@ class Predictor:
             runner.activate()  # the contract lives in the model: known only once it is loaded
             if runner.contract is None:
                 raise ConfigError(f"{path}: the {claimed.name} runner found no preprocessing contract in it")
-            return cls(runner, runner.contract, decoder=decoder, workers=workers, max_decoded_pixels=max_decoded_pixels)
+            return cls(
+                runner,
+                runner.contract,
+                decoder=decoder,
+                workers=workers,
+                max_decoded_pixels=max_decoded_pixels,
+                max_memory=max_memory,
+            )
         except BaseException:
             runner.deactivate()
             raise
@@ -287,7 +313,7 @@ class Predictor:
     def _prepare(self, item: ImageInput) -> Prepared:
         try:
             # The frame is freed when preprocess returns (only its views survive): hold its pixels until then.
-            with self.frames.hold(peek_pixels(item)):
+            with self.frames.hold(peek_bytes(item, regions=self.contract.jpeg_regions)):
                 return self.preprocess(item)
         except ImageDecodeError as exc:  # one bad file must not sink its batch
             return exc

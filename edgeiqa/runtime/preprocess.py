@@ -7,6 +7,7 @@ message names the file.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -15,7 +16,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edgeiqa.errors import ImageDecodeError
+from edgeiqa.runtime import jpeg_views, turbojpeg
 from edgeiqa.runtime.contract import FragmentSpec, PreprocessContract
+from edgeiqa.runtime.jpeg_views import JpegViews
 
 ImageSource = str | os.PathLike | bytes
 
@@ -200,15 +203,24 @@ def ensure_min_side(img: Image.Image, side: int) -> Image.Image:
     return img.resize(size, Image.Resampling.BILINEAR)
 
 
-def fragment_view(img: Image.Image, contract: PreprocessContract, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Native-resolution patches on a grid, tiled into a (grid*patch)^2 mosaic: 3xFxF float."""
+def fragment_view(
+    img: Image.Image | JpegViews, contract: PreprocessContract, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Native-resolution patches on a grid, tiled into a (grid*patch)^2 mosaic: 3xFxF float. A
+    ``jpeg_regions`` decode (:class:`JpegViews`) cuts the same patches without a full frame."""
     spec = contract.fragments
     if spec is None:
         raise ValueError("this contract has no fragment view")
+    p = spec.patch
+    if isinstance(img, JpegViews):
+        ys = fragment_origins(img.size[1], spec, rng).tolist()
+        xs = fragment_origins(img.size[0], spec, rng).tolist()
+        cut = img.patches([(x, y) for y in ys for x in xs], p)
+        rows = [np.concatenate(cut[r * len(xs) : (r + 1) * len(xs)], axis=1) for r in range(len(ys))]
+        return normalise(np.concatenate(rows, axis=0), contract)
     img = ensure_min_side(img, spec.patch)
     ys = fragment_origins(img.height, spec, rng)
     xs = fragment_origins(img.width, spec, rng)
-    p = spec.patch
     # Crop + paste in Pillow: converting a whole 4K image to numpy just to cut 49 patches costs ~20 ms.
     mosaic = Image.new("RGB", (spec.mosaic_size, spec.mosaic_size))
     for row, y in enumerate(ys.tolist()):
@@ -217,11 +229,35 @@ def fragment_view(img: Image.Image, contract: PreprocessContract, rng: np.random
     return normalise(np.asarray(mosaic), contract)
 
 
+def decode_views(source: ImageSource, contract: PreprocessContract) -> Image.Image | JpegViews:
+    """Per the contract: a full upright RGB image, or for ``jpeg_regions`` on a baseline JPEG the two views'
+    sources (:mod:`edgeiqa.runtime.jpeg_views`). The pixels depend on the file, not on the machine:
+    TurboJPEG when it is there, else Pillow (same pixels, slower); PNG and progressive JPEGs: a full frame."""
+    if not contract.jpeg_regions:
+        return decode_image(source, contract)
+    full_contract = dataclasses.replace(contract, jpeg_regions=False)
+    data = jpeg_views.read_bytes(source)
+    head = jpeg_views.jpeg_header(data)
+    if head is None or head[2] or min(head[0]) < max(contract.fragments.patch, 8):
+        return decode_image(source, full_contract)
+    size, mode, _, orientation = head
+    target = working_shape(*size, contract)
+    fast = turbojpeg.available() and mode == "RGB" and orientation == 1
+    if fast and size[0] * size[1] <= contract.max_pixels:  # else decode_image's guard names the file
+        try:
+            return jpeg_views.turbo_views(data, size, target)
+        except turbojpeg.TurboJpegError:  # damaged data, arithmetic coding, ...: Pillow decides
+            pass
+    whole = decode_image(source, dataclasses.replace(full_contract, fragments=None, jpeg_draft=True))
+    return jpeg_views.pillow_views(whole, decode_image(source, full_contract))
+
+
 def preprocess_image(
-    img: Image.Image, contract: PreprocessContract, rng: np.random.Generator | None = None
+    img: Image.Image | JpegViews, contract: PreprocessContract, rng: np.random.Generator | None = None
 ) -> dict[str, np.ndarray]:
-    """All model inputs for one decoded image, keyed by :attr:`PreprocessContract.input_names`."""
-    inputs = {"image": working_view(img, contract)}
+    """All model inputs for one decoded image (or a ``jpeg_regions`` decode), keyed by
+    :attr:`PreprocessContract.input_names`."""
+    inputs = {"image": working_view(img.whole if isinstance(img, JpegViews) else img, contract)}
     if contract.fragments is not None:
         inputs["fragments"] = fragment_view(img, contract, rng)
     return inputs
@@ -231,4 +267,4 @@ def preprocess(
     source: ImageSource, contract: PreprocessContract, rng: np.random.Generator | None = None
 ) -> dict[str, np.ndarray]:
     """Decode ``source`` and build every model input (unbatched, CxHxW) per the contract."""
-    return preprocess_image(decode_image(source, contract), contract, rng)
+    return preprocess_image(decode_views(source, contract), contract, rng)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,10 @@ def records(tmp_path) -> list[ImageRecord]:
     return [ImageRecord(noisy_image(tmp_path / n, i), 10.0 * (i + 1)) for i, n in enumerate(names)]
 
 
-@pytest.mark.parametrize("contract", [CONTRACT, PreprocessContract(working_size=32, fragments=None)])
+REGIONS = dataclasses.replace(CONTRACT, jpeg_regions=True)
+
+
+@pytest.mark.parametrize("contract", [CONTRACT, PreprocessContract(working_size=32, fragments=None), REGIONS])
 def test_eval_items_equal_the_runtime_preprocess(records, contract):
     dataset = IQAImageDataset(records, contract)
     for index, record in enumerate(records):
@@ -111,3 +115,18 @@ def test_decode_errors_name_the_file(tmp_path, records):
         dataset[4]
     with pytest.raises(IndexError):
         dataset[5]
+
+
+def test_jpeg_regions_training_views_equal_the_runtime_and_jitter_like_full_frames(records):
+    """The new decode path in training: eval items are the runtime's own arrays (above); in training the
+    flipped, jittered fragments equal those cut from a flipped full frame, and the JPEGs did take the
+    region path (a PNG keeps today's full-frame path)."""
+    from edgeiqa.runtime.jpeg_views import JpegViews
+    from edgeiqa.runtime.preprocess import decode_views
+
+    assert isinstance(decode_views(records[1].path, REGIONS), JpegViews)
+    assert isinstance(decode_views(records[0].path, REGIONS), Image.Image)
+    regions = IQAImageDataset(records, REGIONS, train=True, seed=4, hflip=True)
+    today = IQAImageDataset(records, CONTRACT, train=True, seed=4, hflip=True)
+    for index in range(len(records)):
+        assert torch.equal(regions[index]["fragments"], today[index]["fragments"])

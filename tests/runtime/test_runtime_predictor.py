@@ -168,7 +168,36 @@ def test_one_predictor_is_thread_safe(tiny_onnx: Path, backend: str) -> None:
 
 
 def test_load_passes_the_decoded_frame_budget_to_the_predictor(tiny_onnx: Path) -> None:
-    from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
+    from edgeiqa.runtime import frames
 
-    with Predictor.load(tiny_onnx) as bounded, Predictor.load(tiny_onnx, max_decoded_pixels=None) as free:
-        assert bounded.frames.limit == DEFAULT_BUDGET_PIXELS and free.frames.limit is None
+    one_frame = frames.DEFAULT_BUDGET_PIXELS * frames.FRAME_BYTES_PER_PIXEL
+    with (
+        Predictor.load(tiny_onnx) as auto,
+        Predictor.load(tiny_onnx, max_decoded_pixels=frames.DEFAULT_BUDGET_PIXELS) as one,
+        Predictor.load(tiny_onnx, max_decoded_pixels=None) as free,
+        Predictor.load(tiny_onnx, max_memory="1GB") as capped,
+    ):
+        assert (
+            auto.frames.limit == frames.default_budget_bytes()
+            or abs(auto.frames.limit - frames.default_budget_bytes()) < 64 * 2**20
+        )  # MemAvailable moves a little between the two reads
+        assert auto.frames.limit >= one_frame and one.frames.limit == one_frame and free.frames.limit is None
+        # What the process does not hold yet, the runner's session included.
+        assert 0 < capped.frames.limit <= 10**9 - frames.current_rss_bytes() + 64 * 2**20
+
+
+def test_max_memory_keeps_decoded_bytes_in_flight_under_the_budget(tiny_onnx: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from edgeiqa.runtime import frames
+
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (200, 100), (i * 20, 0, 0)).save(paths[-1])
+    frame = 200 * 100 * frames.FRAME_BYTES_PER_PIXEL
+    rss = frames.current_rss_bytes()
+    with Predictor.load(tiny_onnx, max_memory=rss + 2 * frame + 2 * 2**20, workers=4) as predictor:
+        predictor.frames.limit = 2 * frame  # pin it: RSS moves between the two reads above
+        assert len(predictor(paths, batch_size=3)) == 6
+        assert frame <= predictor.frames.peak <= 2 * frame
