@@ -72,23 +72,22 @@ def train_split(
 
     if "teacher" not in seconds:
         step("teacher", lambda: run_teacher(main))
-    for student in students:
-        if student in summaries:
-            continue
-        cfg = split_config(base, split, root, student)
-        step(f"{student}/distilled", lambda cfg=cfg: run_distill(cfg, evaluate_after=False))
-        summaries[student] = step(f"{student}/alone", lambda cfg=cfg: run_distill(cfg, student_only=True).summary)
-    if "ridge" not in entry:
-        entry["ridge"] = step("ridge", lambda: ridge(main))
-    if uhd_set:
-        uhd = entry.setdefault("uhd", {})
-        for name, folder in uhd_models(Path(main.out), students, base.student.model):
-            if name not in uhd and folder.exists():
-                uhd[name] = step(f"uhd/{name}", lambda folder=folder: uhd_ordering(uhd_set, folder))
+    for k, student in enumerate(students):  # the config's student first, then the floor, then the ladder
+        if student not in summaries:
+            cfg = split_config(base, split, root, student)
+            step(f"{student}/distilled", lambda cfg=cfg: run_distill(cfg, evaluate_after=False))
+            summaries[student] = step(f"{student}/alone", lambda cfg=cfg: run_distill(cfg, student_only=True).summary)
+        if k == 0 and "ridge" not in entry:
+            entry["ridge"] = step("ridge", lambda: ridge(main))
+        if uhd_set:
+            uhd = entry.setdefault("uhd", {})
+            for name, folder in uhd_models(Path(main.out), [student], base.student.model, with_teacher=k == 0):
+                if name not in uhd and folder.exists():
+                    uhd[name] = step(f"uhd/{name}", lambda folder=folder: uhd_ordering(uhd_set, folder))
 
 
-def uhd_models(out: Path, students: list[str], main_student: str) -> list[tuple[str, Path]]:
-    models = [("teacher", out / "teacher")]
+def uhd_models(out: Path, students: list[str], main_student: str, with_teacher: bool) -> list[tuple[str, Path]]:
+    models = [("teacher", out / "teacher")] if with_teacher else []
     for student in students:
         root = out if student == main_student else out / student
         models += [
