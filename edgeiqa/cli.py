@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from edgeiqa.argtypes import check_output_file, nonneg_int, positive_int, size_wxh
+from edgeiqa.argtypes import check_output_dir, nonneg_int, positive_int, size_wxh
 from edgeiqa.bench.spec import DECODERS, DEFAULT_DECODER
 from edgeiqa.errors import EdgeIQAError
 
@@ -99,71 +99,16 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     graded.set_defaults(handler=_cmd_data_graded)
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from edgeiqa.runtime.batch import predict_files, scores_csv_text, write_scores_csv
-    from edgeiqa.runtime.predictor import Predictor
-
-    out = check_output_file(args.out) if args.out else None  # before scoring, not after
-    budget = {"max_decoded_pixels": None} if args.unbounded_frames else {}
-    with Predictor.load(
-        args.artifact,
-        backend=args.backend,
-        decoder=args.decoder,
-        verify=not args.no_verify,
-        allow_invalid=args.allow_invalid,
-        **budget,
-    ) as predictor:
-        result = predict_files(
-            predictor, args.paths, batch_size=args.batch, workers=args.workers, progress=not args.quiet
-        )
-    for line in result.failure_lines():
-        print(f"edgeiqa: {line}", file=sys.stderr)
-    if out is not None:
-        write_scores_csv(result, out)
-        print(f"scored {len(result.scored)} file(s), {len(result.failed)} failed -> {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(scores_csv_text(result))
-    return 0 if result.ok else 1
-
-
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    predict = sub.add_parser("predict", help="score images with an exported artifact (torch-free runtime)")
-    predict.add_argument("artifact", help="artifact file (its manifest <artifact>.json must sit beside it)")
-    predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    predict.add_argument("--out", help="write path,score,error CSV here (default: stdout)")
-    predict.add_argument(
-        "--batch",
-        type=positive_int,
-        default=8,
-        help="images per inference call (default: 8); mixed shapes are run one by one",
+    from edgeiqa.predict_cli import add_predict_arguments, run_predict
+
+    _delegate(
+        sub,
+        "predict",
+        "score images with an exported artifact (torch-free runtime)",
+        add_predict_arguments,
+        run_predict,
     )
-    predict.add_argument(
-        "--workers", type=positive_int, default=None, help="decode threads (default: the CPU count, at most 4)"
-    )
-    predict.add_argument("--backend", default=None, help="override the backend (e.g. openvino for an ONNX file)")
-    predict.add_argument(
-        "--unbounded-frames",
-        action="store_true",
-        help="let every decode thread hold a decoded frame (faster at 4K; default: one 4K "
-        "frame in flight, for devices with little memory)",
-    )
-    predict.add_argument(
-        "--decoder",
-        default=DEFAULT_DECODER,
-        choices=DECODERS,
-        help="JPEG decoder (simplejpeg: libjpeg-turbo, the fast-jpeg extra; auto: the one measured "
-        f"faster; default: {DEFAULT_DECODER})",
-    )
-    predict.add_argument(
-        "--no-verify",
-        action="store_true",
-        help="run the artifact even if its sha256 differs from the one its manifest recorded",
-    )
-    predict.add_argument(
-        "--allow-invalid", action="store_true", help="run an artifact whose manifest says it failed its parity gate"
-    )
-    predict.add_argument("--quiet", action="store_true", help="no progress output")
-    predict.set_defaults(handler=_cmd_predict)
 
 
 def _load_experiment(args: argparse.Namespace, validate: Callable[..., None] | None = None):
@@ -315,6 +260,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from edgeiqa.pipeline import run_experiment, validate_run
 
     cfg = _load_experiment(args, validate_run)
+    check_output_dir(cfg.out, inputs=[args.config])
     _print_result(cfg.name, run_experiment(cfg, quiet=args.quiet))
     return 0
 
