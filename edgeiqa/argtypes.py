@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -110,8 +111,12 @@ def _refusal(
         source = Path(given)
         if _is_inside_scanned_folder(out, source) or (os.path.exists(source) and _same_file(out, source)):
             return f"is one of this command's inputs ({source}); write the output elsewhere"
+    if os.path.islink(out):  # the atomic rename would replace the link itself (even /dev/stdin's)
+        return f"is a symbolic link (to {os.readlink(out)}); give the real path"
     if not os.path.exists(out):
         return None
+    if not stat.S_ISREG(os.stat(out).st_mode):
+        return "is not a regular file (a device, pipe or socket); leave out --out to write to stdout"
     what = None if artifact else _is_artifact_or_manifest(out)
     if what:
         return f"is {what}; write the output elsewhere (this is never replaced, --overwrite or not)"

@@ -143,10 +143,16 @@ class ScoresFile(ScoresWriter):
                     self.resumed += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self.flush()
-        finally:
+        if exc_type is None:
+            try:
+                self.flush()
+            finally:
+                self.handle.close()
+            return
+        try:  # already failing (a full disk): what reached the file stays; do not mask the first error
             self.handle.close()
+        except OSError:
+            pass
 
     def finish(self) -> Path:
         """Sync the rows to disk and move the partial file onto ``out`` (the run is complete)."""
