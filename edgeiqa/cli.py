@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from edgeiqa.argtypes import check_output_file, nonneg_int, positive_int, size_wxh
+from edgeiqa.argtypes import check_output_dir, nonneg_int, positive_int, size_wxh
 from edgeiqa.bench.spec import DECODERS, DEFAULT_DECODER
 from edgeiqa.errors import ConfigError, EdgeIQAError
 
@@ -103,94 +103,16 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     graded.set_defaults(handler=_cmd_data_graded)
 
 
-def _frame_budget(args: argparse.Namespace) -> dict:
-    """The Predictor's memory options from --max-memory / --one-frame / --unbounded-frames."""
-    from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS
-
-    if args.max_memory:
-        return {"max_memory": args.max_memory}
-    if args.one_frame:
-        return {"max_decoded_pixels": DEFAULT_BUDGET_PIXELS}
-    return {"max_decoded_pixels": None} if args.unbounded_frames else {}
-
-
-def _add_budget_flags(parser: argparse.ArgumentParser) -> None:
-    from edgeiqa.runtime.frames import memory_size
-
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "--max-memory",
-        type=memory_size,
-        metavar="SIZE",
-        help="bound the process's memory, e.g. 150MB: decode threads get what it does not hold yet "
-        "(default: they may hold a quarter of the memory available)",
-    )
-    group.add_argument("--one-frame", action="store_true", help="one decoded 4K frame in flight (serial 4K decoding)")
-    group.add_argument(
-        "--unbounded-frames", action="store_true", help="no bound: every decode thread holds a decoded frame"
-    )
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from edgeiqa.runtime.batch import predict_files, scores_csv_text, write_scores_csv
-    from edgeiqa.runtime.predictor import Predictor
-
-    out = check_output_file(args.out) if args.out else None  # before scoring, not after
-    budget = _frame_budget(args)
-    with Predictor.load(
-        args.artifact,
-        backend=args.backend,
-        decoder=args.decoder,
-        verify=not args.no_verify,
-        allow_invalid=args.allow_invalid,
-        **budget,
-    ) as predictor:
-        result = predict_files(
-            predictor, args.paths, batch_size=args.batch, workers=args.workers, progress=not args.quiet
-        )
-    for line in result.failure_lines():
-        print(f"edgeiqa: {line}", file=sys.stderr)
-    if out is not None:
-        write_scores_csv(result, out)
-        print(f"scored {len(result.scored)} file(s), {len(result.failed)} failed -> {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(scores_csv_text(result))
-    return 0 if result.ok else 1
-
-
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    predict = sub.add_parser("predict", help="score images with an exported artifact (torch-free runtime)")
-    predict.add_argument("artifact", help="artifact file (its manifest <artifact>.json must sit beside it)")
-    predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    predict.add_argument("--out", help="write path,score,error CSV here (default: stdout)")
-    predict.add_argument(
-        "--batch",
-        type=positive_int,
-        default=8,
-        help="images per inference call (default: 8); mixed shapes are run one by one",
+    from edgeiqa.predict_cli import add_predict_arguments, run_predict
+
+    _delegate(
+        sub,
+        "predict",
+        "score images with an exported artifact (torch-free runtime)",
+        add_predict_arguments,
+        run_predict,
     )
-    predict.add_argument(
-        "--workers", type=positive_int, default=None, help="decode threads (default: the CPU count, at most 4)"
-    )
-    predict.add_argument("--backend", default=None, help="override the backend (e.g. openvino for an ONNX file)")
-    _add_budget_flags(predict)
-    predict.add_argument(
-        "--decoder",
-        default=DEFAULT_DECODER,
-        choices=DECODERS,
-        help="JPEG decoder (simplejpeg: libjpeg-turbo, the fast-jpeg extra; auto: the one measured "
-        f"faster; default: {DEFAULT_DECODER})",
-    )
-    predict.add_argument(
-        "--no-verify",
-        action="store_true",
-        help="run the artifact even if its sha256 differs from the one its manifest recorded",
-    )
-    predict.add_argument(
-        "--allow-invalid", action="store_true", help="run an artifact whose manifest says it failed its parity gate"
-    )
-    predict.add_argument("--quiet", action="store_true", help="no progress output")
-    predict.set_defaults(handler=_cmd_predict)
 
 
 def _load_experiment(args: argparse.Namespace, validate: Callable[..., None] | None = None):
@@ -342,6 +264,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from edgeiqa.pipeline import run_experiment, validate_run
 
     cfg = _load_experiment(args, validate_run)
+    check_output_dir(cfg.out, inputs=[args.config])
     _print_result(cfg.name, run_experiment(cfg, quiet=args.quiet))
     return 0
 
@@ -391,6 +314,7 @@ def _cmd_speed(args: argparse.Namespace) -> int:
     import json
 
     from edgeiqa.bench.e2e_speed import make_uhd_jpegs, measure_speed, speed_artifact_info
+    from edgeiqa.predict_cli import frame_budget
     from edgeiqa.runtime.batch import expand_paths
 
     images = [Path(p) for p in expand_paths(args.images)]
@@ -408,13 +332,13 @@ def _cmd_speed(args: argparse.Namespace) -> int:
         batch_size=args.batch,
         repeats=args.repeats,
         decoder=args.decoder,
-        budget=_frame_budget(args),
+        budget=frame_budget(args),
     )
     record = {
         **result.to_dict(),
         "decoder": args.decoder,
         "batch": args.batch,
-        "memory": _frame_budget(args) or "auto",
+        "memory": frame_budget(args) or "auto",
         "artifact": speed_artifact_info(Path(args.artifact)),
     }
     if args.out:
@@ -462,13 +386,15 @@ def _speed_decode_paths(args: argparse.Namespace, images: list[Path]) -> int:
 
 
 def _add_speed(sub: argparse._SubParsersAction) -> None:
+    from edgeiqa.predict_cli import add_budget_flags
+
     speed = sub.add_parser("speed", help="end-to-end file->score speed vs pure decode and a naive torch pipeline")
     speed.add_argument("artifact", help="exported artifact (manifest beside it)")
     speed.add_argument("images", nargs="+", help="image files or folders")
     speed.add_argument("--checkpoint", help="calibrated student checkpoint for the naive torch pipeline")
     speed.add_argument("--make-4k", metavar="DIR", help="first upscale the images to 3840x2160 JPEGs (q90) in DIR")
     speed.add_argument("--workers", type=positive_int, default=2)
-    _add_budget_flags(speed)
+    add_budget_flags(speed)
     speed.add_argument(
         "--decode-paths",
         action="store_true",

@@ -27,6 +27,7 @@ BAD = {
     "predict": ["predict", "m.onnx", "a.jpg", "--workers", "-1"],
     "bench": ["bench", "m.onnx", "--out", "r.json", "--split", "bogus"],
     "report": ["report"],
+    "label": ["label", "--out", "labels.csv", "--batch", "0"],
     "speed": ["speed", "m.onnx", "a.jpg", "--repeats", "0"],
 }
 

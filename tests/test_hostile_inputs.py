@@ -173,10 +173,10 @@ CASES: list[tuple[str, Setup, int, str]] = [
     ("ENAMETOOLONG path beside good files", predict_name_too_long, 1, "cannot open (File name too long)"),
     ("float TIFF of 0-4000", predict_float_tiff_out_of_range, 1, "neither the 0-1 nor the 0-255 scale"),
     (
-        "bomb quotes the manifest's max_pixels",
+        "bomb names the runtime option, not a manifest edit",
         predict_bomb_quotes_the_manifest,
         1,
-        "exceeds the limit of 100,000 (decompression bomb guard: the manifest's preprocess.max_pixels",
+        "exceeds the limit of 100,000 (decompression bomb guard; raise it for this run with --max-pixels N",
     ),
     ("OpenVINO IR without its .bin", predict_openvino_without_bin, 2, "its weights file tiny.bin is not beside it"),
     (

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from edgeiqa.argtypes import check_output_file, nonneg_float, nonneg_int, positive_float, positive_int, size_wxh
+from edgeiqa.argtypes import (
+    BENCH_JSON,
+    check_output_file,
+    nonneg_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    size_wxh,
+)
 from edgeiqa.bench.harness import DatasetSpec
 from edgeiqa.bench.spec import BENCH_SPLITS, DECODERS, BenchOptions
 from edgeiqa.configs import field_default
@@ -59,6 +68,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         "(e.g. model.onnx@openvino), or a calibrated student checkpoint folder (torch eager)",
     )
     p.add_argument("--out", required=True, help="result JSON to write (one per device run)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out even if it is not a benchmark result")
     p.add_argument("--data", help="dataset root or CSV for accuracy and end-to-end img/s (default: none)")
     dataset, split = field_default(DatasetSpec, "name"), field_default(DatasetSpec, "split")
     p.add_argument("--dataset", default=dataset, help=f"dataset loader name (default: {dataset})")
@@ -171,12 +181,20 @@ def bench_options_from_args(args: argparse.Namespace) -> BenchOptions:
     )
 
 
+def _bench_inputs(args: argparse.Namespace) -> list[str]:
+    """Every artifact, its manifest and the dataset: --out may be none of them."""
+    from edgeiqa.runtime.manifest import manifest_path_for
+
+    artifacts = [a.rsplit("@", 1)[0] if "@" in a and not Path(a).exists() else a for a in args.artifacts]
+    return artifacts + [str(manifest_path_for(a)) for a in artifacts] + ([args.data] if args.data else [])
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Benchmark, write the result file; 0 when every artifact ran, 1 when some failed."""
     from edgeiqa.bench.ablation import load_ablation
     from edgeiqa.bench.harness import bench_artifacts
 
-    check_output_file(args.out)  # before minutes of timing, not after
+    check_output_file(args.out, inputs=_bench_inputs(args), kind=BENCH_JSON, overwrite=args.overwrite)  # before timing
     data = None
     if args.data:
         options = {"mos_range": args.mos_range} if args.mos_range else {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeiqa.argtypes import check_output_file, positive_int
+from edgeiqa.argtypes import LABEL_TABLE, check_output_file, positive_int
 
 
 def add_label(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def add_label(sub: argparse._SubParsersAction) -> None:
 def _cmd_label(args: argparse.Namespace) -> int:
     from edgeiqa.errors import ConfigError
 
-    out = check_output_file(args.out)
+    out = check_output_file(args.out, inputs=[*args.images, *(args.merge or ())], kind=LABEL_TABLE)
     if args.merge:
         from edgeiqa.distill.labels import merge_tables
 

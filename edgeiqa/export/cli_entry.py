@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeiqa.argtypes import nonneg_float, nonneg_int, positive_float, positive_int
+from edgeiqa.argtypes import check_output_dir, check_output_file, nonneg_float, nonneg_int, positive_float, positive_int
 from edgeiqa.errors import ConfigError
 from edgeiqa.export.formats import FORMATS, PRECISION_CLASS
 from edgeiqa.export.options import (
@@ -189,6 +189,7 @@ def run_export(args: argparse.Namespace) -> int:
     """Export, gate, write the manifest; print one summary line."""
     from edgeiqa.export.exporter import export_artifact
 
+    check_output_dir(args.out, inputs=[args.checkpoint])  # before minutes of export, not after
     options = export_options_from_args(args)
     result = export_artifact(
         args.checkpoint,
@@ -267,6 +268,8 @@ def run_build_engine(args: argparse.Namespace) -> int:
 
     onnx = Path(args.onnx)
     out = Path(args.out) if args.out else onnx.with_suffix(".engine")
+    if args.out:  # the default is the engine's own name; a user's --out may not be the ONNX or its manifest
+        check_output_file(out, inputs=[onnx, manifest_path_for(onnx)], artifact=True)
     profile = _profile(args, onnx)  # reads the manifest: a missing one is reported here
     if not args.no_verify:  # an engine built from a tampered ONNX would inherit the manifest's good name
         verify_artifact_sha256(read_manifest(manifest_path_for(onnx)), onnx, manifest_path_for(onnx))

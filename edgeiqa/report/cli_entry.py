@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edgeiqa.argtypes import check_output_dir
 from edgeiqa.errors import ConfigError
 from edgeiqa.report import DEFAULT_BUDGET
 
@@ -29,6 +30,7 @@ def run_report(args: argparse.Namespace) -> int:
     """Merge and write the report; skipped files are named on stderr. 0 if any merged, else 2."""
     from edgeiqa.report.writer import merge_results, write_report
 
+    check_output_dir(args.out, inputs=args.results)  # before reading anything
     merged = merge_results(args.results)
     for _, reason in merged.skipped:
         print(f"edgeiqa: skipped: {reason}", file=sys.stderr)

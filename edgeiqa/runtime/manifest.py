@@ -103,8 +103,9 @@ class ArtifactManifest:
         return tuple(spec["name"] for spec in self.outputs)
 
     def artifact_path(self, manifest_path: PathLike) -> Path:
-        """The artifact's location: ``artifact`` is relative to the manifest's directory."""
-        return Path(manifest_path).parent / self.artifact
+        """The artifact's location: ``artifact`` is relative to the manifest's directory, and must stay in it
+        (no ``..``, no link that leads out): a manifest may not make the runtime open or run a file elsewhere."""
+        return confined(Path(manifest_path).parent, self.artifact, manifest_path)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -156,8 +157,10 @@ def _validate(data: Any, source: str) -> None:
     for key in ("precision", "artifact", "model"):
         if not isinstance(data[key], str) or not data[key]:
             raise ConfigError(f"{source}: key {key!r} must be a non-empty string, got {data[key]!r}")
-    if os.path.isabs(data["artifact"]):
-        raise ConfigError(f"{source}: key 'artifact' must be relative to the manifest, got {data['artifact']!r}")
+    if os.path.isabs(data["artifact"]) or ".." in Path(data["artifact"]).parts:
+        raise ConfigError(
+            f"{source}: key 'artifact' must name a file in the manifest's folder, got {data['artifact']!r}"
+        )
     for key in ("inputs", "outputs"):
         _validate_tensors(data[key], f"{source}: key {key!r}")
     _validate_contract(data["preprocess"], source)
@@ -224,14 +227,46 @@ def contract_sha256(preprocess: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def manifest_sha256(data: dict[str, Any]) -> str:
+    """Digest of every key of a manifest (canonical JSON) but ``sha256.manifest`` itself: the contract,
+    score mapping, precision, output names, model, the artifact's own digest, validity, parity, all of it."""
+    sealed = {**data, "sha256": {k: v for k, v in (data.get("sha256") or {}).items() if k != "manifest"}}
+    canonical = json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def _seal(manifest: ArtifactManifest, path: Path) -> None:
     """Record what a hand edit could silently break: the contract's digest (an image input with dynamic
-    height/width runs at any working size, so no shape check catches an edited ``working_size``), and
-    the digest of an OpenVINO ``.xml``'s ``.bin`` (the weights live there, not in the hashed ``.xml``)."""
+    height/width runs at any working size, so no shape check catches an edited ``working_size``), the
+    digest of an OpenVINO ``.xml``'s ``.bin`` (the weights live there, not in the hashed ``.xml``), and
+    last one digest over the whole manifest, so that no key can be edited or deleted unnoticed."""
     manifest.sha256["preprocess"] = contract_sha256(manifest.preprocess)
     artifact = manifest.artifact_path(path)
     if artifact.suffix == ".xml" and artifact.with_suffix(".bin").is_file():
         manifest.sha256["companions"] = companion_sha256((artifact.with_suffix(".bin"),))
+    manifest.sha256["manifest"] = manifest_sha256(manifest.to_dict())
+
+
+def confined(folder: Path, name: str, manifest_path: PathLike) -> Path:
+    """``folder / name``, refused unless it resolves (links followed) inside ``folder``."""
+    path = folder / name
+    inside = os.path.realpath(folder)
+    if ".." in Path(name).parts or os.path.isabs(name) or not os.path.realpath(path).startswith(inside + os.sep):
+        raise ConfigError(
+            f"{manifest_path}: {name!r} leads out of the manifest's folder {folder} (a link or '..'); "
+            "a manifest may only name files beside it"
+        )
+    return path
+
+
+def check_names_artifact(manifest: ArtifactManifest, artifact_path: PathLike, manifest_path: PathLike) -> None:
+    """Refuse to run ``artifact_path`` under a manifest that describes another file (a sibling artifact)."""
+    named = manifest.artifact_path(manifest_path)
+    if Path(os.path.normpath(named)) != Path(os.path.normpath(artifact_path)):
+        raise ConfigError(
+            f"{manifest_path}: describes the artifact {manifest.artifact!r}, not {Path(artifact_path).name!r}; "
+            "load the artifact the manifest names, or re-export this one"
+        )
 
 
 def read_manifest(path: PathLike) -> ArtifactManifest:
@@ -272,6 +307,7 @@ def verify_artifact_sha256(manifest: ArtifactManifest, artifact_path: PathLike, 
     digest is refused too: there is nothing to vouch for the file.
     """
     artifact_path = Path(artifact_path)
+    check_names_artifact(manifest, artifact_path, manifest_path)
     sealed = manifest.sha256.get("preprocess")
     if sealed and sealed != contract_sha256(manifest.preprocess):
         raise IntegrityError(
@@ -279,6 +315,7 @@ def verify_artifact_sha256(manifest: ArtifactManifest, artifact_path: PathLike, 
             f"does not match {sealed} recorded in sha256.preprocess); the artifact was trained and exported for "
             "the recorded contract: re-export it, or pass --no-verify (verify=False) to run it anyway"
         )
+    _check_manifest_digest(manifest, manifest_path)
     recorded = manifest.sha256.get("artifact")
     if not artifact_path.exists():
         return ""  # the runner reports "artifact not found" with the path
@@ -292,10 +329,25 @@ def verify_artifact_sha256(manifest: ArtifactManifest, artifact_path: PathLike, 
     # Companion files (an OpenVINO .xml's .bin holds the weights) are recorded by file name.
     companions = manifest.sha256.get("companions") or {}
     for name, digest in sorted(companions.items() if isinstance(companions, dict) else ()):
-        companion = artifact_path.parent / name
+        companion = confined(artifact_path.parent, name, manifest_path)
         if companion.exists():  # a missing one is the runner's to report, with the backend's words
             _check_digest(companion, sha256_file(companion), digest, manifest_path)
     return actual
+
+
+def _check_manifest_digest(manifest: ArtifactManifest, manifest_path: PathLike) -> None:
+    recorded = manifest.sha256.get("manifest")
+    if not recorded:
+        raise IntegrityError(
+            f"{manifest_path}: records no sha256.manifest (written before edgeiqa sealed every manifest key, or "
+            "the key was deleted); re-export the artifact, or pass --no-verify (verify=False) to run it unchecked"
+        )
+    actual = manifest_sha256(manifest.to_dict())
+    if actual != recorded:
+        raise IntegrityError(
+            f"{manifest_path}: was edited after export (sha256 {actual} does not match {recorded} recorded in "
+            "sha256.manifest); re-export the artifact, or pass --no-verify (verify=False) to run it anyway"
+        )
 
 
 def _check_digest(path: Path, actual: str, recorded: str, manifest_path: PathLike) -> None:

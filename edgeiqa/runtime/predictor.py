@@ -8,6 +8,8 @@ on a 4K photo decoding, not the student, is the larger cost.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,8 +25,15 @@ from edgeiqa.errors import ConfigError, ImageDecodeError
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.decode import DecoderName, get_decoder
 from edgeiqa.runtime.frames import FRAME_BYTES_PER_PIXEL, FrameBudget, budget_for, peek_bytes
-from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, read_manifest, verify_artifact_sha256
-from edgeiqa.runtime.preprocess import preprocess_image, to_rgb
+from edgeiqa.runtime.graph_checks import check_inputs, pick_output
+from edgeiqa.runtime.manifest import (
+    ArtifactManifest,
+    check_names_artifact,
+    manifest_path_for,
+    read_manifest,
+    verify_artifact_sha256,
+)
+from edgeiqa.runtime.preprocess import check_assessable, preprocess_image, to_rgb
 from edgeiqa.runtime.runners import Backend, Runner, RunnerError, claiming_backend, create_runner, runner_for
 
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
@@ -49,6 +58,16 @@ class ItemResult:
     source: Any
     score: float | None
     error: str | None = None
+
+
+# Which file each decode thread is on: Pillow's warnings ("Truncated File Read", EXIF trouble) do not
+# name it, and the CLI's warning printer adds it from here.
+DECODING = threading.local()
+
+
+def current_source() -> str | None:
+    """The file this thread is decoding, or None."""
+    return getattr(DECODING, "source", None)
 
 
 def default_workers() -> int:
@@ -83,9 +102,11 @@ class Predictor:
         output_name: str | None = None,
         max_decoded_pixels: int | str | None = AUTO,
         max_memory: int | str | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         self.runner = runner
-        self.contract = contract
+        # The bomb limit is the device's to set, not the manifest's: the sealed contract stays as exported.
+        self.contract = contract if max_pixels is None else dataclasses.replace(contract, max_pixels=max_pixels)
         self.manifest = manifest
         self.workers = workers or default_workers()
         self._decode = get_decoder(decoder)
@@ -94,8 +115,8 @@ class Predictor:
         # After activation, so that a max_memory bound counts the session the runner just built.
         self.frames = FrameBudget(frame_limit(max_decoded_pixels, max_memory))
         if not runner.own_views:  # a runner with its own views has its own input names
-            _check_inputs(runner, contract)
-        self.output_name = _pick_output(runner, manifest, output_name)
+            check_inputs(runner, contract)
+        self.output_name = pick_output(runner, manifest, output_name)
         # Backends that are not thread-safe get one call at a time; ORT/OpenVINO/TensorRT need no lock.
         self._infer_lock = None if runner.thread_safe else threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -113,6 +134,7 @@ class Predictor:
         verify: bool = True,
         max_decoded_pixels: int | str | None = AUTO,
         max_memory: int | str | None = None,
+        max_pixels: int | None = None,
         **runner_opts: Any,
     ) -> Predictor:
         """Load an artifact (or its ``.json`` manifest) with the runner its manifest's format needs, or a
@@ -125,8 +147,10 @@ class Predictor:
 
         ``backend`` overrides the runner (``openvino`` can run an ONNX file); ``runner_opts`` go to
         the runner (``threads=``, ``providers=``, ``inference_precision=``, ...).
-        ``verify`` checks the artifact's sha256 against its manifest first and refuses a mismatch
-        (:class:`~edgeiqa.runtime.manifest.IntegrityError`); ``verify=False`` is ``--no-verify``.
+        ``verify`` checks the manifest's own digest and the artifact's sha256 first and refuses a mismatch
+        (:class:`~edgeiqa.runtime.manifest.IntegrityError`); ``verify=False`` is ``--no-verify``. It does not
+        let a gate-failed artifact run (that is ``allow_invalid``) nor a manifest name a file outside its
+        folder (never). ``max_pixels`` is this run's decompression-bomb limit (``--max-pixels``).
         """
         path = Path(path)
         claimed = None if manifest_path_for(path).exists() or path.suffix == ".json" else claiming_backend(path)
@@ -140,6 +164,7 @@ class Predictor:
                 verify=verify,
                 max_decoded_pixels=max_decoded_pixels,
                 max_memory=max_memory,
+                max_pixels=max_pixels,
                 **runner_opts,
             )
         if path.suffix == ".json" and path.is_file():
@@ -149,6 +174,7 @@ class Predictor:
         else:
             manifest_file = manifest_path_for(path)
             manifest = read_manifest(manifest_file)
+            check_names_artifact(manifest, path, manifest_file)
         if not manifest.valid and not allow_invalid:
             record = manifest.parity_record
             reason = record.reason if record is not None else "no parity record"
@@ -168,6 +194,7 @@ class Predictor:
                 workers=workers,
                 max_decoded_pixels=max_decoded_pixels,
                 max_memory=max_memory,
+                max_pixels=max_pixels,
             )
         except BaseException:
             runner.deactivate()
@@ -185,6 +212,7 @@ class Predictor:
         verify: bool,
         max_decoded_pixels: int | str | None,
         max_memory: int | str | None,
+        max_pixels: int | None,
         **runner_opts: Any,
     ) -> Predictor:
         """A self-describing model (a checkpoint folder) run by the backend that claims it, with its own
@@ -203,6 +231,7 @@ class Predictor:
                 workers=workers,
                 max_decoded_pixels=max_decoded_pixels,
                 max_memory=max_memory,
+                max_pixels=max_pixels,
             )
         except BaseException:
             runner.deactivate()
@@ -267,37 +296,37 @@ class Predictor:
             img = to_rgb(item)  # images given in memory are taken as upright
         else:
             img = self._decode(item, self.contract)
+        check_assessable(_name(item), img, self.contract)
         if self.runner.own_views:  # a teacher checkpoint: global view + native patches
             return self.runner.prepare_image(img)
         return preprocess_image(img, self.contract)
 
     def iter_predict(
-        self, items: ImageInput | Sequence[ImageInput], batch_size: int = 8, workers: int | None = None
+        self, items: ImageInput | Iterable[ImageInput], batch_size: int = 8, workers: int | None = None
     ) -> Iterator[ItemResult]:
         """Score ``items`` batch by batch, yielding one :class:`ItemResult` per item, in order.
 
-        Undecodable files yield an error result and the rest of their batch is still scored.
-        ``workers`` overrides the decode thread count for this call.
+        ``items`` may be any iterable, a generator over a million-line list included: it is read one
+        batch ahead of scoring, never whole. Undecodable files yield an error result and the rest of
+        their batch is still scored. ``workers`` overrides the decode thread count for this call.
         """
-        items = _as_list(items)
         if batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-        chunks = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
-        return self._pipeline(items, chunks, workers)
+        return self._pipeline(_chunks(_as_iterable(items), batch_size), workers)
 
-    def _pipeline(self, items: list, chunks: list[range], workers: int | None) -> Iterator[ItemResult]:
+    def _pipeline(self, chunks: Iterator[list[tuple[int, Any]]], workers: int | None) -> Iterator[ItemResult]:
         owned = ThreadPoolExecutor(workers, thread_name_prefix="edgeiqa-decode") if workers else None
         executor = owned or self._shared_executor()
         pending: list[Future] = []
         try:
-            if chunks:
-                pending = [executor.submit(self._prepare, items[i]) for i in chunks[0]]
-            for k, chunk in enumerate(chunks):
-                current = pending
+            current = next(chunks, None)
+            pending = [executor.submit(self._prepare, item) for _, item in current or ()]
+            while current is not None:
                 # Submit batch k+1 before waiting on batch k so decoding overlaps inference.
-                nxt = chunks[k + 1] if k + 1 < len(chunks) else ()
-                pending = [executor.submit(self._prepare, items[i]) for i in nxt]
-                yield from self._score_chunk(items, chunk, [f.result() for f in current])
+                nxt = next(chunks, None)
+                waiting, pending = pending, [executor.submit(self._prepare, item) for _, item in nxt or ()]
+                yield from self._score_chunk(current, [f.result() for f in waiting])
+                current = nxt
         finally:
             for future in pending:
                 future.cancel()
@@ -311,21 +340,26 @@ class Predictor:
             return self._executor
 
     def _prepare(self, item: ImageInput) -> Prepared:
+        DECODING.source = _name(item)  # a Pillow warning raised now is about this file (see current_source)
         try:
             # The frame is freed when preprocess returns (only its views survive): hold its pixels until then.
             with self.frames.hold(peek_bytes(item, regions=self.contract.jpeg_regions)):
                 return self.preprocess(item)
         except ImageDecodeError as exc:  # one bad file must not sink its batch
             return exc
+        finally:
+            DECODING.source = None
 
-    def _score_chunk(self, items: list, chunk: range, prepared: list[Prepared]) -> Iterator[ItemResult]:
-        good = [(i, p) for i, p in zip(chunk, prepared) if not isinstance(p, ImageDecodeError)]
+    def _score_chunk(self, chunk: list[tuple[int, Any]], prepared: list[Prepared]) -> Iterator[ItemResult]:
+        good = [(i, p) for (i, _), p in zip(chunk, prepared) if not isinstance(p, ImageDecodeError)]
         scores = dict(zip((i for i, _ in good), self._infer_feeds([p for _, p in good]))) if good else {}
-        for i, p in zip(chunk, prepared):
+        for (i, item), p in zip(chunk, prepared):
             if isinstance(p, ImageDecodeError):
-                yield ItemResult(i, items[i], None, str(p))
+                yield ItemResult(i, item, None, str(p))
+            elif not np.isfinite(scores[i]):  # NaN weights or an overflow: never a number in the CSV
+                yield ItemResult(i, item, None, f"the model returned a non-finite score ({scores[i]})")
             else:
-                yield ItemResult(i, items[i], float(scores[i]))
+                yield ItemResult(i, item, float(scores[i]))
 
     def _infer_feeds(self, feeds: list[dict[str, np.ndarray]]) -> np.ndarray:
         """Stack same-shaped inputs into one batch; aspect-preserving contracts may give mixed shapes."""
@@ -335,66 +369,22 @@ class Predictor:
         return np.concatenate([self.predict_arrays({n: f[n][None] for n in names}) for f in feeds])
 
 
-def _as_list(items: ImageInput | Iterable[ImageInput]) -> list:
+def _name(item: ImageInput) -> str:
+    if isinstance(item, bytes):
+        return f"<{len(item)} bytes>"
+    return str(item) if isinstance(item, (str, os.PathLike)) else "<image in memory>"
+
+
+def _as_iterable(items: ImageInput | Iterable[ImageInput]) -> Iterable:
     if isinstance(items, (str, os.PathLike, bytes, Image.Image)):
         return [items]
     if isinstance(items, np.ndarray) and items.ndim <= 3:  # one HxW or HxWxC image; NxHxWxC is a list
         return [items]
-    return list(items)
+    return items
 
 
-def _check_inputs(runner: Runner, contract: PreprocessContract) -> None:
-    if set(runner.input_names) != set(contract.input_names):
-        raise ConfigError(
-            f"{runner.label}: the model takes inputs {list(runner.input_names)} but its preprocessing contract "
-            f"produces {list(contract.input_names)}; the manifest does not describe this artifact"
-        )
-    declared = runner.input_shapes
-    for name, (expected, key) in contract_shapes(contract).items():
-        graph = declared.get(name)
-        if not graph:  # the backend does not say (TensorRT, Core ML, torch): names are all we can check
-            continue
-        if not _compatible(graph, expected):
-            raise ConfigError(
-                f"{runner.label}: the graph's input {name!r} has shape {_fmt(graph)} but the manifest's "
-                f"preprocessing contract produces {_fmt(expected)} ({key}); the manifest does not describe "
-                "this artifact"
-            )
-
-
-def contract_shapes(contract: PreprocessContract) -> dict[str, tuple[tuple[int | None, ...], str]]:
-    """Per input, the (batch-free: None) shape the contract produces and the contract keys that set it."""
-    side = contract.working_size if contract.size_policy == "square" else None
-    shapes = {
-        "image": ((None, 3, side, side), f"size_policy {contract.size_policy}, working_size {contract.working_size}")
-    }
-    if contract.fragments is not None:
-        spec, mosaic = contract.fragments, contract.fragments.mosaic_size
-        shapes["fragments"] = ((None, 3, mosaic, mosaic), f"fragments grid {spec.grid} x patch {spec.patch}")
-    return shapes
-
-
-def _compatible(graph: tuple[int | None, ...], expected: tuple[int | None, ...]) -> bool:
-    """Fixed dims must agree; a varying contract dim (aspect-preserving H/W) needs a dynamic graph dim.
-    The batch dim (index 0) is free: a static batch-1 engine is the batch code's business."""
-    if len(graph) != len(expected):
-        return False
-    for g, e in zip(graph[1:], expected[1:]):
-        if (e is None and g is not None) or (e is not None and g is not None and g != e):
-            return False
-    return True
-
-
-def _fmt(shape: tuple[int | None, ...]) -> str:
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
-
-
-def _pick_output(runner: Runner, manifest: ArtifactManifest | None, requested: str | None) -> str:
-    outputs = runner.output_names
-    candidates = [requested] if requested else ([manifest.outputs[0]["name"]] if manifest else []) + ["score"]
-    for name in candidates:
-        if name in outputs:
-            return name
-    if requested is None and len(outputs) == 1:
-        return outputs[0]
-    raise ConfigError(f"{runner.label}: no score output among {list(outputs)} (looked for {candidates})")
+def _chunks(items: Iterable, size: int) -> Iterator[list[tuple[int, Any]]]:
+    """``(index, item)`` lists of ``size``, read from ``items`` only as each one is needed."""
+    numbered = enumerate(items)
+    while chunk := list(itertools.islice(numbered, size)):
+        yield chunk

@@ -69,17 +69,17 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def _bomb_message(name: str, pillow_text: str, contract: PreprocessContract) -> str:
     """Pillow refuses > 2x its MAX_IMAGE_PIXELS before the contract's guard sees the size: say it in the
-    contract's terms (the user can change the manifest, not Pillow's module global)."""
+    contract's terms (the user can raise --max-pixels, not Pillow's module global)."""
     match = re.search(r"\((\d+) pixels\)", pillow_text)
     pixels = int(match.group(1)) if match else None
     if pixels is not None and pixels > contract.max_pixels:
         return (
             f"{name}: {pixels:,} pixels exceeds the limit of {contract.max_pixels:,} (decompression "
-            "bomb guard: the manifest's preprocess.max_pixels; raise it there to allow such images)"
+            "bomb guard; raise it for this run with --max-pixels N, Predictor.load(max_pixels=N))"
         )
     hard = 2 * (Image.MAX_IMAGE_PIXELS or 0)
     return (
-        f"{name}: {pixels:,} pixels is within the manifest's preprocess.max_pixels of "
+        f"{name}: {pixels:,} pixels is within the --max-pixels limit of "
         f"{contract.max_pixels:,} but above Pillow's hard limit of {hard:,} (PIL.Image.MAX_IMAGE_PIXELS x 2)"
         if pixels is not None
         else f"{name}: refused by Pillow's decompression bomb guard ({pillow_text})"
@@ -125,8 +125,8 @@ def decode_image(source: ImageSource, contract: PreprocessContract) -> Image.Ima
             if width * height > contract.max_pixels:
                 raise ImageDecodeError(
                     f"{name}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
-                    f"{contract.max_pixels:,} (decompression bomb guard: the manifest's "
-                    "preprocess.max_pixels; raise it there to allow such images)"
+                    f"{contract.max_pixels:,} (decompression bomb guard; raise it for this run with "
+                    "--max-pixels N, Predictor.load(max_pixels=N))"
                 )
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1) if contract.exif_orientation else 1
             if contract.jpeg_draft and img.format == "JPEG":
@@ -201,6 +201,31 @@ def ensure_min_side(img: Image.Image, side: int) -> Image.Image:
     scale = side / min(img.size)
     size = (max(side, round(img.width * scale)), max(side, round(img.height * scale)))
     return img.resize(size, Image.Resampling.BILINEAR)
+
+
+# Below this short side a photo is refused, not scored: the native-resolution view reads 32 px patches,
+# and a smaller image would have to be invented (upscaled by ensure_min_side) to fill one. That upscale
+# is what made the same photo score 76.2 at 31x31 (every pixel resampled: blur to the fragment branch)
+# and 59.1 at 32x32 (native pixels), and 1x1 or 8x8 images score like flat grey. At and above the
+# threshold no fragment pixel is resampled, so the score moves smoothly with size
+# (tests/test_hostile_round_two.py checks it). Training keeps ensure_min_side: its datasets are its own.
+MIN_ASSESSABLE_SIDE = 32
+
+
+def min_assessable_side(contract: PreprocessContract) -> int:
+    """The smallest short side the runtime scores: the fragment patch, and never below 32 px."""
+    patch = contract.fragments.patch if contract.fragments is not None else 0
+    return max(MIN_ASSESSABLE_SIDE, patch)
+
+
+def check_assessable(name: str, img: Image.Image, contract: PreprocessContract) -> None:
+    """Refuse, in one line naming the file, an image too small to assess (see MIN_ASSESSABLE_SIDE)."""
+    side = min_assessable_side(contract)
+    if min(img.size) < side:
+        raise ImageDecodeError(
+            f"{name}: {img.width}x{img.height} is too small to assess (the runtime scores images whose short "
+            f"side is at least {side} px, the model's native patch)"
+        )
 
 
 def fragment_view(

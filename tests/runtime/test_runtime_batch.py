@@ -32,7 +32,7 @@ def messy_folder(tmp_path: Path, image_files) -> tuple[Path, dict[str, str]]:
     folder = image_files[0].parent
     nested = folder / "nested" / "deeper"
     nested.mkdir(parents=True)
-    smooth_image(30, 30, seed=9).save(nested / "deep.png")
+    smooth_image(40, 40, seed=9).save(nested / "deep.png")  # >= 32 px: smaller is refused
     good_jpeg = image_files[1].read_bytes()
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
     (folder / "truncated.jpg").write_bytes(good_jpeg[: len(good_jpeg) // 2])

@@ -88,7 +88,7 @@ def test_write_refuses_an_invalid_manifest_and_keeps_the_old_file(tmp_path: Path
             r"litert, tensorrt, torch",
         ),
         ({"precision": ""}, r"x\.json: key 'precision' must be a non-empty string"),
-        ({"artifact": "/abs/model.onnx"}, r"x\.json: key 'artifact' must be relative to the manifest"),
+        ({"artifact": "/abs/model.onnx"}, r"x\.json: key 'artifact' must name a file in the manifest's folder"),
         ({"inputs": []}, r"x\.json: key 'inputs' must be a non-empty list"),
         (
             {"outputs": [{"name": "score", "shape": ["batch"]}]},
