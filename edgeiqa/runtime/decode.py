@@ -30,7 +30,7 @@ from PIL import Image
 
 from edgeiqa.errors import ConfigError, ImageDecodeError, require
 from edgeiqa.runtime.contract import PreprocessContract
-from edgeiqa.runtime.jpeg_views import JpegViews
+from edgeiqa.runtime.jpeg_views import JpegViews, read_bytes
 from edgeiqa.runtime.preprocess import ImageSource, decode_image, decode_views, working_shape
 
 Decoder = Callable[[ImageSource, PreprocessContract], "Image.Image | JpegViews"]
@@ -63,16 +63,6 @@ def simplejpeg_available() -> bool:
     return importlib.util.find_spec("simplejpeg") is not None
 
 
-def _read_bytes(source: ImageSource) -> bytes:
-    if isinstance(source, bytes):
-        return source
-    try:
-        with open(source, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ImageDecodeError(f"{source}: cannot open ({exc.strerror or exc})") from exc
-
-
 def _orientation(data: bytes) -> int | None:
     """EXIF orientation from the header alone (Pillow parses markers, no pixels); None if unreadable."""
     try:
@@ -101,7 +91,7 @@ def decode_simplejpeg(source: ImageSource, contract: PreprocessContract) -> Imag
     simplejpeg = require("simplejpeg", "fast-jpeg", "the libjpeg-turbo JPEG decoder")
     if contract.jpeg_regions:  # the views' own decode never makes a full frame
         return decode_views(source, contract)
-    data = _read_bytes(source)
+    data = read_bytes(source)
     if not data.startswith(b"\xff\xd8"):
         return decode_image(source, contract)
     try:

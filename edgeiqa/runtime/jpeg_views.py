@@ -59,6 +59,7 @@ class JpegViews:
 
 
 def read_bytes(source: str | os.PathLike | bytes) -> bytes:
+    """The file's bytes (bytes pass through); an unreadable file is one ImageDecodeError naming it."""
     if isinstance(source, bytes):
         return source
     try:
