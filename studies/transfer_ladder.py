@@ -11,8 +11,9 @@ trained alone in ``<root>/s<s>/<student>``. Every step resumes, and the results 
 each split, so the study can be stopped and continued. With ``--uhd-set``, each model's within-photo
 ordering of graded UHD distortions is added (``studies/uhd_check.py``'s measure).
 
-The summary pools the splits: per student, mean test SRCC distilled and alone, and a paired bootstrap of
-the mean (over splits) of SRCC(distilled) - SRCC(alone), test photos resampled within each split.
+``rows`` pools the splits, one row per model (rendered in docs/results.md): mean test SRCC, the paired
+bootstrap of the mean over splits of SRCC(distilled) - SRCC(alone) and of each model - the ridge floor
+(test photos resampled within each split), and the UHD check per distortion type.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def ridge(cfg: ExperimentConfig) -> dict[str, Any]:
 
 
 def pooled_difference(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], seed: int = 0) -> dict[str, float]:
-    """Mean over splits of SRCC(a) - SRCC(b), with a paired bootstrap resampling photos within each split."""
+    """Mean over splits of SRCC(a) - SRCC(b), with a paired bootstrap resampling photos within each split
+    (``value [low, high]``, the shape docs/results.md renders as a difference)."""
     from edgeiqa.metrics import bootstrap_indices, srcc_rows
 
     points, boots = [], []
@@ -121,42 +123,44 @@ def pooled_difference(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], se
         idx = bootstrap_indices(len(mos), N_BOOT, seed + k)
         points.append(srcc_rows(a[None], mos[None])[0] - srcc_rows(b[None], mos[None])[0])
         boots.append(srcc_rows(a[idx], mos[idx]) - srcc_rows(b[idx], mos[idx]))
-    mean_boot = np.mean(boots, axis=0)
-    low, high = np.quantile(mean_boot, [0.025, 0.975])
-    return {"difference": float(np.mean(points)), "ci95": [float(low), float(high)], "splits": len(pairs)}
+    low, high = np.quantile(np.mean(boots, axis=0), [0.025, 0.975])
+    return {"value": float(np.mean(points)), "low": float(low), "high": float(high)}
+
+
+# summary.json name -> the row label's suffix
+_ROLES = {"student": "distilled", "student_only": "alone", "teacher": "teacher"}
 
 
 def summarise(result: dict[str, Any], students: list[str]) -> dict[str, Any]:
-    splits = result["splits"]
-    summary: dict[str, Any] = {}
+    """One row per model (the teacher, each student distilled and alone): mean test SRCC over the splits
+    it has, paired differences pooled over those splits, and the UHD check per distortion type."""
+    rows: dict[str, dict[str, Any]] = {}
     for student in students:
-        rows = [(s, sp) for s, sp in splits.items() if student in sp.get("summaries", {})]
-        if not rows:
-            continue
-        per = [sp["summaries"][student] for _, sp in rows]
-        entry: dict[str, Any] = {"splits": [s for s, _ in rows]}
-        for name in ("student", "student_only", "teacher"):
-            if all(name in p for p in per):
-                entry[name] = {
-                    "mean_srcc": float(np.mean([p[name]["srcc"] for p in per])),
-                    "srcc": [p[name]["srcc"] for p in per],
-                }
-        pairs = [
-            tuple(np.asarray(p["scores"][k], dtype=np.float64) for k in ("student", "student_only", "mos")) for p in per
-        ]
-        entry["distilled_minus_alone"] = pooled_difference(pairs)  # type: ignore[arg-type]
-        with_ridge = [(p, sp["ridge"]) for p, (_, sp) in zip(per, rows) if "ridge" in sp]
-        if len(with_ridge) == len(per):  # each model against the frozen-feature floor on the same photos
-            for name in ("student", "student_only", "teacher"):
-                if name in entry:
-                    vs = [_pair(p["scores"][name], r["scores"]["ridge"], p["scores"]["mos"]) for p, r in with_ridge]
-                    entry[name]["minus_ridge"] = pooled_difference(vs)
-        summary[student] = entry
-    return summary
+        done = [sp for sp in result["splits"].values() if student in sp.get("summaries", {})]
+        for name, role in _ROLES.items():
+            per = [sp["summaries"][student] for sp in done if name in sp["summaries"][student]]
+            if not per or (name == "teacher" and "teacher" in rows):
+                continue
+            label = "teacher" if name == "teacher" else f"{student} {role}"
+            row: dict[str, Any] = {"splits": len(per), "srcc": float(np.mean([p[name]["srcc"] for p in per]))}
+            if name == "student":
+                row["minus_alone"] = pooled_difference([_pair(p, "student", "student_only") for p in per])
+            ridges = [sp["ridge"]["scores"]["ridge"] for sp in done if "ridge" in sp]
+            if len(ridges) == len(per):
+                pairs = [_pair(p, name, None, r) for p, r in zip(per, ridges)]
+                row["minus_ridge"] = pooled_difference(pairs)
+            uhd_key = "teacher" if name == "teacher" else f"{student}/{role}"
+            checks = [sp["uhd"][uhd_key] for sp in done if uhd_key in sp.get("uhd", {})]
+            for kind in sorted({k for c in checks for k in c}):
+                row[f"uhd_{kind}"] = float(np.mean([c[kind] for c in checks if kind in c]))
+            rows[label] = row
+    return rows
 
 
-def _pair(a: list[float], b: list[float], mos: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return tuple(np.asarray(v, dtype=np.float64) for v in (a, b, mos))  # type: ignore[return-value]
+def _pair(summary: dict[str, Any], a: str, b: str | None, other: list[float] | None = None) -> tuple:
+    scores = summary["scores"]
+    second = scores[b] if b is not None else other
+    return tuple(np.asarray(v, dtype=np.float64) for v in (scores[a], second, scores["mos"]))
 
 
 def main() -> None:
@@ -187,11 +191,11 @@ def main() -> None:
         entry = result["splits"].setdefault(str(split), {})
 
         def save() -> None:
-            result["summary"] = summarise(result, students)
+            result["rows"] = summarise(result, students)
             atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
 
         train_split(base, split, Path(args.root), students, entry, save, args.uhd_set)
-        print(json.dumps(result["summary"], indent=1))
+        print(json.dumps(result["rows"], indent=1))
 
 
 if __name__ == "__main__":
