@@ -8,7 +8,7 @@ Per split ``s`` (``data.split_seed = s``, training seed 0): the config's teacher
 into ``<root>/s<s>``, labels the pool once (``<root>/s<s>/labels/teacher.csv``), the config's student is
 distilled and trained alone there; every other ladder student is distilled from the same table and
 trained alone in ``<root>/s<s>/<student>``. Every step resumes, and the results file is rewritten after
-each split, so the study can be stopped and continued. With ``--uhd-set``, each model's within-photo
+each step, so the study can be stopped and continued. With ``--uhd-set``, each model's within-photo
 ordering of graded UHD distortions is added (``studies/uhd_check.py``'s measure).
 
 ``rows`` pools the splits, one row per model (rendered in docs/results.md): mean test SRCC, the paired

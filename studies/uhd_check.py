@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeiqa.bench.device_info import cpu_model
 from edgeiqa.data.graded import ordering_by_type, read_graded
 from edgeiqa.data.records import ImageRecord
 from edgeiqa.fileio import atomic_write_text
@@ -56,6 +57,7 @@ def main() -> None:
             "set": args.set,
             "photos": len({it.source for it in items}),
             "images": len(images),
+            "device": {"cpu_model": cpu_model()},
         }
     )
     models = result.setdefault("models", {})
@@ -71,6 +73,7 @@ def main() -> None:
             "seconds": round(time.perf_counter() - start, 1),
         }
         print(name, json.dumps(models[name]["ordering"]))
+        result["rows"] = {n: m["ordering"] for n, m in models.items()}  # what docs/results.md renders
         atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
 
 
