@@ -106,8 +106,10 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from edgeiqa.runtime.batch import predict_files, scores_csv_text, write_scores_csv
     from edgeiqa.runtime.predictor import Predictor
+    from edgeiqa.runtime.zoo import bundled_run_line, split_model_argument
 
     out = check_output_file(args.out) if args.out else None  # before scoring, not after
+    args.artifact, args.paths = split_model_argument(args.paths)  # no model given: the bundled default
     budget = {"max_decoded_pixels": None} if args.unbounded_frames else {}
     with Predictor.load(
         args.artifact,
@@ -117,6 +119,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         allow_invalid=args.allow_invalid,
         **budget,
     ) as predictor:
+        ran = bundled_run_line(args.artifact, predictor.info())  # a bundled model: say which ran, and on what
+        if ran and not args.quiet:
+            print(f"edgeiqa: {ran}", file=sys.stderr)
         result = predict_files(
             predictor, args.paths, batch_size=args.batch, workers=args.workers, progress=not args.quiet
         )
@@ -131,9 +136,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    predict = sub.add_parser("predict", help="score images with an exported artifact (torch-free runtime)")
-    predict.add_argument("artifact", help="artifact file (its manifest <artifact>.json must sit beside it)")
-    predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    predict = sub.add_parser(
+        "predict",
+        help="score images with an artifact or a bundled model (torch-free runtime)",
+        usage="edgeiqa predict [options] [MODEL] IMAGE [IMAGE ...]",
+    )
+    predict.add_argument(
+        "paths",
+        nargs="+",
+        metavar="IMAGE",
+        help="optional model first: an artifact (its manifest <artifact>.json beside it), a checkpoint folder "
+        "or a bundled model's name (edgeiqa models); without one, the bundled default scores. Then image "
+        "files or folders (searched recursively)",
+    )
     predict.add_argument("--out", help="write path,score,error CSV here (default: stdout)")
     predict.add_argument(
         "--batch",
@@ -441,6 +456,14 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
     add_label(sub)
 
 
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    from edgeiqa.runtime.zoo_cli import add_models_arguments, run_models
+
+    _delegate(
+        sub, "models", "the models bundled with this install (NAME: its whole card)", add_models_arguments, run_models
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -452,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(sub)
     _add_export(sub)
     _add_predict(sub)
+    _add_models(sub)
     _add_benchmarks(sub)
     _add_speed(sub)
     _add_label(sub)

@@ -26,6 +26,7 @@ from edgeiqa.runtime.frames import DEFAULT_BUDGET_PIXELS, FrameBudget, peek_pixe
 from edgeiqa.runtime.manifest import ArtifactManifest, manifest_path_for, read_manifest, verify_artifact_sha256
 from edgeiqa.runtime.preprocess import preprocess_image, to_rgb
 from edgeiqa.runtime.runners import Backend, Runner, RunnerError, claiming_backend, create_runner, runner_for
+from edgeiqa.runtime.zoo import resolve_model
 
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 Prepared = dict | ImageDecodeError
@@ -90,7 +91,7 @@ class Predictor:
     @classmethod
     def load(
         cls,
-        path: str | os.PathLike,
+        path: str | os.PathLike | None = None,
         backend: str | None = None,
         *,
         decoder: DecoderName = "auto",
@@ -102,6 +103,8 @@ class Predictor:
     ) -> Predictor:
         """Load an artifact (or its ``.json`` manifest) with the runner its manifest's format needs, or a
         path with no manifest that a backend's path rule claims (a checkpoint folder: the torch plugin).
+        ``None`` loads the bundled default model and a bundled model's name that model
+        (:mod:`edgeiqa.runtime.zoo`).
 
         ``max_decoded_pixels`` bounds the decoded frames in flight (default: one 4K frame, for small
         devices); ``None`` lets every decode thread hold its own, which on 2 cores nearly doubles 4K
@@ -112,7 +115,7 @@ class Predictor:
         ``verify`` checks the artifact's sha256 against its manifest first and refuses a mismatch
         (:class:`~edgeiqa.runtime.manifest.IntegrityError`); ``verify=False`` is ``--no-verify``.
         """
-        path = Path(path)
+        path = resolve_model(path)
         claimed = None if manifest_path_for(path).exists() or path.suffix == ".json" else claiming_backend(path)
         if claimed is not None:
             return cls._load_claimed(
