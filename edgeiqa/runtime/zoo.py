@@ -89,7 +89,7 @@ class BundledModel:
         parts = [
             f"{self.name}{' (default)' if self.is_default else ''}",
             card.get("summary", ""),
-            f"{model.get('gmacs_4k', float('nan')):.2f} GMACs at 3840x2160",
+            f"{model.get('gmacs_4k', float('nan')):.3g} GMACs at 3840x2160",
             f"{model.get('params', 0) / 1e6:.2f} M params",
             quality_phrase(card.get("quality", {})),
             f"{artifact.get('format', '?')} {artifact.get('precision', '?')}",
