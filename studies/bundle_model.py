@@ -37,7 +37,7 @@ import numpy as np
 
 from edgeiqa.errors import ConfigError, EdgeIQAError
 from edgeiqa.fileio import atomic_write_text
-from edgeiqa.runtime.manifest import manifest_path_for, sha256_file
+from edgeiqa.runtime.manifest import sha256_file
 from edgeiqa.runtime.zoo import CARD_FILE, CHECKPOINT_FOLDER, NAME_PATTERN, list_bundled, zoo_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
             args.run, args.name, args.card, zoo, precisions, args.budget_mb, args.replace, args.min_agreement
         )
         card = json.loads((folder / CARD_FILE).read_text())
+        size, precision = card["size_bytes"] / 1e6, card["artifact"]["precision"]
         print(
-            f"bundled {args.name} -> {folder} ({card['size_bytes'] / 1e6:.2f} MB, onnx {card['artifact']['precision']}); "
+            f"bundled {args.name} -> {folder} ({size:.2f} MB, onnx {precision}); "
             f"one photo scores {smoke_score(folder):.3f}; now run: python studies/make_models_page.py"
         )
     except EdgeIQAError as exc:

@@ -17,7 +17,7 @@
       "training_data": "which photos and labels it learned from",
       "licence": "one line for `edgeiqa models`, e.g. LIVE-C notice: use, copy, distribute with it",
       "notice": "path/to/LIVE_README.txt",
-      "cross_validation": "studies/results/X.json",          (optional) {"folds": [{"srcc", "plcc"?, "n"?, "ridge_srcc"?}, ...]}
+      "cross_validation": "studies/results/X.json",          (optional) {"folds": [{"srcc", "plcc"?, "ridge_srcc"?}]}
       "uhd_check": {"file": "studies/results/Y.json", "model": "NAME"},   (optional) studies/uhd_check.py output
       "speed": ["studies/results/Z.json", ...]              (optional) edgeiqa bench result files
     }
