@@ -169,19 +169,17 @@ def artifact_suffixes() -> tuple[str, ...]:
 def names_a_model(arg: str | os.PathLike) -> bool:
     """The rule that tells a model argument from an image (``edgeiqa predict [MODEL] IMAGE...``).
 
-    A model is: an existing artifact (its manifest beside it, or the manifest itself), an existing
-    checkpoint folder some backend claims, a bundled model's name (when no file of that name exists),
-    or a path with an artifact suffix (``.onnx``, ``.xml``, ``.tflite``, ...) even when it is missing,
-    so a mistyped artifact is reported as missing instead of being scored as a photo. Anything else is
-    an image or a folder of images.
+    A model is: a path with an artifact suffix (``.onnx``, ``.xml``, ``.tflite``, a ``.json`` manifest,
+    ...), present or not, so a mistyped artifact is reported missing instead of being scored as a photo;
+    an existing path with a manifest beside it (a ``.mlpackage``) or that a backend claims (a checkpoint
+    folder); a bundled model's name when no file of that name exists. Anything else is an image or a
+    folder of images, and with no model among the arguments the bundled default scores them.
     """
     path = Path(arg)
-    if path.exists():
-        if path.is_file() and path.suffix.lower() == ".json":
-            return True
-        return manifest_path_for(path).exists() or claiming_backend(path) is not None
     if path.suffix.lower() in artifact_suffixes():
         return True
+    if path.exists():
+        return manifest_path_for(path).exists() or claiming_backend(path) is not None
     return str(arg) in {m.name for m in list_bundled()}
 
 
