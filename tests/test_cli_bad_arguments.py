@@ -26,6 +26,7 @@ BAD = {
     "build-engine": ["build-engine", "m.onnx", "--precision", "int8", "--workspace-mb", "-1"],
     "predict": ["predict", "m.onnx", "a.jpg", "--workers", "-1"],
     "models": ["models", "one", "two"],
+    "label": ["label", "--out", "x", "--batch", "0"],
     "bench": ["bench", "m.onnx", "--out", "r.json", "--split", "bogus"],
     "report": ["report"],
     "speed": ["speed", "m.onnx", "a.jpg", "--repeats", "0"],
