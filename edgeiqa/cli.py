@@ -109,7 +109,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     _delegate(
         sub,
         "predict",
-        "score images with an exported artifact (torch-free runtime)",
+        "score images with an artifact or a bundled model (torch-free runtime)",
         add_predict_arguments,
         run_predict,
     )
@@ -422,6 +422,14 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
     add_label(sub)
 
 
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    from edgeiqa.runtime.zoo_cli import add_models_arguments, run_models
+
+    _delegate(
+        sub, "models", "the models bundled with this install (NAME: its whole card)", add_models_arguments, run_models
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="edgeiqa", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -433,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(sub)
     _add_export(sub)
     _add_predict(sub)
+    _add_models(sub)
     _add_benchmarks(sub)
     _add_speed(sub)
     _add_label(sub)

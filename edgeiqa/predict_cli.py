@@ -52,9 +52,14 @@ def add_budget_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_predict_arguments(predict: argparse.ArgumentParser) -> None:
-    predict.add_argument("artifact", help="artifact file (its manifest <artifact>.json must sit beside it)")
+    predict.usage = "edgeiqa predict [options] [MODEL] IMAGE [IMAGE ...]"
     predict.add_argument(
-        "paths", nargs="*", help="image files, folders (searched recursively), globs, or - for a list on stdin"
+        "paths",
+        nargs="*",
+        metavar="IMAGE",
+        help="optional model first: an artifact (its manifest <artifact>.json beside it), a checkpoint folder "
+        "or a bundled model's name (edgeiqa models); without one, the bundled default scores. Then image "
+        "files, folders (searched recursively), globs, or - for a list on stdin",
     )
     predict.add_argument(
         "--list",
@@ -132,7 +137,10 @@ def run_predict(args: argparse.Namespace) -> int:
     """Score, write, summarise; 0 when every file scored, 1 when any failed or none was given."""
     from edgeiqa.runtime.inputs import InputStream
     from edgeiqa.runtime.predictor import Predictor
+    from edgeiqa.runtime.zoo import bundled_run_line, split_model_argument
 
+    # A lone model is allowed here: images may come from --list, and the no-images error below says what to add.
+    args.artifact, args.paths = split_model_argument(args.paths, listed=True)
     if not args.paths and not args.list:
         raise NoImagesError("predict: give image files, folders, globs, --list FILE or - (a list on stdin)")
     out = None
@@ -153,6 +161,9 @@ def run_predict(args: argparse.Namespace) -> int:
         warnings.catch_warnings(),
     ):
         warnings.showwarning = _show_warning
+        ran = bundled_run_line(args.artifact, predictor.info())  # a bundled model: say which ran, and on what
+        if ran and not args.quiet:
+            print(f"edgeiqa: {ran}", file=sys.stderr)
         return _score(args, predictor, stream, out)
 
 

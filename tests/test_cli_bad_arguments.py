@@ -25,6 +25,7 @@ BAD = {
     "export": ["export", "ckpt", "--format", "onnx", "--precision", "fp32", "--out", "o", "--calib-n", "0"],
     "build-engine": ["build-engine", "m.onnx", "--precision", "int8", "--workspace-mb", "-1"],
     "predict": ["predict", "m.onnx", "a.jpg", "--workers", "-1"],
+    "models": ["models", "one", "two"],
     "bench": ["bench", "m.onnx", "--out", "r.json", "--split", "bogus"],
     "report": ["report"],
     "label": ["label", "--out", "labels.csv", "--batch", "0"],

@@ -77,7 +77,11 @@ def _add_image_set(
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """``edgeiqa export CKPT --format F --precision P [--calib ...] [--val CSV] --out DIR``."""
-    parser.add_argument("checkpoint", help="checkpoint folder (state.json + model.safetensors), or a stage/run folder")
+    parser.add_argument(
+        "checkpoint",
+        help="checkpoint folder (state.json + model.safetensors), a stage/run folder, or a bundled model's name "
+        "(edgeiqa models; without --calib its INT8 calibration uses the photos the install ships)",
+    )
     parser.add_argument("--format", required=True, choices=list(FORMATS))
     parser.add_argument(
         "--precision",

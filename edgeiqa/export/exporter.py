@@ -21,6 +21,7 @@ from typing import Any
 
 from edgeiqa.errors import ConfigError
 from edgeiqa.export.artifact import ExportedFiles, companions_of, place, size_of
+from edgeiqa.export.bundled import calibration_for
 from edgeiqa.export.errors import ParityError
 from edgeiqa.export.formats import ExportFormat, get_format
 from edgeiqa.export.images import ImageSet
@@ -99,6 +100,7 @@ def export_artifact(
     fmt.check_precision(precision)
     fmt.check_source(precision, src.fake_quantized, src.checkpoint_path or f"model {src.name!r}")
     calib_set, val_set = _as_set(calib, "calibration"), _as_set(val, "validation")
+    calib_set = calibration_for(src, calib_set)  # a bundled model may use the photos the install ships
     # A QAT source carries its own activation ranges: it needs no INT8 calibration images.
     if fmt.needs_calibration(precision) and calib_set is None and not src.fake_quantized:
         raise ConfigError(

@@ -26,6 +26,7 @@ from torch import nn
 from edgeiqa.errors import ConfigError
 from edgeiqa.runtime.contract import PreprocessContract
 from edgeiqa.runtime.manifest import sha256_file
+from edgeiqa.runtime.zoo import resolve_checkpoint_name
 
 SourceLike = Union["ExportSource", nn.Module, str, os.PathLike]
 IDENTITY_MAPPING = {"kind": "identity"}
@@ -73,12 +74,14 @@ def weights_digest(model: nn.Module) -> str:
 
 
 def load_export_source(path_or_model: SourceLike, name: str | None = None, verify: bool = True) -> ExportSource:
-    """An :class:`ExportSource` from a module, a checkpoint folder, or an ExportSource (returned as is)."""
+    """An :class:`ExportSource` from a module, a checkpoint folder, a bundled model's name
+    (:mod:`edgeiqa.runtime.zoo`), or an ExportSource (returned as is)."""
     if isinstance(path_or_model, ExportSource):
         return path_or_model
     if isinstance(path_or_model, nn.Module):
         return _from_module(path_or_model, name)
-    return _from_checkpoint(Path(path_or_model), name, verify)
+    # A bundled model's name (no file of that name here) exports its half-precision checkpoint.
+    return _from_checkpoint(resolve_checkpoint_name(path_or_model), name, verify)
 
 
 def _from_module(model: nn.Module, name: str | None) -> ExportSource:

@@ -35,6 +35,7 @@ from edgeiqa.runtime.manifest import (
 )
 from edgeiqa.runtime.preprocess import check_assessable, preprocess_image, to_rgb
 from edgeiqa.runtime.runners import Backend, Runner, RunnerError, claiming_backend, create_runner, runner_for
+from edgeiqa.runtime.zoo import resolve_model
 
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 Prepared = dict | ImageDecodeError
@@ -125,7 +126,7 @@ class Predictor:
     @classmethod
     def load(
         cls,
-        path: str | os.PathLike,
+        path: str | os.PathLike | None = None,
         backend: str | None = None,
         *,
         decoder: DecoderName = "auto",
@@ -139,6 +140,8 @@ class Predictor:
     ) -> Predictor:
         """Load an artifact (or its ``.json`` manifest) with the runner its manifest's format needs, or a
         path with no manifest that a backend's path rule claims (a checkpoint folder: the torch plugin).
+        ``None`` loads the bundled default model and a bundled model's name that model
+        (:mod:`edgeiqa.runtime.zoo`).
 
         ``max_decoded_pixels`` bounds the decoded frames in flight (default: a share of the memory
         available; ``DEFAULT_BUDGET_PIXELS``: one 4K frame, which serialises 4K decoding; ``None``: no
@@ -152,7 +155,7 @@ class Predictor:
         let a gate-failed artifact run (that is ``allow_invalid``) nor a manifest name a file outside its
         folder (never). ``max_pixels`` is this run's decompression-bomb limit (``--max-pixels``).
         """
-        path = Path(path)
+        path = resolve_model(path)
         claimed = None if manifest_path_for(path).exists() or path.suffix == ".json" else claiming_backend(path)
         if claimed is not None:
             return cls._load_claimed(
