@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def score_model(path: Path, images: list[Path]) -> np.ndarray:
 
     if path.is_dir() and (is_ensemble(path) or resolve_checkpoint(path, verify=False).state.get("kind") == "teacher"):
         teacher = load_ensemble(path)
-        mean, _, _ = teacher.score([ImageRecord(path=p, mos=0.0) for p in images])
+        mean, _, _ = teacher.score([ImageRecord(path=Path(os.path.abspath(p)), mos=0.0) for p in images])
         low, high = teacher.mos_range
         return mean * (high - low) + low
     from edgeiqa.runtime.predictor import Predictor

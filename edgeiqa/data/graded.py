@@ -19,6 +19,7 @@ run resumes.
 from __future__ import annotations
 
 import csv
+import os
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -199,7 +200,7 @@ def _csv_text(rows: Iterable[dict[str, str]]) -> str:
 
 def read_graded(csv_path: Path) -> list[tuple[Path, GradedItem]]:
     """The rows of a graded set's CSV as (absolute image path, item)."""
-    root = Path(csv_path).parent
+    root = Path(os.path.abspath(csv_path)).parent  # absolute paths (links kept), wherever it is read from
     with open(csv_path, newline="") as handle:
         reader = csv.DictReader(handle)
         missing = set(GRADED_COLUMNS) - set(reader.fieldnames or ())
