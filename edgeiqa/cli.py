@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from edgeiqa.argtypes import check_output_dir, nonneg_int, positive_int, size_wxh
-from edgeiqa.bench.spec import DECODERS, DEFAULT_DECODER
-from edgeiqa.errors import ConfigError, EdgeIQAError
+from edgeiqa.argtypes import check_output_dir, nonneg_int, size_wxh
+from edgeiqa.errors import EdgeIQAError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -27,80 +26,6 @@ class OneLineParser(argparse.ArgumentParser):
         command = self.prog[len("edgeiqa") :].strip()
         where = f"{command}: " if command else ""
         self.exit(2, f"edgeiqa: error: {where}{' '.join(message.split())} (see {self.prog} --help)\n")
-
-
-def _csv_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _cmd_data_synth(args: argparse.Namespace) -> int:
-    from edgeiqa.data.synth import synthesize
-
-    summary = synthesize(
-        Path(args.out),
-        seed=args.seed,
-        pristine_dir=Path(args.pristine) if args.pristine else None,
-        max_side=args.max_side,
-        types=_csv_list(args.types) if args.types else None,
-        max_sources=args.max_sources,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
-    print(
-        f"wrote {summary.n_images} images from {summary.n_sources} sources x {len(summary.types)} distortion "
-        f"types to {summary.csv_path} in {summary.seconds:.1f} s"
-    )
-    return 0
-
-
-def _cmd_data_graded(args: argparse.Namespace) -> int:
-    from edgeiqa.data.graded import check_items, jittered_levels, make_graded_set, split_sources
-    from edgeiqa.runtime.batch import expand_paths
-
-    photos = [Path(p) for p in expand_paths(args.pristine)] if args.pristine else []
-    if args.train_half:
-        photos += split_sources([Path(p) for p in expand_paths([args.train_half])])[0]
-    if args.check_half:
-        photos += split_sources([Path(p) for p in expand_paths([args.check_half])])[1]
-    if not photos:
-        raise ConfigError("data graded: no photos given (PRISTINE..., --train-half or --check-half)")
-    items = check_items if args.ladder == "check" else (lambda source: jittered_levels(source, args.seed))
-    csv_path = make_graded_set(photos, Path(args.out), items, seed=args.seed, progress=not args.quiet)
-    print(f"wrote the graded set of {len(photos)} photos to {csv_path}")
-    return 0
-
-
-def _add_data(sub: argparse._SubParsersAction) -> None:
-    data = sub.add_parser("data", help="datasets: generate the embedded default set")
-    data_sub = data.add_subparsers(dest="data_command", metavar="synth|graded", required=True)
-    synth = data_sub.add_parser("synth", help="generate the KADIS-style embedded dataset (offline, seeded)")
-    synth.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
-    synth.add_argument("--seed", type=nonneg_int, default=0)
-    synth.add_argument("--pristine", help="folder of pristine photos (default: photos shipped in scikit-image/learn)")
-    synth.add_argument("--max-side", type=positive_int, default=384, help="long side of each pristine source in px")
-    synth.add_argument("--types", help="comma-separated distortion types (default: all)")
-    synth.add_argument("--max-sources", type=positive_int, default=None, help="at most this many sources (>= 3)")
-    synth.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    synth.add_argument("--quiet", action="store_true", help="no progress bar")
-    synth.set_defaults(handler=_cmd_data_synth)
-    graded = data_sub.add_parser("graded", help="graded distortions at native resolution (UHD check, ranking set)")
-    graded.add_argument("pristine", nargs="*", help="photos or folders of pristine photos, all of them used")
-    graded.add_argument("--out", required=True, help="output folder (resumed when it holds part of the set)")
-    graded.add_argument(
-        "--ladder",
-        choices=("check", "train"),
-        default="check",
-        help="check: fixed severities; train: jittered severities plus more types",
-    )
-    graded.add_argument("--train-half", metavar="DIR", help="also the training half of DIR's sorted photos")
-    graded.add_argument(
-        "--check-half",
-        metavar="DIR",
-        help="also the other half of DIR's photos (a check set never shares a photo with training)",
-    )
-    graded.add_argument("--seed", type=nonneg_int, default=0)
-    graded.add_argument("--quiet", action="store_true", help="no progress bar")
-    graded.set_defaults(handler=_cmd_data_graded)
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -310,112 +235,6 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     info.set_defaults(handler=_cmd_info)
 
 
-def _cmd_speed(args: argparse.Namespace) -> int:
-    import json
-
-    from edgeiqa.bench.e2e_speed import make_uhd_jpegs, measure_speed, speed_artifact_info
-    from edgeiqa.predict_cli import frame_budget
-    from edgeiqa.runtime.batch import expand_paths
-
-    images = [Path(p) for p in expand_paths(args.images)]
-    if args.make_4k:
-        images = make_uhd_jpegs(images, Path(args.make_4k))
-    if not images:
-        raise EdgeIQAError(f"no image files under {args.images}")
-    if args.decode_paths:
-        return _speed_decode_paths(args, images)
-    result = measure_speed(
-        Path(args.artifact),
-        images,
-        Path(args.checkpoint) if args.checkpoint else None,
-        workers=args.workers,
-        batch_size=args.batch,
-        repeats=args.repeats,
-        decoder=args.decoder,
-        budget=frame_budget(args),
-    )
-    record = {
-        **result.to_dict(),
-        "decoder": args.decoder,
-        "batch": args.batch,
-        "memory": frame_budget(args) or "auto",
-        "artifact": speed_artifact_info(Path(args.artifact)),
-    }
-    if args.out:
-        from edgeiqa.bench.device_info import collect_device_info
-        from edgeiqa.fileio import atomic_write_text
-
-        # Rates differ between CPUs of the same core count (an AVX512 Intel and an EPYC VM differed by 1.4x
-        # on the same files): a figure is only comparable with the machine it names.
-        record["device"] = collect_device_info()
-        atomic_write_text(Path(args.out), json.dumps(record, indent=1))
-    print(json.dumps({k: v for k, v in record.items() if k != "device"}, indent=1))
-    if result.disturbed:
-        print(
-            f"edgeiqa: warning: the runtime passes differ by {result.runtime_spread:.0%} "
-            "(another process had the cores?): rerun quiet before quoting this figure",
-            file=sys.stderr,
-        )
-    return 0
-
-
-def _speed_decode_paths(args: argparse.Namespace, images: list[Path]) -> int:
-    import json
-
-    from edgeiqa.bench.decode_paths import measure_decode_paths
-    from edgeiqa.bench.device_info import collect_device_info, cpu_model
-    from edgeiqa.bench.e2e_speed import speed_artifact_info
-    from edgeiqa.fileio import atomic_write_text
-
-    record = {
-        "what": "Pure full decode, today's decode path and the jpeg_regions path (DCT-scaled whole view + "
-        "region-decoded native fragments) on the same files, each setting in its own process: rates "
-        "(images/s, median of the passes), per-stage ms (median, one thread), peak RSS (VmHWM) and the "
-        "rank agreement of the scores of the two paths",
-        "cpu_model": cpu_model(),
-        "artifact": speed_artifact_info(Path(args.artifact)),
-        **measure_decode_paths(
-            Path(args.artifact), images, workers=args.workers, repeats=args.repeats, allow_invalid=args.allow_invalid
-        ),
-    }
-    if args.out:
-        record["device"] = collect_device_info()
-        atomic_write_text(Path(args.out), json.dumps(record, indent=1))
-    print(json.dumps({k: v for k, v in record.items() if k != "device"}, indent=1))
-    return 0
-
-
-def _add_speed(sub: argparse._SubParsersAction) -> None:
-    from edgeiqa.predict_cli import add_budget_flags
-
-    speed = sub.add_parser("speed", help="end-to-end file->score speed vs pure decode and a naive torch pipeline")
-    speed.add_argument("artifact", help="exported artifact (manifest beside it)")
-    speed.add_argument("images", nargs="+", help="image files or folders")
-    speed.add_argument("--checkpoint", help="calibrated student checkpoint for the naive torch pipeline")
-    speed.add_argument("--make-4k", metavar="DIR", help="first upscale the images to 3840x2160 JPEGs (q90) in DIR")
-    speed.add_argument("--workers", type=positive_int, default=2)
-    add_budget_flags(speed)
-    speed.add_argument(
-        "--decode-paths",
-        action="store_true",
-        help="instead: pure full decode, today's decode and the jpeg_regions one side by side, each in its "
-        "own process (rates, per-stage ms, peak RSS, score agreement)",
-    )
-    speed.add_argument(
-        "--allow-invalid", action="store_true", help="time an artifact whose manifest says it failed its parity gate"
-    )
-    speed.add_argument("--batch", type=positive_int, default=8)
-    speed.add_argument(
-        "--decoder",
-        choices=DECODERS,
-        default=DEFAULT_DECODER,
-        help="JPEG decoder of the runtime and of the decode figure (simplejpeg: the fast-jpeg extra)",
-    )
-    speed.add_argument("--repeats", type=positive_int, default=3)
-    speed.add_argument("--out", metavar="FILE", help="also write the result, with this machine's description, as JSON")
-    speed.set_defaults(handler=_cmd_speed)
-
-
 def _add_label(sub: argparse._SubParsersAction) -> None:
     from edgeiqa.distill.label_cli import add_label
 
@@ -436,14 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     _add_quickstart(sub)
     _add_run(sub)
-    _add_data(sub)
+    from edgeiqa.data.cli_entry import add_data
+    from edgeiqa.speed_cli import add_speed
+
+    add_data(sub)
     _add_info(sub)
     _add_training(sub)
     _add_export(sub)
     _add_predict(sub)
     _add_models(sub)
     _add_benchmarks(sub)
-    _add_speed(sub)
+    add_speed(sub)
     _add_label(sub)
     return parser
 

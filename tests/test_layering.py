@@ -60,7 +60,14 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("edgeiqa.export",),
     ("edgeiqa.bench",),
     ("edgeiqa.report",),
-    ("edgeiqa.experiment", "edgeiqa.cli", "edgeiqa.predict_cli", "edgeiqa.pipeline", "edgeiqa.quickstart"),
+    (
+        "edgeiqa.experiment",
+        "edgeiqa.cli",
+        "edgeiqa.predict_cli",
+        "edgeiqa.speed_cli",
+        "edgeiqa.pipeline",
+        "edgeiqa.quickstart",
+    ),
 )
 # A whole string that names a module of the package, optionally with ":attribute" (importlib, plugins).
 _MODULE_STRING = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?::[A-Za-z_][\w.]*)?$")

@@ -20,9 +20,10 @@ import torch
 from edgeiqa.configs import to_dict
 from edgeiqa.distill.config import TrainingConfig
 from edgeiqa.distill.distributed import init_distributed
+from edgeiqa.distill.evaluation import evaluate
 from edgeiqa.distill.qat import train_qat
 from edgeiqa.distill.runs import load_splits
-from edgeiqa.distill.stages import STUDENT_STAGES, Run, evaluate, train_student, train_teacher
+from edgeiqa.distill.stages import STUDENT_STAGES, Run, train_student, train_teacher
 from edgeiqa.distill.validate import validate_experiment
 from edgeiqa.errors import ConfigError
 from edgeiqa.fileio import atomic_write_text

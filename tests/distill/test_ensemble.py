@@ -14,10 +14,10 @@ from PIL import Image
 
 from edgeiqa.distill.api import open_run, run_teacher
 from edgeiqa.distill.ensemble import ENSEMBLE_FILE, load_ensemble, write_ensemble
+from edgeiqa.distill.evaluation import evaluate
 from edgeiqa.distill.modules import teacher_forward
 from edgeiqa.distill.runs import load_splits
 from edgeiqa.distill.saved_model import load_model
-from edgeiqa.distill.stages import evaluate
 from edgeiqa.errors import ConfigError
 from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.models.teacher_views import collate_teacher_views, teacher_views
