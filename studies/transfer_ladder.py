@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--root", required=True)
     parser.add_argument("--students", nargs="+", default=None, help="ladder (default: the config's student)")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--uhd-set", help="graded.csv of the UHD check (edgeiqa data graded --half check)")
+    parser.add_argument("--uhd-set", help="graded.csv of the UHD check (edgeiqa data graded --check-half DIR)")
     args = parser.parse_args()
     base = ExperimentConfig.load(args.config)
     students = args.students or [base.student.model]
