@@ -108,9 +108,11 @@ def uhd_ordering(graded_csv: str, folder: Path) -> dict[str, float]:
 
 
 def ridge(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The split's frozen-feature ridge floor: the one its run folder holds, else fitted (and saved) now."""
     from edgeiqa.distill.ridge_floor import ridge_floor
 
-    return ridge_floor(cfg, progress=False)
+    saved = Path(cfg.out) / "baseline_ridge.json"
+    return json.loads(saved.read_text()) if saved.is_file() else ridge_floor(cfg, progress=False)
 
 
 def pooled_difference(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], seed: int = 0) -> dict[str, float]:

@@ -138,8 +138,8 @@ def _model_meta(model: torch.nn.Module, kind: str, mos_range: tuple[float, float
     }
 
 
-def _seeded_model(cfg: TrainingConfig, name: str, kwargs: dict[str, Any], pretrained: bool) -> torch.nn.Module:
-    torch.manual_seed(cfg.seed)  # same init for the distilled student and its label-only twin (RNG scoped by api)
+def _seeded_model(seed: int, name: str, kwargs: dict[str, Any], pretrained: bool) -> torch.nn.Module:
+    torch.manual_seed(seed)  # same init for the distilled student and its label-only twin (RNG scoped by api)
     return create_model(name, pretrained=pretrained, **kwargs)
 
 
@@ -166,8 +166,7 @@ def _train_one_teacher(
     run: Run, name: str, kwargs: dict[str, Any], seed: int, folder: Path, resume: bool
 ) -> StageResult:
     cfg = run.cfg.teacher
-    torch.manual_seed(seed)
-    teacher = create_model(name, pretrained=cfg.pretrained, **kwargs)
+    teacher = _seeded_model(seed, name, kwargs, cfg.pretrained)
     val_loader = run.eval_loader(run.dataset(run.splits.val, teacher=teacher), cfg.optim.batch_size)
 
     def validate() -> dict[str, float]:
@@ -305,7 +304,7 @@ def train_student(run: Run, stages: tuple[str, ...], student_only: bool, resume:
         return root / "final"  # only qat asked for (edgeiqa.distill.qat): no teacher or model to build here
     labels = None if student_only else teacher_labels(run)
     teacher = None if student_only or labels is not None else load_teacher(run)
-    student = _seeded_model(run.cfg, cfg.model, cfg.model_kwargs, cfg.pretrained)
+    student = _seeded_model(run.cfg.seed, cfg.model, cfg.model_kwargs, cfg.pretrained)
     if "pretrain" in stages and not student_only and cfg.pretrain.enabled:
         if labels is not None:  # every labelled image: the pool, its graded copies, the training photos
             transfer, copies = [ImageRecord(path=Path(p), mos=0.0, split="train") for p in labels], None

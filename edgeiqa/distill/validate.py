@@ -106,9 +106,11 @@ def _check_teacher_extras(cfg: TrainingConfig, problems: list[str]) -> None:
         problems.append(f"teacher.ranking_set: {teacher.ranking_set} does not exist (make it with edgeiqa data graded)")
     if not isinstance(teacher.ranking_group, int) or teacher.ranking_group < 2:
         problems.append(f"teacher.ranking_group: must be an integer >= 2, got {teacher.ranking_group!r}")
-    unknown = sorted(set(teacher.tta) - {"identity", "flip"})
+    from edgeiqa.distill.ensemble import TTA_VIEWS  # imports torch: only when a config is checked
+
+    unknown = sorted(set(teacher.tta) - set(TTA_VIEWS))
     if unknown or not teacher.tta:
-        problems.append(f"teacher.tta: views are 'identity' and 'flip', got {teacher.tta}")
+        problems.append(f"teacher.tta: views are {', '.join(map(repr, TTA_VIEWS))}, got {teacher.tta}")
     for k, member in enumerate(teacher.members):
         if member.seed_offset < 0:
             problems.append(f"teacher.members[{k}].seed_offset: must be >= 0, got {member.seed_offset}")
