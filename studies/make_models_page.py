@@ -68,6 +68,13 @@ def uhd_lines(uhd: dict[str, Any] | None) -> list[str]:
     return [f"- within-photo ordering on {uhd.get('photos')} UHD photos ({uhd.get('images')} images): {order}"]
 
 
+def degrade_lines(check: dict[str, Any] | None) -> list[str]:
+    if not check:
+        return []
+    counts = ", ".join(f"{k} {v['lower']}/{v['of']}" for k, v in check["lower"].items())
+    return [f"- damaged copies scoring below their original ({check.get('photos')} photos): {counts}"]
+
+
 def speed_lines(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return ["Not measured."]
@@ -102,9 +109,10 @@ def section(card: dict[str, Any]) -> list[str]:
         "",
         *quality_lines(card.get("quality") or {}),
         "",
-        "### At UHD",
+        "### At UHD, and on damaged photos",
         "",
         *uhd_lines(card.get("uhd_check")),
+        *degrade_lines(card.get("degrade_check")),
         "",
         "### Speed",
         "",

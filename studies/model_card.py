@@ -19,6 +19,7 @@
       "notice": "path/to/LIVE_README.txt",
       "cross_validation": "studies/results/X.json",          (optional) {"folds": [{"srcc", "plcc"?, "ridge_srcc"?}]}
       "uhd_check": {"file": "studies/results/Y.json", "model": "NAME"},   (optional) studies/uhd_check.py output
+      "degrade_check": {"file": "studies/results/D.json", "model": "NAME"},  (optional) studies/degrade_check.py output
       "speed": ["studies/results/Z.json", ...]              (optional) edgeiqa bench result files
     }
 
@@ -105,6 +106,22 @@ def uhd_check(spec: dict[str, str]) -> dict[str, Any]:
         "images": data.get("images"),
         "ordering": ordering,
         "worst": min(ordering.values()),
+        "source": _source(spec["file"]),
+    }
+
+
+def degrade_check(spec: dict[str, str]) -> dict[str, Any]:
+    """One model's label-free sanity check (``studies/degrade_check.py`` output): per damage type, how many
+    damaged copies scored below their original."""
+    data = _read_json(spec["file"], "degrade check")
+    entry = (data.get("models") or {}).get(spec["model"])
+    damage = {k: v for k, v in (entry or {}).items() if isinstance(v, dict) and "lower" in v}
+    if not damage:
+        raise ConfigError(f"{spec['file']}: no model {spec['model']!r} with damage counts in it")
+    return {
+        "what": data.get("what"),
+        "photos": len(data.get("photos") or []),
+        "lower": {k: {"lower": v["lower"], "of": v["of"]} for k, v in sorted(damage.items())},
         "source": _source(spec["file"]),
     }
 
@@ -206,6 +223,7 @@ def build_card(
         "checkpoint": facts["checkpoint"],
         "quality": quality,
         "uhd_check": uhd_check(inputs["uhd_check"]) if inputs.get("uhd_check") else None,
+        "degrade_check": degrade_check(inputs["degrade_check"]) if inputs.get("degrade_check") else None,
         "speed": speed(inputs.get("speed") or []),
         "provenance": {
             "run": str(run),

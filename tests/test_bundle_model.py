@@ -20,6 +20,7 @@ from edgeiqa.runtime.manifest import read_manifest, sha256_file
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
+DEGRADE = {"jpeg_q10": {"lower": 2, "of": 2, "not_lower": []}, "blur_sigma3": {"lower": 1, "of": 2}, "seconds": 1.0}
 FOLDS = [{"srcc": 0.81, "plcc": 0.8, "ridge_srcc": 0.78}, {"srcc": 0.85, "plcc": 0.84, "ridge_srcc": 0.8}]
 
 
@@ -44,6 +45,7 @@ def bundled_run(tmp_path_factory: pytest.TempPathFactory, tiny_synth: Path):
     run_distill(cfg, progress=False)
     (base / "NOTICE.txt").write_text("copyright notice that must travel with the weights\n")
     (base / "cv.json").write_text(json.dumps({"folds": FOLDS}))
+    (base / "degrade.json").write_text(json.dumps({"photos": ["a.jpg", "b.jpg"], "models": {"m": DEGRADE}}))
     inputs = {
         "summary": "tiny test student",
         "intended_use": "tests",
@@ -52,6 +54,7 @@ def bundled_run(tmp_path_factory: pytest.TempPathFactory, tiny_synth: Path):
         "licence": "test notice",
         "notice": str(base / "NOTICE.txt"),
         "cross_validation": str(base / "cv.json"),
+        "degrade_check": {"file": str(base / "degrade.json"), "model": "m"},
     }
     (base / "card_inputs.json").write_text(json.dumps(inputs))
     argv = [str(base / "run"), "--name", zoo.DEFAULT_MODEL, "--card", str(base / "card_inputs.json")]
@@ -78,6 +81,9 @@ def test_the_card_comes_from_the_run(bundled_run) -> None:
     source = load_model(run / "student" / "final").model
     assert card["model"]["params"] == sum(p.numel() for p in source.model.parameters())
     assert card["model"]["gmacs_4k"] > 0 and card["summary"] == inputs["summary"]
+    assert card["degrade_check"]["lower"] == {"blur_sigma3": {"lower": 1, "of": 2}, "jpeg_q10": {"lower": 2, "of": 2}}
+    page = _load("make_models_page").render(bundled_run[1])
+    assert "blur_sigma3 1/2, jpeg_q10 2/2" in page
     prov = card["provenance"]
     assert prov["config_sha256"] == sha256_file(run / "config.yaml") and prov["data"]["images"] == 48
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
