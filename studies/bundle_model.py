@@ -19,7 +19,10 @@ Steps, each of which stops the bundling with one line when it fails (nothing is 
 4. the whole zoo must stay within ``--budget-mb`` (20 MB: what the package may grow by), then the
    staging folder is renamed into place, and the model is scored once through ``Predictor.load(NAME)``.
 
-Afterwards: ``python studies/make_models_page.py`` rewrites ``docs/models.md`` from the cards.
+Afterwards: ``python studies/make_models_page.py`` rewrites ``docs/models.md`` from the cards. Checks that
+measure the bundled model itself (``studies/uhd_check.py``, ``studies/degrade_check.py`` on its name) can
+only run after it is installed: add their files to the card inputs and run again with ``--card-only``,
+which rewrites ``card.json`` and leaves the weights and artifact as they are.
 """
 
 from __future__ import annotations
@@ -235,6 +238,23 @@ def bundle(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def recard(run: Path, folder: Path, card_inputs: Path) -> Path:
+    """Rewrite an installed bundle's ``card.json`` from new card inputs (checks measured on the bundled model
+    itself, which exist only after bundling), keeping what the bundling measured; the weights stay as they are."""
+    cards = _card_module()
+    inputs = cards.read_inputs(card_inputs)
+    old = json.loads((folder / CARD_FILE).read_text())
+    if sha256_file(Path(inputs["notice"])) != old["sha256"]["notice"]:
+        raise ConfigError(f"{inputs['notice']}: not the notice bundled in {folder}; bundle again with --replace")
+    facts = {key: old[key] for key in ("model", "artifact", "checkpoint", "files", "sha256", "size_bytes")}
+    facts["state_provenance"] = old["provenance"].get("checkpoint_provenance")
+    card = cards.build_card(folder.name, inputs, run, facts, ROOT)
+    card["provenance"]["git"] = old["provenance"]["git"]  # the commit the weights were bundled at
+    atomic_write_text(folder / CARD_FILE, json.dumps(card, indent=1, default=str))
+    (folder / CARD_FILE).chmod(0o644)
+    return folder
+
+
 def _check_arguments(run: Path, name: str, zoo: Path, replace: bool) -> None:
     if not NAME_PATTERN.match(name):
         raise ConfigError(f"--name {name!r}: use lower-case letters, digits, '_' and '-' (it is a CLI argument)")
@@ -286,10 +306,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-mb", type=float, default=BUDGET_MB, help="what the whole zoo may take (MB)")
     parser.add_argument("--min-agreement", type=float, help="float16 vs float32 rank agreement (default: FP16's)")
     parser.add_argument("--replace", action="store_true", help="replace a model already bundled under NAME")
+    parser.add_argument("--card-only", action="store_true", help="only rewrite the installed bundle's card.json")
     args = parser.parse_args(argv)
     zoo = zoo_root(args.zoo)
     precisions = (args.precision,) if args.precision else PRECISIONS
     try:
+        if args.card_only:
+            if not (zoo / args.name / CARD_FILE).is_file():
+                raise ConfigError(f"{zoo / args.name}: nothing bundled there to re-card")
+            print(f"rewrote {recard(args.run, zoo / args.name, args.card) / CARD_FILE}")
+            return 0
         folder = bundle(
             args.run, args.name, args.card, zoo, precisions, args.budget_mb, args.replace, args.min_agreement
         )

@@ -173,3 +173,29 @@ def test_a_bundle_over_the_size_budget_installs_nothing(bundled_run, tmp_path: P
     assert "does not fit the 1 MB the zoo may take" in capsys.readouterr().err
     assert [m.name for m in zoo.list_bundled(zoo_folder)] == [zoo.DEFAULT_MODEL]
     assert sorted(p.name for p in zoo_folder.iterdir()) == [zoo.DEFAULT_MODEL]
+
+
+def test_card_only_adds_a_check_measured_on_the_bundle_and_keeps_the_weights(
+    bundled_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from edgeiqa.data.pristine import bundled_paths
+
+    run, shared_zoo, inputs, _ = bundled_run
+    zoo_folder = shutil.copytree(shared_zoo, tmp_path / "zoo")  # the other tests' card stays as it was
+    monkeypatch.setenv(zoo.ZOO_ENV, str(zoo_folder))
+    folder = zoo_folder / zoo.DEFAULT_MODEL
+    weights = {p.name: sha256_file(p) for p in folder.rglob("*") if p.is_file() and p.name != "card.json"}
+    study = _load("degrade_check")
+    photos = list(bundled_paths().values())[:2]
+    result = study.check_model(zoo.DEFAULT_MODEL, photos)  # through the installed bundle's name
+    (tmp_path / "degrade.json").write_text(json.dumps({"photos": [str(p) for p in photos], "models": {"b": result}}))
+    (tmp_path / "inputs.json").write_text(
+        json.dumps(dict(inputs, degrade_check={"file": str(tmp_path / "degrade.json"), "model": "b"}))
+    )
+    argv = [str(run), "--name", zoo.DEFAULT_MODEL, "--card", str(tmp_path / "inputs.json"), "--zoo", str(zoo_folder)]
+    assert _load("bundle_model").main([*argv, "--card-only"]) == 0
+    card = json.loads((folder / "card.json").read_text())
+    assert card["degrade_check"]["lower"]["jpeg_q10"] == {"lower": result["jpeg_q10"]["lower"], "of": 2}
+    assert {p.name: sha256_file(p) for p in folder.rglob("*") if p.is_file() and p.name != "card.json"} == weights
