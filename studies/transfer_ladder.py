@@ -64,10 +64,13 @@ def train_split(
     summaries = entry.setdefault("summaries", {})
     main = split_config(base, split, root)
 
-    def step(name: str, fn: Callable[[], Any]) -> Any:
+    def step(name: str, fn: Callable[[], Any], into: dict[str, Any] | None = None, key: str = "") -> Any:
+        """Run ``fn``, record its seconds (and its value at ``into[key]``), then save: the file never lags."""
         start = time.perf_counter()
         value = fn()
         seconds[name] = round(time.perf_counter() - start, 1)
+        if into is not None:
+            into[key] = value
         save()
         return value
 
@@ -77,14 +80,14 @@ def train_split(
         if student not in summaries:
             cfg = split_config(base, split, root, student)
             step(f"{student}/distilled", lambda cfg=cfg: run_distill(cfg, evaluate_after=False))
-            summaries[student] = step(f"{student}/alone", lambda cfg=cfg: run_distill(cfg, student_only=True).summary)
+            step(f"{student}/alone", lambda cfg=cfg: run_distill(cfg, student_only=True).summary, summaries, student)
         if k == 0 and "ridge" not in entry:
-            entry["ridge"] = step("ridge", lambda: ridge(main))
+            step("ridge", lambda: ridge(main), entry, "ridge")
         if uhd_set:
             uhd = entry.setdefault("uhd", {})
             for name, folder in uhd_models(Path(main.out), [student], base.student.model, with_teacher=k == 0):
                 if name not in uhd and folder.exists():
-                    uhd[name] = step(f"uhd/{name}", lambda folder=folder: uhd_ordering(uhd_set, folder))
+                    step(f"uhd/{name}", lambda folder=folder: uhd_ordering(uhd_set, folder), uhd, name)
 
 
 def uhd_models(out: Path, students: list[str], main_student: str, with_teacher: bool) -> list[tuple[str, Path]]:
