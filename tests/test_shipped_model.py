@@ -1,0 +1,62 @@
+"""The model the package ships (``edgeiqa predict photo.jpg`` with nothing else) behaves as its card says:
+it is complete and verified, it runs torch-free, and visibly damaged photos score below the originals."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from edgeiqa.data.pristine import bundled_paths
+from edgeiqa.runtime import zoo
+from edgeiqa.runtime.predictor import Predictor
+
+
+@pytest.fixture(autouse=True)
+def package_zoo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(zoo.ZOO_ENV, raising=False)  # the package's own zoo, whatever the environment says
+
+
+def test_the_default_is_shipped_with_its_card_and_notice() -> None:
+    model = zoo.bundled()
+    assert model.name == zoo.DEFAULT_MODEL
+    card = model.card
+    assert card["quality"]["held_out"]["n"] >= 100 and 0.8 < card["quality"]["held_out"]["srcc"] <= 1
+    notice = (model.folder / card["files"]["notice"]).read_text()
+    assert "COPYRIGHT NOTICE STARTS WITH THIS LINE" in notice  # LIVE-C's notice travels with the weights
+    size = sum(p.stat().st_size for p in model.folder.rglob("*") if p.is_file())
+    assert size <= 20e6  # what the package may grow by
+
+
+def test_damaged_copies_of_the_shipped_photos_score_lower() -> None:
+    photos = list(bundled_paths().values())
+    assert len(photos) >= 5
+    with Predictor.load() as predictor:
+        for path in photos:
+            img = Image.open(path).convert("RGB")
+            jpeg = io.BytesIO()
+            img.save(jpeg, format="JPEG", quality=10)
+            pixels = np.asarray(img, dtype=np.float64)
+            noise = np.random.default_rng(0).normal(0.0, 20.0, pixels.shape)
+            noisy = Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+            original, *damaged = predictor([str(path), jpeg.getvalue(), img.filter(ImageFilter.GaussianBlur(3)), noisy])
+            assert 0 <= original <= 100
+            assert all(d < original for d in damaged), (path.name, original, damaged)
+
+
+def test_predict_with_no_model_scores_without_torch(tmp_path) -> None:
+    photo = next(iter(bundled_paths().values()))
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any import of torch now fails
+        "from edgeiqa.cli import main\n"
+        f"sys.exit(main(['predict', {str(photo)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    score = float(done.stdout.splitlines()[1].split(",")[1])
+    assert 0 <= score <= 100
+    assert f"bundled model {zoo.DEFAULT_MODEL}" in done.stderr
