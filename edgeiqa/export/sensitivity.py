@@ -209,7 +209,12 @@ def tensor_errors(
     onnx = require("onnx", "onnx", "INT8 sensitivity")
     debug = require("onnxruntime.quantization.qdq_loss_debug", "onnx", "INT8 sensitivity")
     feeds = _single_images(feeds, TENSOR_ERROR_IMAGES)
-    weights = debug.compute_weight_error(debug.create_weight_matching(str(float_path), str(qdq_path)))
+    # A quantized scalar weight (e.g. a score-calibration constant) dequantizes to a numpy scalar, which
+    # ONNX Runtime's SQNR helper cannot take; as 1-element arrays they compare like any other weight.
+    matched = debug.create_weight_matching(str(float_path), str(qdq_path))
+    weights = debug.compute_weight_error(
+        {name: {k: np.atleast_1d(v) for k, v in pair.items()} for name, pair in matched.items()}
+    )
     with tempfile.TemporaryDirectory() as folder:
         acts = {}
         for tag, path in (("float", float_path), ("qdq", qdq_path)):

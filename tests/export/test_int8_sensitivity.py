@@ -128,3 +128,44 @@ def test_trt_rules_flag_a_hand_broken_graph(quantized):
         if attr.name == "axis":
             attr.i = 1
     assert any("per-channel axis 1 of the weight of Conv" in p for p in check_trt_qdq_rules(model))
+
+
+def test_a_quantized_scalar_weight_gets_a_tensor_error(tmp_path: Path) -> None:
+    """A scalar initializer quantized on its own (a score-calibration constant) dequantizes to a numpy scalar;
+    the SQNR of its layer is still computed (it once raised TypeError deep in ONNX Runtime)."""
+    from onnx import TensorProto, helper
+
+    from edgeiqa.export.sensitivity import tensor_errors
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    float_graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "s"], ["y"], name="scale")],
+        "f",
+        [x],
+        [y],
+        [numpy_helper.from_array(np.array(0.37, dtype=np.float32), "s")],
+    )
+    qdq_graph = helper.make_graph(
+        [
+            helper.make_node("DequantizeLinear", ["s_quantized", "s_scale", "s_zero"], ["s_dq"], name="s_dq"),
+            helper.make_node("Mul", ["x", "s_dq"], ["y"], name="scale"),
+        ],
+        "q",
+        [x],
+        [y],
+        [
+            numpy_helper.from_array(np.array(127, dtype=np.int8), "s_quantized"),
+            numpy_helper.from_array(np.array(0.37 / 127, dtype=np.float32), "s_scale"),
+            numpy_helper.from_array(np.array(0, dtype=np.int8), "s_zero"),
+        ],
+    )
+    paths = []
+    for name, graph in (("float", float_graph), ("qdq", qdq_graph)):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        paths.append(tmp_path / f"{name}.onnx")
+        onnx.save(model, paths[-1])
+    feeds = [{"x": np.arange(4, dtype=np.float32)[None]}]
+    errors = tensor_errors(paths[0], paths[1], feeds, [("scale", "Mul")])
+    assert errors["scale"] > 40  # 0.37 is exact to 1 part in 127 at int8: SQNR well above 40 dB
