@@ -11,9 +11,11 @@ trained alone in ``<root>/s<s>/<student>``. Every step resumes, and the results 
 each step, so the study can be stopped and continued. With ``--uhd-set``, each model's within-photo
 ordering of graded UHD distortions is added (``studies/uhd_check.py``'s measure).
 
-``rows`` pools the splits, one row per model (rendered in docs/results.md): mean test SRCC, the paired
-bootstrap of the mean over splits of SRCC(distilled) - SRCC(alone) and of each model - the ridge floor
-(test photos resampled within each split), and the UHD check per distortion type.
+``rows`` pools the splits, one row per model (rendered in docs/results.md): GMACs on a 3840x2160 image,
+mean test SRCC, the paired bootstrap of the mean over splits of SRCC(distilled) - SRCC(alone) and of each
+model - the ridge floor (test photos resampled within each split), and the UHD check per distortion type.
+Beside the JSON, ``<out>.png`` plots GMACs against SRCC: the distilled and the alone students as two
+curves, the teacher as a line.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeiqa.bench.device_info import cpu_model
 from edgeiqa.configs import from_dict, to_dict
 from edgeiqa.distill.config import PseudoLabelTable
 from edgeiqa.experiment import ExperimentConfig
@@ -136,6 +139,36 @@ def pooled_difference(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], se
 _ROLES = {"student": "distilled", "student_only": "alone", "teacher": "teacher"}
 
 
+def gmacs_4k(model: str) -> float:
+    from edgeiqa.models.info import model_info
+
+    return round(model_info(model).gmacs, 3)
+
+
+def plot(rows: dict[str, dict[str, Any]], gmacs: dict[str, float], teacher_gmacs: float, path: Path) -> None:
+    """GMACs at 4K -> mean test SRCC, distilled and alone students as two curves, the teacher as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for role, marker in (("distilled", "o-"), ("alone", "s--")):
+        points = sorted((gmacs[s], r["srcc"]) for s in gmacs if (r := rows.get(f"{s} {role}")))
+        if points:
+            ax.plot(*zip(*points), marker, label=f"student {role}")
+    if "teacher" in rows:
+        ax.axhline(rows["teacher"]["srcc"], color="gray", linestyle=":", label=f"teacher ({teacher_gmacs:.0f} GMACs)")
+    if "ridge" in rows:
+        ax.axhline(rows["ridge"]["srcc"], color="red", linestyle=":", label="frozen features + ridge")
+    ax.set_xlabel("GMACs for a 3840x2160 image")
+    ax.set_ylabel("LIVE-C test SRCC (mean over splits)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def summarise(result: dict[str, Any], students: list[str]) -> dict[str, Any]:
     """One row per model (the teacher, each student distilled and alone): mean test SRCC over the splits
     it has, paired differences pooled over those splits, and the UHD check per distortion type."""
@@ -159,6 +192,9 @@ def summarise(result: dict[str, Any], students: list[str]) -> dict[str, Any]:
             for kind in sorted({k for c in checks for k in c}):
                 row[f"uhd_{kind}"] = float(np.mean([c[kind] for c in checks if kind in c]))
             rows[label] = row
+    ridges = [sp["ridge"] for sp in result["splits"].values() if "ridge" in sp]
+    if ridges:
+        rows["ridge"] = {"splits": len(ridges), "srcc": float(np.mean([r["srcc"] for r in ridges]))}
     return rows
 
 
@@ -192,15 +228,25 @@ def main() -> None:
         }
     )
     result.setdefault("splits", {})
+    result["device"] = {"cpu_model": cpu_model()}
+    gmacs = {student: gmacs_4k(student) for student in students}
+    teacher_gmacs = gmacs_4k(base.teacher.model)
+
+    def save() -> None:
+        rows = summarise(result, students)
+        for label, row in rows.items():
+            model = label.split(" ")[0]
+            row["gmacs_4k"] = teacher_gmacs if model == "teacher" else gmacs.get(model)
+        result["rows"] = rows
+        atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
+        plot(rows, gmacs, teacher_gmacs, out.with_suffix(".png"))
+
     for split in args.splits:
-        entry = result["splits"].setdefault(str(split), {})
-
-        def save() -> None:
-            result["rows"] = summarise(result, students)
-            atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
-
-        train_split(base, split, Path(args.root), students, entry, save, args.uhd_set)
-        print(json.dumps(result["rows"], indent=1))
+        train_split(
+            base, split, Path(args.root), students, result["splits"].setdefault(str(split), {}), save, args.uhd_set
+        )
+        save()  # also when every step was already there: the rows, the GMACs and the plot follow the code
+    print(json.dumps(result["rows"], indent=1))
 
 
 if __name__ == "__main__":

@@ -72,6 +72,27 @@ def test_frame_budget_admits_one_4k_frame_at_a_time_but_small_ones_together() ->
         assert huge.in_flight == 40_000_000
 
 
+def test_freed_frames_go_back_to_the_os_only_under_a_bound_the_user_set(monkeypatch) -> None:
+    """malloc_trim after every 4K frame cost the default path a third of its rate (results/frame_trim.json)."""
+    from edgeiqa.runtime import frames, predictor
+
+    trims = []
+    monkeypatch.setattr(frames, "release_free_memory", lambda: trims.append(1))
+    frame = 3840 * 2160 * frames.FRAME_BYTES_PER_PIXEL
+
+    settings = {  # (max_decoded_pixels, max_memory) -> trims per 4K frame
+        (predictor.AUTO, None): 0,  # the default
+        (None, None): 0,  # --unbounded-frames
+        (frames.DEFAULT_BUDGET_PIXELS, None): 1,  # --one-frame
+        (predictor.AUTO, "8GB"): 1,  # --max-memory
+    }
+    for (pixels, memory), expected in settings.items():
+        trims.clear()
+        with predictor.frame_budget(pixels, memory).hold(frame):
+            pass
+        assert len(trims) == expected, (pixels, memory)
+
+
 def test_peek_pixels_reads_the_header_only(tmp_path) -> None:
     path = tmp_path / "a.png"
     Image.fromarray(np.zeros((30, 70, 3), np.uint8)).save(path)

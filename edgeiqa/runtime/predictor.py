@@ -51,6 +51,12 @@ def frame_limit(max_decoded_pixels: int | str | None, max_memory: int | str | No
     return None if max_decoded_pixels is None else int(max_decoded_pixels) * FRAME_BYTES_PER_PIXEL
 
 
+def frame_budget(max_decoded_pixels: int | str | None, max_memory: int | str | None) -> FrameBudget:
+    """The :class:`FrameBudget` for these settings; freed frames are trimmed only under a bound the user set."""
+    explicit = max_memory is not None or max_decoded_pixels not in (AUTO, None)
+    return FrameBudget(frame_limit(max_decoded_pixels, max_memory), trim=explicit)
+
+
 @dataclass(frozen=True)
 class ItemResult:
     """The outcome for one input: a MOS-scale ``score``, or ``error`` (one line naming the file)."""
@@ -114,7 +120,7 @@ class Predictor:
         self.decoder = decoder
         runner.activate()
         # After activation, so that a max_memory bound counts the session the runner just built.
-        self.frames = FrameBudget(frame_limit(max_decoded_pixels, max_memory))
+        self.frames = frame_budget(max_decoded_pixels, max_memory)
         if not runner.own_views:  # a runner with its own views has its own input names
             check_inputs(runner, contract)
         self.output_name = pick_output(runner, manifest, output_name)
