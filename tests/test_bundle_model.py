@@ -145,16 +145,22 @@ def test_predict_with_no_model_argument_runs_the_default_without_torch(in_zoo, t
         assert score == pytest.approx(float(predictor(photo)[0]), abs=1e-5)
 
 
-def test_export_by_name_calibrates_on_the_shipped_photos(in_zoo, tmp_path: Path) -> None:
+def test_export_by_name_calibrates_on_the_shipped_photos(in_zoo, tmp_path: Path, monkeypatch) -> None:
     from edgeiqa.cli import main
+    from edgeiqa.data.pristine import bundled_paths
     from edgeiqa.export.bundled import SHIPPED_SOURCE
 
-    code = main(["export", zoo.DEFAULT_MODEL, "--format", "onnx", "--precision", "int8", "--out", str(tmp_path)])
-    assert code in (0, 1)  # written either way; 1 when ten photos were too few for the INT8 gate
-    (manifest_path,) = tmp_path.glob("*.onnx.json")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    code = main(["export", zoo.DEFAULT_MODEL, "--format", "onnx", "--precision", "int8", "--out", str(out)])
+    assert code in (0, 1)  # written either way (this tiny model's INT8 may fail its gate: exit 1)
+    graded = list((tmp_path / "cache" / "edgeiqa" / "shipped_graded" / "images").iterdir())
+    assert len(graded) == 17 * len(bundled_paths())  # each photo and its 16 graded copies, made once
+    (manifest_path,) = out.glob("*.onnx.json")
     manifest = read_manifest(manifest_path)
     assert manifest.extra["export"]["int8"]["images"]["source"] == SHIPPED_SOURCE
     assert manifest.parity["images"]["source"] == SHIPPED_SOURCE  # the gate ran on them too
+    assert manifest.parity["n"] == len(graded)
     assert manifest.sha256["checkpoint"] == in_zoo[3].card["checkpoint"]["sha256"]
 
 
