@@ -94,7 +94,10 @@ def run_label(args: list[str], table: Path, kill_at_rows: int | None = None) -> 
 
 
 def rss_by_tenth(samples: list[tuple[int, int]], total: int) -> list[dict[str, int]]:
-    """The RSS sampled when the table first reached each tenth of ``total`` rows."""
+    """The RSS sampled when the table first reached each tenth of ``total`` rows, counting only samples
+    after this run wrote its first rows (before that the process is still importing and loading)."""
+    start = samples[0][0] if samples else 0
+    samples = [(rows, rss) for rows, rss in samples if rows > start]
     out = []
     for tenth in range(1, 11):
         at = next(((rows, rss) for rows, rss in samples if rows >= total * tenth // 10), None)
