@@ -78,12 +78,16 @@ def degrade_lines(check: dict[str, Any] | None) -> list[str]:
 def speed_lines(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return ["Not measured."]
-    lines = ["| format | precision | batch | p50 ms | p90 ms | images/s (file → score) | peak RSS MB | CPU |"]
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines = [
+        "| format | precision | batch | p50 ms | p90 ms | images/s (file → score) | peak RSS MB "
+        "| SRCC on the bench photos (n) | CPU |"
+    ]
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        srcc = f"{num(r.get('srcc'))} ({r.get('scored_images')})" if r.get("srcc") is not None else "—"
         lines.append(
             f"| {r['format']} | {r['precision']} | {r['batch']} | {num(r['p50_ms'], 1)} | {num(r['p90_ms'], 1)} "
-            f"| {num(r['images_per_s'], 1)} | {num(r['peak_rss_mb'], 0)} | {r['cpu']} |"
+            f"| {num(r['images_per_s'], 1)} | {num(r['peak_rss_mb'], 0)} | {srcc} | {r['cpu']} |"
         )
     return lines
 
@@ -117,6 +121,7 @@ def section(card: dict[str, Any]) -> list[str]:
         "### Speed",
         "",
         *speed_lines(card.get("speed") or []),
+        *(["", card["speed_note"]] if card.get("speed_note") else []),
         "",
         "### Limitations",
         "",

@@ -21,6 +21,7 @@
       "uhd_check": {"file": "studies/results/Y.json", "model": "NAME"},   (optional) studies/uhd_check.py output
       "degrade_check": {"file": "studies/results/D.json", "model": "NAME"},  (optional) studies/degrade_check.py output
       "speed": ["studies/results/Z.json", ...]              (optional) edgeiqa bench result files
+      "speed_note": "which photos, which settings"          (optional) one line shown under the speed table
     }
 
 Relative paths are read from the current folder. A missing optional section is written as not measured;
@@ -146,6 +147,8 @@ def speed(paths: list[str]) -> list[dict[str, Any]]:
                         "p90_ms": lat.get("p90_ms"),
                         "images_per_s": (result.get("end_to_end") or {}).get("images_per_s"),
                         "peak_rss_mb": result.get("peak_rss_mb"),
+                        "srcc": (result.get("accuracy") or {}).get("srcc"),
+                        "scored_images": (result.get("accuracy") or {}).get("n"),
                         "cpu": f"{device.get('cpu_model', '?')}, {device.get('cores_usable', '?')} cores",
                         "input": (data.get("settings") or {}).get("input_size"),
                         "source": _source(path),
@@ -225,6 +228,7 @@ def build_card(
         "uhd_check": uhd_check(inputs["uhd_check"]) if inputs.get("uhd_check") else None,
         "degrade_check": degrade_check(inputs["degrade_check"]) if inputs.get("degrade_check") else None,
         "speed": speed(inputs.get("speed") or []),
+        "speed_note": inputs.get("speed_note"),
         "provenance": {
             "run": str(run),
             "config": _read_yaml(config),
