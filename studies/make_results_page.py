@@ -342,6 +342,8 @@ def render_file(path: Path) -> Section:
     if told:
         lines += [what, ""]
     lines += [f"Machine: {where}." if where != "not recorded" else "Machine not recorded.", ""] + body + [""]
+    if path.with_suffix(".png").is_file():  # a plot the study drew from the same JSON
+        lines += [f"![{path.stem}](../studies/results/{path.stem}.png)", ""]
     return lines
 
 

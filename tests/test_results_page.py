@@ -77,3 +77,12 @@ def test_generator_imports_without_torch_and_check_exits_nonzero_when_stale(tmp_
         [sys.executable, str(GENERATOR), "--check", "--out", str(stale)], capture_output=True, text=True, cwd=ROOT
     )
     assert done.returncode == 1 and "out of date" in done.stderr
+
+
+def test_a_plot_beside_a_results_file_is_shown_under_its_section(page_module, tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text(json.dumps({"x": 1}))
+    (tmp_path / "b.json").write_text(json.dumps({"x": 2}))
+    (tmp_path / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    page = page_module.render(tmp_path)
+    assert "![b](../studies/results/b.png)" in page and "![a]" not in page
+    assert page.index("![b]") > page.index("## b\n")
