@@ -104,11 +104,13 @@ class StudentTrainModule(TrainModule):
         feature_pairs: list[FeaturePair] | None = None,
         use_labels: bool = True,
         probe_batch: dict[str, Any] | None = None,
+        ranking: Iterator[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.student = student
         self.loss = loss
         self.use_labels = use_labels
+        self.ranking = ranking  # graded groups for distortion_rank, as the teacher's module takes them
         self._frozen = [teacher] if teacher is not None else []
         pairs = feature_pairs if (teacher is not None and "feature" in loss.weights) else []
         self.pairs = list(pairs)
@@ -174,6 +176,11 @@ class StudentTrainModule(TrainModule):
                 f"order/{k}": v
                 for k, v in self.student.order_losses(self.student_hooks.features["embed"], order_target).items()
             }
+        if self.ranking is not None and "distortion_rank" in self.loss.weights:
+            group = to_device(next(self.ranking), device)
+            extra["distortion_rank"] = distortion_rank_term(
+                lambda g: student_forward(self.student, g["student"]), group, self.loss.options.fidelity_scale
+            )
         return self.loss(
             LossInputs(pred=pred, target=target, teacher_pred=teacher_pred, features=features, extra=extra)
         )

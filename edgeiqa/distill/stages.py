@@ -238,8 +238,23 @@ def train_student_stage(
     train_set = run.dataset(records, student=student, teacher=teacher, train=True, copies=copies, labels=labels)
     probe = collate_views([train_set[i] for i in range(min(2, len(train_set)))]) if teacher is not None else None
     loss = WeightedLoss(losses, run.cfg.loss_options)
+    ranking = None
+    if stage.ranking_set and losses.get(DISTORTION_RANK):
+        groups = RankingGroups(
+            stage.ranking_set,
+            stage.ranking_group,
+            student_contract=student.contract,
+            seed=run.cfg.seed + 7919 * run.dist.rank,
+        )
+        ranking = ranking_feed(groups, run.cfg.data.workers)
     module = StudentTrainModule(
-        student, loss, teacher, run.cfg.student.feature_pairs, use_labels=use_labels, probe_batch=probe
+        student,
+        loss,
+        teacher,
+        run.cfg.student.feature_pairs,
+        use_labels=use_labels,
+        probe_batch=probe,
+        ranking=ranking,
     )
     meta = dict(_model_meta(student, "student", run.splits.mos_range), **(extra_meta or {}))
     try:

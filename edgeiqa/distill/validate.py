@@ -95,17 +95,9 @@ def _stages(cfg: TrainingConfig) -> list[tuple[str, Any]]:
 def _check_teacher_extras(cfg: TrainingConfig, problems: list[str]) -> None:
     """The ranking set and its loss go together; ensemble members and test-time views are known names."""
     teacher = cfg.teacher
-    weight = teacher.losses.get("distortion_rank", 0)
-    if weight and not teacher.ranking_set:
-        problems.append("teacher.losses.distortion_rank: needs teacher.ranking_set (a graded.csv: edgeiqa data graded)")
-    if teacher.ranking_set and not weight:
-        problems.append(
-            "teacher.ranking_set: unused while teacher.losses.distortion_rank is 0; set its weight or drop it"
-        )
-    if teacher.ranking_set and not Path(teacher.ranking_set).is_file():
-        problems.append(f"teacher.ranking_set: {teacher.ranking_set} does not exist (make it with edgeiqa data graded)")
-    if not isinstance(teacher.ranking_group, int) or teacher.ranking_group < 2:
-        problems.append(f"teacher.ranking_group: must be an integer >= 2, got {teacher.ranking_group!r}")
+    for where, section in _stages(cfg):
+        if section is not None and hasattr(section, "ranking_set"):
+            _check_ranking(section, where, problems)
     from edgeiqa.distill.ensemble import TTA_VIEWS  # imports torch: only when a config is checked
 
     unknown = sorted(set(teacher.tta) - set(TTA_VIEWS))
@@ -120,6 +112,23 @@ def _check_teacher_extras(cfg: TrainingConfig, problems: list[str]) -> None:
     for k, table in enumerate(cfg.data.pseudo_labels):
         if not Path(table.path).is_file():
             problems.append(f"data.pseudo_labels[{k}].path: {table.path} does not exist")
+
+
+def _check_ranking(section: Any, where: str, problems: list[str]) -> None:
+    """A section's ranking set and its distortion_rank loss go together, and the set exists."""
+    weight = section.losses.get("distortion_rank", 0)
+    if weight and not section.ranking_set:
+        problems.append(
+            f"{where}.losses.distortion_rank: needs {where}.ranking_set (a graded.csv: edgeiqa data graded)"
+        )
+    if section.ranking_set and not weight:
+        problems.append(
+            f"{where}.ranking_set: unused while {where}.losses.distortion_rank is 0; set its weight or drop it"
+        )
+    if section.ranking_set and not Path(section.ranking_set).is_file():
+        problems.append(f"{where}.ranking_set: {section.ranking_set} does not exist (make it with edgeiqa data graded)")
+    if not isinstance(section.ranking_group, int) or section.ranking_group < 2:
+        problems.append(f"{where}.ranking_group: must be an integer >= 2, got {section.ranking_group!r}")
 
 
 def _check_qat(cfg: TrainingConfig, problems: list[str]) -> None:

@@ -173,3 +173,35 @@ def test_a_teacher_trains_with_the_ranking_term(tmp_path, tiny_synth, graded_csv
     history = loaded.checkpoint.state["history"]
     term = history[-1]["train_distortion_rank"]
     assert np.isfinite(term) and 0 < term < 1  # the term ran on graded groups (fidelity lies in 0..1)
+
+
+def test_a_student_finetunes_with_the_ranking_term(tmp_path, tiny_synth, graded_csv, one_torch_thread) -> None:
+    """The student's fine-tuning orders graded groups too (the teacher's rule, on the student's inputs)."""
+    from edgeiqa.distill.api import run_distill
+
+    optim = {"epochs": 1, "batch_size": 8, "lr": 0.003, "warmup_epochs": 0.0, "max_steps_per_epoch": 2}
+    finetune = {
+        "optim": optim,
+        "losses": {"regression": 1.0, "distortion_rank": 1.0},
+        "ranking_set": str(graded_csv),
+        "ranking_group": 3,
+    }
+    student = {**tiny_experiment(tmp_path / "run", tiny_synth)["student"], "finetune": finetune}
+    student["pretrain"] = {**student["pretrain"], "enabled": False}
+    data = tiny_experiment(tmp_path / "run", tiny_synth, student=student)
+    cfg = ExperimentConfig.load(write_yaml(tmp_path / "exp.yaml", data))
+    run_teacher(cfg, progress=False)
+    run_distill(cfg, progress=False, evaluate_after=False)
+    history = load_model(Path(cfg.out) / "student" / "finetune").checkpoint.state["history"]
+    term = history[-1]["train_distortion_rank"]
+    assert np.isfinite(term) and 0 < term < 1
+
+
+def test_a_student_ranking_set_without_its_loss_is_a_config_error(tmp_path, tiny_synth, graded_csv) -> None:
+    student = tiny_experiment(tmp_path / "run", tiny_synth)["student"]
+    student["finetune"] = {**student["finetune"], "ranking_set": str(graded_csv)}
+    data = tiny_experiment(tmp_path / "run", tiny_synth, student=student)
+    from edgeiqa.experiment import validate_training
+
+    with pytest.raises(ConfigError, match="student.finetune.ranking_set: unused"):
+        validate_training(ExperimentConfig.load(write_yaml(tmp_path / "exp.yaml", data)))
