@@ -26,12 +26,14 @@ from edgeiqa.metrics import srcc
 @dataclass(frozen=True)
 class PathSetting:
     """One measured setting: ``full_decode`` (Pillow, full frame, nothing else) or a Predictor run with
-    ``regions`` on or off under a memory bound (``auto``, ``one_frame``, ``unbounded`` or a size)."""
+    ``regions`` on or off under a memory bound (``auto``, ``one_frame``, ``unbounded`` or a size);
+    ``trim`` overrides whether freed frames go back to the OS (None: the Predictor's own rule)."""
 
     name: str
     kind: str  # "full_decode" or "predict"
     regions: bool = False
     memory: str = "auto"
+    trim: bool | None = None
 
 
 DEFAULT_SETTINGS = (
@@ -104,6 +106,8 @@ def run_setting(
             artifact, workers=workers, allow_invalid=allow_invalid, **_budget(setting.memory)
         ) as predictor:
             predictor.contract = dataclasses.replace(predictor.contract, jpeg_regions=setting.regions)
+            if setting.trim is not None:
+                predictor.frames.trim = setting.trim
             out["rates"] = _rates(len(files), lambda: predictor(files), repeats)
             out["scores"] = predictor(files).tolist()
             out["budget_bytes"] = predictor.frames.limit
@@ -130,7 +134,7 @@ def measure_decode_paths(
             results[setting.name] = pool.apply(
                 run_setting, (setting, str(artifact), [str(p) for p in images], workers, repeats, allow_invalid)
             )
-    base = results.get("full_decode", {}).get("ips")
+    base = next((results[s.name]["ips"] for s in settings if s.kind == "full_decode"), None)
     for result in results.values():
         result["vs_full_decode"] = result["ips"] / base if base else None
     summary: dict[str, Any] = {"n_images": len(images), "workers": workers, "repeats": repeats, "settings": results}

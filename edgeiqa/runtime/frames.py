@@ -123,8 +123,8 @@ class FrameBudget:
 
     ``trim``: hand a big frame's freed pages back to the OS before the next one is admitted
     (:func:`release_free_memory`). That keeps a tight, explicit bound honest, but ``malloc_trim`` walks
-    every arena under its locks, which cost the default 4K path a third of its rate for ~17 MB of peak
-    RSS (``studies/results/frame_trim.json``): under the default, generous budget it is off.
+    every arena under its locks, which cost the default 4K path a third of its rate (rate and the peak RSS
+    it saved: ``studies/results/frame_trim.json``): under the default, generous budget it is off.
     """
 
     def __init__(self, limit: int | None, trim: bool = True) -> None:
