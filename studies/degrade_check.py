@@ -17,8 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import json
-import time
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,8 +25,10 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from edgeiqa.bench.device_info import cpu_model
-from edgeiqa.fileio import atomic_write_text
 from edgeiqa.runtime.inputs import InputStream
+
+sys.path.insert(0, str(Path(__file__).parent))  # the other studies, beside this one
+from model_results import measure_models  # noqa: E402
 
 JPEG_QUALITY = 10
 BLUR_SIGMA = 3.0
@@ -101,28 +102,17 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     photos = pick_photos(args.photos, args.count)
-    out = Path(args.out)
-    result = json.loads(out.read_text()) if out.exists() else {}
-    result.update(
-        {
-            "what": f"{len(photos)} photos each damaged three ways (JPEG quality {JPEG_QUALITY}, blur sigma "
-            f"{BLUR_SIGMA:g}, noise sigma {NOISE_SIGMA:g}): how many damaged copies score below the original",
-            "photos": [str(p) for p in photos],
-            "device": {"cpu_model": cpu_model()},
-        }
-    )
-    models = result.setdefault("models", {})
-    for spec in args.model:
-        name, _, path = spec.partition("=")
-        if name in models:
-            continue
-        start = time.perf_counter()
-        models[name] = {"path": path, **check_model(path, photos), "seconds": round(time.perf_counter() - start, 1)}
-        print(name, {k: v["lower"] for k, v in models[name].items() if isinstance(v, dict)})
-        result["rows"] = {  # what docs/results.md renders: damaged copies scored lower, of all photos
-            n: {k: f"{v['lower']}/{v['of']}" for k, v in m.items() if isinstance(v, dict)} for n, m in models.items()
-        }
-        atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
+    header = {
+        "what": f"{len(photos)} photos each damaged three ways (JPEG quality {JPEG_QUALITY}, blur sigma "
+        f"{BLUR_SIGMA:g}, noise sigma {NOISE_SIGMA:g}): how many damaged copies score below the original",
+        "photos": [str(p) for p in photos],
+        "device": {"cpu_model": cpu_model()},
+    }
+
+    def counts(entry: dict) -> dict:  # what docs/results.md renders: damaged copies scored lower, of all photos
+        return {k: f"{v['lower']}/{v['of']}" for k, v in entry.items() if isinstance(v, dict)}
+
+    measure_models(Path(args.out), header, args.model, lambda path: check_model(path, photos), counts)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,8 @@ model, and a model already in ``--out`` is not scored again (delete its entry to
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,9 @@ import numpy as np
 from edgeiqa.bench.device_info import cpu_model
 from edgeiqa.data.graded import ordering_by_type, read_graded
 from edgeiqa.data.records import ImageRecord
-from edgeiqa.fileio import atomic_write_text
+
+sys.path.insert(0, str(Path(__file__).parent))  # the other studies, beside this one
+from model_results import measure_models  # noqa: E402
 
 
 def score_model(path: Path, images: list[Path]) -> np.ndarray:
@@ -50,32 +51,18 @@ def main() -> None:
     args = parser.parse_args()
     rows = read_graded(Path(args.set))
     images, items = [p for p, _ in rows], [it for _, it in rows]
-    out = Path(args.out)
-    result = json.loads(out.read_text()) if out.exists() else {}
-    result.update(
-        {
-            "what": "within-photo ordering of graded distortions made at native resolution (UHD check)",
-            "set": args.set,
-            "photos": len({it.source for it in items}),
-            "images": len(images),
-            "device": {"cpu_model": cpu_model()},
-        }
-    )
-    models = result.setdefault("models", {})
-    for spec in args.model:
-        name, _, path = spec.partition("=")
-        if name in models:
-            continue
-        start = time.perf_counter()
-        scores = score_model(Path(path), images)
-        models[name] = {
-            "path": path,
-            "ordering": ordering_by_type(items, scores),
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        print(name, json.dumps(models[name]["ordering"]))
-        result["rows"] = {n: m["ordering"] for n, m in models.items()}  # what docs/results.md renders
-        atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
+    header = {
+        "what": "within-photo ordering of graded distortions made at native resolution (UHD check)",
+        "set": args.set,
+        "photos": len({it.source for it in items}),
+        "images": len(images),
+        "device": {"cpu_model": cpu_model()},
+    }
+
+    def measure(path: str) -> dict:
+        return {"ordering": ordering_by_type(items, score_model(Path(path), images))}
+
+    measure_models(Path(args.out), header, args.model, measure, lambda entry: entry["ordering"])
 
 
 if __name__ == "__main__":
