@@ -34,15 +34,11 @@ def variant_config(split_out: Path, out: Path, ranking_set: str) -> ExperimentCo
     cfg = ExperimentConfig.load(split_out / "config.yaml")
     cfg.out = str(out)
     cfg.data.pseudo_pool = []  # the split's own table: labelled once, by the same teacher
-    cfg.data.pseudo_labels = [PseudoLabelTable(str(split_out / "labels" / "teacher.csv"), list(cfg_range(split_out)))]
+    cfg.data.pseudo_labels = [PseudoLabelTable(str(split_out / "labels" / "teacher.csv"))]  # its sidecar's range
     cfg.student.finetune.losses["distortion_rank"] = 1.0
     cfg.student.finetune.ranking_set = ranking_set
     cfg.student.finetune.ranking_group = 3
     return from_dict(ExperimentConfig, to_dict(cfg))
-
-
-def cfg_range(split_out: Path) -> list[float]:
-    return json.loads((split_out / "labels" / "teacher.csv.json").read_text())["mos_range"]
 
 
 def main() -> None:

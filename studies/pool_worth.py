@@ -20,8 +20,11 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from edgeiqa.configs import from_dict, to_dict
 from edgeiqa.distill.config import PseudoLabelTable
+from edgeiqa.distill.labels import sidecar
 from edgeiqa.experiment import ExperimentConfig
 from edgeiqa.fileio import atomic_write_text
 
@@ -68,7 +71,7 @@ def main() -> None:
         table = main_out / "labels" / "teacher.csv"
         reduced = main_out / "no_pool" / "labels_without_pool.csv"
         dropped = table_without(table, args.without, reduced)
-        mos_range = json.loads((Path(f"{table}.json")).read_text())["mos_range"]
+        mos_range = json.loads(sidecar(table).read_text())["mos_range"]  # the reduced table has no sidecar
         cfg = ladder.split_config(base, split, args.root)
         cfg.out = str(main_out / "no_pool")
         cfg.data.pseudo_pool = []
@@ -83,7 +86,7 @@ def main() -> None:
             "mos": with_pool["scores"]["mos"],
         }
         pairs = [
-            ladder._pair({"scores": {"a": s["scores"]["with"], "b": s["scores"]["without"], "mos": s["mos"]}}, "a", "b")
+            tuple(np.asarray(v, dtype=np.float64) for v in (s["scores"]["with"], s["scores"]["without"], s["mos"]))
             for s in splits.values()
         ]
         result["rows"] = {
