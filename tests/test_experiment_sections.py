@@ -123,8 +123,9 @@ def test_every_preset_names_only_formats_and_precisions_that_exist(preset: str, 
     cfg.data.root, cfg.out = str(tmp_path), str(tmp_path / "run")  # the datasets are not on this machine
     # Nor are the ranking set and the pool a preset names (made by `edgeiqa data graded`, on dev machines).
     (tmp_path / "graded.csv").write_text("path,source,distortion,level,parameter\n")
-    if cfg.teacher.ranking_set:
-        cfg.teacher.ranking_set = str(tmp_path / "graded.csv")
+    for section in (cfg.teacher, cfg.student.pretrain, cfg.student.finetune, cfg.student.qat):
+        if section.ranking_set:
+            section.ranking_set = str(tmp_path / "graded.csv")
     cfg.data.pseudo_pool = [str(tmp_path) for _ in cfg.data.pseudo_pool]
     validate_run(cfg)
     assert "tensorrt" not in {a.format for a in cfg.export.artifacts}  # built on the target, never here
