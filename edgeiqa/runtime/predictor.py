@@ -12,7 +12,7 @@ import dataclasses
 import itertools
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,20 +162,16 @@ class Predictor:
         folder (never). ``max_pixels`` is this run's decompression-bomb limit (``--max-pixels``).
         """
         path = resolve_model(path)
+        frames = {
+            "decoder": decoder,
+            "workers": workers,
+            "max_decoded_pixels": max_decoded_pixels,
+            "max_memory": max_memory,
+            "max_pixels": max_pixels,
+        }
         claimed = None if manifest_path_for(path).exists() or path.suffix == ".json" else claiming_backend(path)
         if claimed is not None:
-            return cls._load_claimed(
-                path,
-                claimed,
-                backend,
-                decoder=decoder,
-                workers=workers,
-                verify=verify,
-                max_decoded_pixels=max_decoded_pixels,
-                max_memory=max_memory,
-                max_pixels=max_pixels,
-                **runner_opts,
-            )
+            return cls._load_claimed(path, claimed, backend, verify, frames, **runner_opts)
         if path.suffix == ".json" and path.is_file():
             manifest_file = path
             manifest = read_manifest(manifest_file)
@@ -194,54 +190,37 @@ class Predictor:
         if verify:
             verify_artifact_sha256(manifest, path, manifest_file)
         runner = runner_for(manifest, path, backend, **runner_opts)
-        try:
-            return cls(
-                runner,
-                manifest.contract,
-                manifest=manifest,
-                decoder=decoder,
-                workers=workers,
-                max_decoded_pixels=max_decoded_pixels,
-                max_memory=max_memory,
-                max_pixels=max_pixels,
-            )
-        except BaseException:
-            runner.deactivate()
-            raise
+        return cls._owning(runner, lambda: manifest.contract, manifest, frames)
 
     @classmethod
     def _load_claimed(
-        cls,
-        path: Path,
-        claimed: Backend,
-        backend: str | None,
-        *,
-        decoder: DecoderName,
-        workers: int | None,
-        verify: bool,
-        max_decoded_pixels: int | str | None,
-        max_memory: int | str | None,
-        max_pixels: int | None,
-        **runner_opts: Any,
+        cls, path: Path, claimed: Backend, backend: str | None, verify: bool, frames: dict[str, Any], **runner_opts: Any
     ) -> Predictor:
         """A self-describing model (a checkpoint folder) run by the backend that claims it, with its own
         contract; such a backend checks its own files, so ``verify`` goes to its runner."""
         if backend not in (None, claimed.name):
             raise ConfigError(f"{path}: this folder runs on the {claimed.name} backend, not {backend!r}")
         runner = create_runner(claimed.name, path, verify=verify, **runner_opts)
-        try:
+
+        def contract() -> PreprocessContract:
             runner.activate()  # the contract lives in the model: known only once it is loaded
             if runner.contract is None:
                 raise ConfigError(f"{path}: the {claimed.name} runner found no preprocessing contract in it")
-            return cls(
-                runner,
-                runner.contract,
-                decoder=decoder,
-                workers=workers,
-                max_decoded_pixels=max_decoded_pixels,
-                max_memory=max_memory,
-                max_pixels=max_pixels,
-            )
+            return runner.contract
+
+        return cls._owning(runner, contract, None, frames)
+
+    @classmethod
+    def _owning(
+        cls,
+        runner: Runner,
+        contract: Callable[[], PreprocessContract],
+        manifest: ArtifactManifest | None,
+        frames: dict[str, Any],
+    ) -> Predictor:
+        """A predictor that owns ``runner``: when its contract or frame options fail, the runner is released."""
+        try:
+            return cls(runner, contract(), manifest=manifest, **frames)
         except BaseException:
             runner.deactivate()
             raise

@@ -52,3 +52,14 @@ def test_the_toy_backend_is_picked_listed_and_scores_like_onnx(
 def ort_scores(path: Path, images: list[Path]) -> np.ndarray:
     with Predictor.load(path, decoder="pillow") as predictor:
         return predictor(images)
+
+
+def test_a_load_that_fails_after_the_runner_is_made_releases_it(
+    toy_registered, toy_artifact: Path, contract, monkeypatch
+) -> None:
+    write_tiny_manifest(toy_artifact, contract, fmt="npz")
+    released: list[NumpyRunner] = []
+    monkeypatch.setattr(NumpyRunner, "deactivate", lambda self: released.append(self))
+    with pytest.raises(ValueError, match="not a memory size: 'lots'"):
+        Predictor.load(toy_artifact, decoder="pillow", max_memory="lots")
+    assert len(released) == 1 and isinstance(released[0], NumpyRunner)
