@@ -8,8 +8,11 @@ Per split ``s`` (``data.split_seed = s``, training seed 0): the config's teacher
 into ``<root>/s<s>``, labels the pool once (``<root>/s<s>/labels/teacher.csv``), the config's student is
 distilled and trained alone there; every other ladder student is distilled from the same table and
 trained alone in ``<root>/s<s>/<student>``. Every step resumes, and the results file is rewritten after
-each step, so the study can be stopped and continued. With ``--uhd-set``, each model's within-photo
-ordering of graded UHD distortions is added (``studies/uhd_check.py``'s measure).
+each step, so the study can be stopped and continued. A results file holds one recipe: each split records
+the config's fingerprint (:func:`recipe_id`, every setting but ``out``), and a split measured with another
+recipe is refused by name (move its run folder and file aside), so pooled rows never mix recipes. With
+``--uhd-set``, each model's within-photo ordering of graded UHD distortions is added
+(``studies/uhd_check.py``'s measure).
 
 ``rows`` pools the splits, one row per model (rendered in docs/results.md): GMACs on a 3840x2160 image,
 mean test SRCC, the paired bootstrap of the mean over splits of SRCC(distilled) - SRCC(alone) and of each
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -49,6 +53,24 @@ def split_config(base: ExperimentConfig, split: int, root: Path, student: str | 
         cfg.data.pseudo_pool = []
         cfg.data.pseudo_labels = [PseudoLabelTable(str(root / f"s{split}" / "labels" / "teacher.csv"))]
     return from_dict(ExperimentConfig, to_dict(cfg))
+
+
+def recipe_id(base: ExperimentConfig) -> str:
+    """What a split's numbers depend on besides its seed: every setting of the config but its ``out``."""
+    settings = to_dict(base)
+    settings.pop("out", None)
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def check_recipe(entry: dict[str, Any], split: int, recipe: str, out: Path) -> None:
+    """Claim ``entry`` for ``recipe``, or stop when it already holds steps of another one."""
+    found = entry.get("recipe", "unrecorded")
+    if entry.get("seconds") and found != recipe:
+        raise SystemExit(
+            f"{out}: split {split} was measured with recipe {found}, the config is recipe {recipe}; "
+            "move that split's run folder aside and write to another --out"
+        )
+    entry["recipe"] = recipe
 
 
 def train_split(
@@ -94,14 +116,16 @@ def train_split(
 
 
 def uhd_models(out: Path, students: list[str], main_student: str, with_teacher: bool) -> list[tuple[str, Path]]:
-    models = [("teacher", out / "teacher")] if with_teacher else []
+    """The models to check, the students first: the teacher scores every 4K image twice (its views and
+    flips) and takes longest, so a study stopped there has the students' rows already."""
+    models = []
     for student in students:
         root = out if student == main_student else out / student
         models += [
             (f"{student}/distilled", root / "student" / "final"),
             (f"{student}/alone", root / "student_only" / "final"),
         ]
-    return models
+    return models + ([("teacher", out / "teacher")] if with_teacher else [])
 
 
 def uhd_ordering(graded_csv: str, folder: Path) -> dict[str, float]:
@@ -214,6 +238,7 @@ def main() -> None:
     parser.add_argument("--uhd-set", help="graded.csv of the UHD check (edgeiqa data graded --check-half DIR)")
     args = parser.parse_args()
     base = ExperimentConfig.load(args.config)
+    recipe = recipe_id(base)
     students = args.students or [base.student.model]
     if base.student.model in students:  # the config's student first: it labels the pool for the others
         students.remove(base.student.model)
@@ -225,6 +250,7 @@ def main() -> None:
             "what": "LIVE-C: teacher vs ladder students distilled and alone, per random split",
             "config": args.config,
             "students": students,
+            "recipe": {"id": recipe, "settings": to_dict(base)},
         }
     )
     result.setdefault("splits", {})
@@ -242,6 +268,7 @@ def main() -> None:
         plot(rows, gmacs, teacher_gmacs, out.with_suffix(".png"))
 
     for split in args.splits:
+        check_recipe(result["splits"].setdefault(str(split), {}), split, recipe, out)
         train_split(
             base, split, Path(args.root), students, result["splits"].setdefault(str(split), {}), save, args.uhd_set
         )
