@@ -53,6 +53,11 @@ def main() -> None:
 
     split_out = args.root / f"s{args.split}"
     out = args.root / f"s{args.split}_rankft"
+    if ExperimentConfig.load(split_out / "config.yaml").student.finetune.losses.get("distortion_rank"):
+        raise SystemExit(
+            f"{split_out}: its student already fine-tunes with distortion_rank (configs/livec.yaml does since this "
+            "study); the baseline here is a split trained with the fine-tune on MOS alone"
+        )
     if not (out / "student" / "pretrain").exists():
         shutil.copytree(split_out / "student" / "pretrain", out / "student" / "pretrain")
     summary = run_distill(variant_config(split_out, out, args.ranking_set)).summary

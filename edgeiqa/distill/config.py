@@ -119,7 +119,7 @@ class StageConfig:
     losses: dict[str, float] = field(default_factory=dict)
     # As the teacher's: a graded set for the distortion_rank loss, so a student stage also orders
     # ranking_group levels of one photo and type each step (fine-tuning on small MOS photos alone lets a
-    # student lose the UHD ordering its teacher's labels gave it: studies/results/transfer_ladder.json).
+    # student lose the UHD ordering its teacher's labels gave it: studies/results/finetune_ranking.json).
     ranking_set: str | None = None
     ranking_group: int = 3
 
