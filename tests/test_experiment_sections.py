@@ -173,6 +173,8 @@ def _bad_run(tmp_path, **overrides):
         ({"bench": {"torch_checkpoint": False}, "export": {"artifacts": []}}, "bench.torch_checkpoint: false and"),
         ({"loss_options": {"smooth_l1_beta": 0}}, "loss_options.smooth_l1_beta: must be a finite number > 0"),
         ({"data": {"root": None}}, "data.root: missing"),
+        ({"data": {"split": "folds", "split_seed": 5, "fractions": [0.7, 0.1, 0.2]}}, "data.split_seed: the fold"),
+        ({"data": {"split": "folds", "fractions": [0.6, 0.1, 0.3]}}, "data.fractions: split 'folds' needs"),
     ],
 )
 def test_edgeiqa_run_refuses_a_bad_section_in_one_line_before_any_work(tmp_path, capsys, overrides, key) -> None:

@@ -46,7 +46,7 @@ class DatasetSpec:
     """The dataset to score: ``load_dataset(name, root, **options)``, one split of it, at most ``limit`` images.
 
     ``split=None`` (or ``"all"``) uses every record; a dataset without splits uses every record too,
-    and the result says so. ``split_rule`` (an experiment's ``data.split``: ``official`` or ``random``,
+    and the result says so. ``split_rule`` (an experiment's ``data.split``: ``official``, ``random`` or ``folds``,
     with ``split_seed`` and ``fractions``) draws the split the experiment trained on instead, so its
     test images are the ones scored.
     """

@@ -16,6 +16,8 @@ from pathlib import Path
 from edgeiqa.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
+# How an experiment splits a table (data.split): see IQATable.with_split.
+SPLIT_RULES = ("official", "random", "folds")
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,37 @@ class IQATable:
 
     def with_split(self, rule: str, seed: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> IQATable:
         """The table an experiment uses (``data.split``): under ``"official"`` the dataset's own split when
-        it has one, otherwise (and always under ``"random"``) :meth:`random_split` with ``seed``."""
-        if rule not in ("official", "random"):
-            raise ConfigError(f"split rule must be 'official' or 'random', got {rule!r}")
+        it has one, otherwise (and always under ``"random"``) :meth:`random_split` with ``seed``; under
+        ``"folds"``, :meth:`fold_split` with ``seed`` as the fold."""
+        if rule not in SPLIT_RULES:
+            raise ConfigError(f"split rule must be one of {', '.join(map(repr, SPLIT_RULES))}, got {rule!r}")
+        if rule == "folds":
+            return self.fold_split(seed, fractions)
         if rule == "official" and self.has_official_split:
             return self
         return self.random_split(seed, fractions)
+
+    def fold_split(self, fold: int, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -> IQATable:
+        """A copy whose test split is fold ``fold`` of a k-fold partition by group, for cross-validation.
+
+        The groups' order is fixed (the hash of :meth:`random_split` with seed 0) and cut into
+        ``k = round(1 / test fraction)`` folds of near-equal size, so folds 0..k-1 test every group once.
+        Validation takes the groups that follow the test fold (wrapping round), as many as the val fraction
+        asks of the whole table; training takes the rest.
+        """
+        train, val, test = _check_fractions(fractions)
+        folds = fold_count(test)
+        if not 0 <= fold < folds:
+            raise ConfigError(f"fold must be in 0..{folds - 1} for a test fraction of {test:g}, got {fold}")
+        groups = sorted({r.group for r in self.records}, key=lambda g: _group_key(0, g))
+        bounds = [round(i * len(groups) / folds) for i in range(folds + 1)]
+        rest = groups[bounds[fold + 1] :] + groups[: bounds[fold]]
+        n_val = round(val * len(groups))
+        assignment = dict.fromkeys(groups[bounds[fold] : bounds[fold + 1]], "test")
+        assignment.update(dict.fromkeys(rest[:n_val], "val"))
+        assignment.update(dict.fromkeys(rest[n_val:], "train"))
+        records = [dataclasses.replace(r, split=assignment[r.group]) for r in self.records]
+        return IQATable(self.name, records, self.mos_range, split_seed=fold)
 
     def random_split(self, seed: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> IQATable:
         """A copy with train/val/test drawn by group, deterministically for ``seed``.
@@ -119,6 +146,13 @@ class IQATable:
             start += count
         records = [dataclasses.replace(r, split=assignment[r.group]) for r in self.records]
         return IQATable(self.name, records, self.mos_range, split_seed=seed)
+
+
+def fold_count(test_fraction: float) -> int:
+    """The number of folds a test fraction makes (0.2 -> 5); refuses one that is not 1/k."""
+    if test_fraction <= 0 or abs(1 / test_fraction - round(1 / test_fraction)) > 1e-6:
+        raise ConfigError(f"split 'folds' needs a test fraction of 1/k (0.2 for 5 folds), got {test_fraction:g}")
+    return round(1 / test_fraction)
 
 
 def _group_key(seed: int, group: str) -> str:

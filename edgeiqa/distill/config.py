@@ -39,8 +39,9 @@ class DataConfig:
     root: str | None = None  # the dataset's file or folder; required (validation names it when missing)
     options: dict[str, Any] = field(default_factory=dict)  # passed to the loader, e.g. mos_range: [0, 100]
     # "official" uses the dataset's own train/val/test split when it has one, else a seeded split by group
-    # (content) with `fractions`; "random" always re-splits by group.
-    split: Literal["official", "random"] = "official"
+    # (content) with `fractions`; "random" always re-splits by group; "folds" tests fold `split_seed` of a
+    # k-fold partition by group (k = 1 / the test fraction), for cross-validating a recipe.
+    split: Literal["official", "random", "folds"] = "official"
     split_seed: int = 0
     fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
     # Pre-training's transfer set (labels unused): the training photos, plus every image under transfer_dir,

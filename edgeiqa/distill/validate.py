@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from edgeiqa.data.records import fold_count
 from edgeiqa.distill.config import TrainingConfig
 from edgeiqa.errors import ConfigError
 
@@ -205,6 +206,14 @@ def _check_data(cfg: TrainingConfig, problems: list[str]) -> None:
         )
     if data.split_seed < 0:
         problems.append(f"data.split_seed: must be >= 0, got {data.split_seed}")
+    elif data.split == "folds" and len(fractions) == 3:
+        try:
+            folds = fold_count(fractions[2])
+        except ConfigError as exc:
+            problems.append(f"data.fractions: {exc}")
+        else:
+            if data.split_seed >= folds:
+                problems.append(f"data.split_seed: the fold, must be in 0..{folds - 1} under split 'folds'")
     if data.workers < 0:
         problems.append(f"data.workers: must be >= 0, got {data.workers}")
 

@@ -422,3 +422,29 @@ def test_random_split_refuses_bad_fractions(tmp_path, fractions):
 def test_split_name_is_checked(tmp_path):
     with pytest.raises(ValueError, match="unknown split 'training'"):
         grouped_table(tmp_path).split("training")
+
+
+def test_folds_test_every_group_exactly_once_and_keep_groups_whole(tmp_path):
+    table = grouped_table(tmp_path, groups=23)  # 23 groups: folds of 4 or 5 groups
+    folds = [table.with_split("folds", k, (0.7, 0.1, 0.2)) for k in range(5)]
+    tested = [{r.group for r in f.split("test")} for f in folds]
+    assert set().union(*tested) == {r.group for r in table.records}
+    assert sum(len(t) for t in tested) == 23  # disjoint: each group is tested in one fold only
+    for fold in folds:
+        sides = {}
+        for r in fold.records:
+            sides.setdefault(r.group, set()).add(r.split)
+        assert all(len(s) == 1 for s in sides.values())
+        assert len({r.group for r in fold.split("val")}) == 2  # 0.1 of 23 groups
+        assert len({r.group for r in fold.split("train")}) in (16, 17)  # the rest
+    shuffled = IQATable("t", table.records[::-1], table.mos_range).fold_split(2, (0.7, 0.1, 0.2))
+    assert {r.path: r.split for r in shuffled.records} == {r.path: r.split for r in folds[2].records}
+
+
+@pytest.mark.parametrize(
+    ("fold", "fractions", "message"),
+    [(5, (0.7, 0.1, 0.2), r"fold must be in 0..4"), (0, (0.6, 0.1, 0.3), r"test fraction of 1/k")],
+)
+def test_folds_refuse_a_fold_out_of_range_and_a_test_fraction_not_one_over_k(tmp_path, fold, fractions, message):
+    with pytest.raises(ConfigError, match=message):
+        grouped_table(tmp_path).with_split("folds", fold, fractions)
