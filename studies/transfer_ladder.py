@@ -4,7 +4,8 @@ distilled from its labels and trained on labels alone, beside the frozen-feature
     python studies/transfer_ladder.py --config configs/livec.yaml --splits 0 1 2 --root runs/transfer \\
         --out studies/results/transfer_ladder.json [--students eqcnet_lite0 eqcnet_lite0_s ...] [--uhd-set graded.csv]
 
-Per split ``s`` (``data.split_seed = s``, training seed 0): the config's teacher (an ensemble) is trained
+Per split ``s`` (``data.split_seed = s``, training seed 0; with ``--split-rule folds``, fold ``s`` of the
+k-fold partition, so ``--splits 0 1 2 3 4`` cross-validates the recipe): the config's teacher (an ensemble) is trained
 into ``<root>/s<s>``, labels the pool once (``<root>/s<s>/labels/teacher.csv``), the config's student is
 distilled and trained alone there; every other ladder student is distilled from the same table and
 trained alone in ``<root>/s<s>/<student>``. Every step resumes, and the results file is rewritten after
@@ -236,8 +237,11 @@ def main() -> None:
     parser.add_argument("--students", nargs="+", default=None, help="ladder (default: the config's student)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--uhd-set", help="graded.csv of the UHD check (edgeiqa data graded --check-half DIR)")
+    parser.add_argument("--split-rule", choices=["random", "folds"], help="data.split (default: the config's)")
     args = parser.parse_args()
     base = ExperimentConfig.load(args.config)
+    if args.split_rule:
+        base.data.split = args.split_rule
     recipe = recipe_id(base)
     students = args.students or [base.student.model]
     if base.student.model in students:  # the config's student first: it labels the pool for the others
