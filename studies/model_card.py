@@ -18,6 +18,7 @@
       "licence": "one line for `edgeiqa models`, e.g. LIVE-C notice: use, copy, distribute with it",
       "notice": "path/to/LIVE_README.txt",
       "cross_validation": "studies/results/X.json",          (optional) {"folds": [{"srcc", "plcc"?, "ridge_srcc"?}]}
+                                                             or a transfer_ladder.py --split-rule folds file
       "uhd_check": {"file": "studies/results/Y.json", "model": "NAME"},   (optional) studies/uhd_check.py output
       "degrade_check": {"file": "studies/results/D.json", "model": "NAME"},  (optional) studies/degrade_check.py output
       "speed": ["studies/results/Z.json", ...]              (optional) edgeiqa bench result files
@@ -79,7 +80,8 @@ def cross_validation(path: str) -> dict[str, Any]:
     """Mean, sd and a t-interval of the mean over folds; how many folds beat the ridge floor."""
     from scipy import stats
 
-    folds = _read_json(path, "cross-validation").get("folds")
+    data = _read_json(path, "cross-validation")
+    folds = data.get("folds") if "splits" not in data else ladder_folds(data, path)
     if not isinstance(folds, list) or len(folds) < 2 or not all(isinstance(f.get("srcc"), float) for f in folds):
         raise ConfigError(f"{path}: expected 'folds': a list of at least 2 objects with a float 'srcc'")
     srcc = [f["srcc"] for f in folds]
@@ -92,6 +94,21 @@ def cross_validation(path: str) -> dict[str, Any]:
     if all("ridge_srcc" in f for f in folds):
         result["folds_beating_ridge"] = sum(f["srcc"] > f["ridge_srcc"] for f in folds)
     return dict(result, per_fold=folds, source=_source(path))
+
+
+def ladder_folds(data: dict[str, Any], path: str) -> list[dict[str, float]]:
+    """The folds of a ``studies/transfer_ladder.py --split-rule folds`` file: per finished fold, the config's
+    student distilled (its test SRCC and PLCC) and that fold's ridge floor."""
+    rule = data.get("recipe", {}).get("settings", {}).get("data", {}).get("split")
+    if rule != "folds":
+        raise ConfigError(f"{path}: not a cross-validation (its splits follow data.split {rule!r}, not 'folds')")
+    student, folds = data["students"][0], []
+    for _, split in sorted(data["splits"].items(), key=lambda kv: int(kv[0])):
+        summary = split.get("summaries", {}).get(student)
+        if summary is not None:
+            fold = {"srcc": summary["student"]["srcc"], "plcc": summary["student"]["plcc"]}
+            folds.append(fold | ({"ridge_srcc": split["ridge"]["srcc"]} if "ridge" in split else {}))
+    return folds
 
 
 def uhd_check(spec: dict[str, str]) -> dict[str, Any]:
