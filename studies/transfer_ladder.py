@@ -74,6 +74,17 @@ def check_recipe(entry: dict[str, Any], split: int, recipe: str, out: Path) -> N
     entry["recipe"] = recipe
 
 
+def merge_splits(splits: dict[str, Any], others: dict[str, Any], recipe: str, source: Path) -> None:
+    """Add ``others`` (the splits of another results file) to ``splits``: each must be of ``recipe``, and a
+    split both files measured must be the same measurement."""
+    for split, entry in others.items():
+        if entry.get("recipe") != recipe:
+            raise SystemExit(f"{source}: split {split} is recipe {entry.get('recipe', 'unrecorded')}, not {recipe}")
+        if splits.get(split, {}).get("seconds") and splits[split] != entry:
+            raise SystemExit(f"{source}: split {split} differs from the one already in the results file")
+        splits[split] = entry
+
+
 def train_split(
     base: ExperimentConfig,
     split: int,
@@ -232,12 +243,20 @@ def _pair(summary: dict[str, Any], a: str, b: str | None, other: list[float] | N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
-    parser.add_argument("--splits", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--splits", type=int, nargs="*", default=[0, 1, 2], help="to train (none: only pool)")
     parser.add_argument("--root", required=True)
     parser.add_argument("--students", nargs="+", default=None, help="ladder (default: the config's student)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--uhd-set", help="graded.csv of the UHD check (edgeiqa data graded --check-half DIR)")
     parser.add_argument("--split-rule", choices=["random", "folds"], help="data.split (default: the config's)")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="results files of the same recipe whose "
+        "splits join this one's (a study run split by split, or on several machines)",
+    )
     args = parser.parse_args()
     base = ExperimentConfig.load(args.config)
     if args.split_rule:
@@ -251,13 +270,15 @@ def main() -> None:
     result = json.loads(out.read_text()) if out.exists() else {}
     result.update(
         {
-            "what": "LIVE-C: teacher vs ladder students distilled and alone, per random split",
+            "what": f"LIVE-C: teacher vs ladder students distilled and alone, per {base.data.split} split",
             "config": args.config,
             "students": students,
             "recipe": {"id": recipe, "settings": to_dict(base)},
         }
     )
     result.setdefault("splits", {})
+    for other in args.merge:
+        merge_splits(result["splits"], json.loads(other.read_text())["splits"], recipe, other)
     result["device"] = {"cpu_model": cpu_model()}
     gmacs = {student: gmacs_4k(student) for student in students}
     teacher_gmacs = gmacs_4k(base.teacher.model)
@@ -276,7 +297,7 @@ def main() -> None:
         train_split(
             base, split, Path(args.root), students, result["splits"].setdefault(str(split), {}), save, args.uhd_set
         )
-        save()  # also when every step was already there: the rows, the GMACs and the plot follow the code
+    save()  # also when every step was already there: the rows, the GMACs and the plot follow the code
     print(json.dumps(result["rows"], indent=1))
 
 
