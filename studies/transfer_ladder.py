@@ -93,6 +93,7 @@ def train_split(
     entry: dict[str, Any],
     save: Callable[[], None],
     uhd_set: str | None,
+    teacher_uhd: bool = True,
 ) -> None:
     """Every step of one split into ``entry`` (saved after each); a step already in ``entry`` is skipped."""
     from edgeiqa.distill.api import run_distill, run_teacher
@@ -122,7 +123,9 @@ def train_split(
             step("ridge", lambda: ridge(main), entry, "ridge")
         if uhd_set:
             uhd = entry.setdefault("uhd", {})
-            for name, folder in uhd_models(Path(main.out), [student], base.student.model, with_teacher=k == 0):
+            for name, folder in uhd_models(
+                Path(main.out), [student], base.student.model, with_teacher=k == 0 and teacher_uhd
+            ):
                 if name not in uhd and folder.exists():
                     step(f"uhd/{name}", lambda folder=folder: uhd_ordering(uhd_set, folder), uhd, name)
 
@@ -248,6 +251,9 @@ def main() -> None:
     parser.add_argument("--students", nargs="+", default=None, help="ladder (default: the config's student)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--uhd-set", help="graded.csv of the UHD check (edgeiqa data graded --check-half DIR)")
+    parser.add_argument(
+        "--no-teacher-uhd", action="store_true", help="leave the teacher's UHD check (the longest step) for a later run"
+    )
     parser.add_argument("--split-rule", choices=["random", "folds"], help="data.split (default: the config's)")
     parser.add_argument(
         "--merge",
@@ -295,7 +301,14 @@ def main() -> None:
     for split in args.splits:
         check_recipe(result["splits"].setdefault(str(split), {}), split, recipe, out)
         train_split(
-            base, split, Path(args.root), students, result["splits"].setdefault(str(split), {}), save, args.uhd_set
+            base,
+            split,
+            Path(args.root),
+            students,
+            result["splits"].setdefault(str(split), {}),
+            save,
+            args.uhd_set,
+            not args.no_teacher_uhd,
         )
     save()  # also when every step was already there: the rows, the GMACs and the plot follow the code
     print(json.dumps(result["rows"], indent=1))
