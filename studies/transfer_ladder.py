@@ -228,6 +228,8 @@ def summarise(result: dict[str, Any], students: list[str]) -> dict[str, Any]:
                 row["minus_ridge"] = pooled_difference(pairs)
             uhd_key = "teacher" if name == "teacher" else f"{student}/{role}"
             checks = [sp["uhd"][uhd_key] for sp in done if uhd_key in sp.get("uhd", {})]
+            if checks:  # the UHD check may lag the SRCC rows (--no-teacher-uhd): say over how many splits
+                row["uhd_splits"] = len(checks)
             for kind in sorted({k for c in checks for k in c}):
                 row[f"uhd_{kind}"] = float(np.mean([c[kind] for c in checks if kind in c]))
             rows[label] = row
