@@ -33,7 +33,10 @@ def test_values_are_typed_and_defaults_fill_the_rest(tmp_path) -> None:
     [
         ("teacher:\n  optim:\n    lrate: 1\n", r"exp.yaml.teacher.optim: unknown key\(s\) \['lrate'\]"),
         ("teacher:\n  optim:\n    epochs: three\n", r"exp.yaml.teacher.optim.epochs: expected int, got 'three'"),
-        ("data:\n  split: sometimes\n", r"exp.yaml.data.split: 'sometimes' is not one of \['official', 'random', 'folds'\]"),
+        (
+            "data:\n  split: sometimes\n",
+            r"exp.yaml.data.split: 'sometimes' is not one of \['official', 'random', 'folds'\]",
+        ),
         ("teacher: [1, 2]\n", r"exp.yaml.teacher: expected a mapping"),
         ("name: [unclosed\n", r"exp.yaml:2:1: not valid YAML"),
     ],
