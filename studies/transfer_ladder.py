@@ -262,8 +262,7 @@ def main() -> None:
         nargs="+",
         type=Path,
         default=[],
-        help="results files of the same recipe whose "
-        "splits join this one's (a study run split by split, or on several machines)",
+        help="results files of the same recipe whose splits join this one's (one run per split or machine)",
     )
     args = parser.parse_args()
     base = ExperimentConfig.load(args.config)
