@@ -17,6 +17,7 @@ stage can be run, skipped or resumed alone::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,20 @@ def train_teacher(run: Run, resume: bool = True) -> StageResult:
     return result
 
 
+def _ranking(
+    run: Run, section: Any, losses: dict[str, float], seed: int, **views: Any
+) -> Iterator[dict[str, Any]] | None:
+    """The graded groups a stage orders each step (``section.ranking_set``, while ``losses`` weigh
+    ``distortion_rank``), as the teacher's ``teacher_spec`` or the student's ``student_contract`` sees them.
+
+    Each DDP rank draws its own groups. The draw count is not checkpointed: a resumed stage draws groups
+    from its first draw again, so it is not bit-identical to an uninterrupted one."""
+    if not (section.ranking_set and losses.get(DISTORTION_RANK)):
+        return None
+    groups = RankingGroups(section.ranking_set, section.ranking_group, seed=seed + 7919 * run.dist.rank, **views)
+    return ranking_feed(groups, run.cfg.data.workers)
+
+
 def _train_one_teacher(
     run: Run, name: str, kwargs: dict[str, Any], seed: int, folder: Path, resume: bool
 ) -> StageResult:
@@ -173,17 +188,7 @@ def _train_one_teacher(
         pred, mos = predict(lambda b: teacher_forward(teacher, b["teacher"]), val_loader, run.dist.device)
         return {"srcc": srcc(pred, mos)}
 
-    ranking = None
-    if cfg.ranking_set and cfg.losses.get(DISTORTION_RANK):
-        # Each DDP rank draws its own groups. The draw count is not checkpointed: a resumed stage draws
-        # groups from its first draw again, so it is not bit-identical to an uninterrupted one.
-        groups = RankingGroups(
-            cfg.ranking_set,
-            cfg.ranking_group,
-            teacher_spec=ranking_views(teacher.view_spec),
-            seed=seed + 7919 * run.dist.rank,
-        )
-        ranking = ranking_feed(groups, run.cfg.data.workers)
+    ranking = _ranking(run, cfg, cfg.losses, seed, teacher_spec=ranking_views(teacher.view_spec))
     module = TeacherTrainModule(teacher, WeightedLoss(cfg.losses, run.cfg.loss_options), ranking)
     train_set = run.dataset(run.splits.train, teacher=teacher, train=True)
     return run.train(
@@ -238,15 +243,7 @@ def train_student_stage(
     train_set = run.dataset(records, student=student, teacher=teacher, train=True, copies=copies, labels=labels)
     probe = collate_views([train_set[i] for i in range(min(2, len(train_set)))]) if teacher is not None else None
     loss = WeightedLoss(losses, run.cfg.loss_options)
-    ranking = None
-    if stage.ranking_set and losses.get(DISTORTION_RANK):
-        groups = RankingGroups(
-            stage.ranking_set,
-            stage.ranking_group,
-            student_contract=student.contract,
-            seed=run.cfg.seed + 7919 * run.dist.rank,
-        )
-        ranking = ranking_feed(groups, run.cfg.data.workers)
+    ranking = _ranking(run, stage, losses, run.cfg.seed, student_contract=student.contract)
     module = StudentTrainModule(
         student,
         loss,
