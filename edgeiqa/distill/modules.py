@@ -8,7 +8,7 @@ student's width with the teacher's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -17,7 +17,7 @@ from torch import nn
 from edgeiqa.distill.config import FeaturePair
 from edgeiqa.distill.loop import TrainModule
 from edgeiqa.distill.losses import LossInputs, WeightedLoss
-from edgeiqa.distill.ranking import distortion_rank_term
+from edgeiqa.distill.ranking import DISTORTION_RANK, distortion_rank_term
 from edgeiqa.errors import ConfigError
 
 
@@ -67,6 +67,20 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def ranking_extra(
+    ranking: Iterator[dict[str, Any]] | None,
+    loss: WeightedLoss,
+    device: torch.device,
+    forward: Callable[[dict[str, Any]], torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """The ``distortion_rank`` term on the feed's next graded group, when there is a feed and ``loss``
+    weighs the term (the teacher's and the student's modules alike)."""
+    if ranking is None or DISTORTION_RANK not in loss.weights:
+        return {}
+    group = to_device(next(ranking), device)
+    return {DISTORTION_RANK: distortion_rank_term(forward, group, loss.options.fidelity_scale)}
+
+
 class TeacherTrainModule(TrainModule):
     """The teacher on MOS batches; with a ``ranking`` feed, each step also orders one graded group."""
 
@@ -80,12 +94,7 @@ class TeacherTrainModule(TrainModule):
         device = next(self.parameters()).device
         batch = to_device(batch, device)
         pred = teacher_forward(self.teacher, batch["teacher"])
-        extra: dict[str, torch.Tensor] = {}
-        if self.ranking is not None and "distortion_rank" in self.loss.weights:
-            group = to_device(next(self.ranking), device)
-            extra["distortion_rank"] = distortion_rank_term(
-                lambda g: teacher_forward(self.teacher, g["teacher"]), group, self.loss.options.fidelity_scale
-            )
+        extra = ranking_extra(self.ranking, self.loss, device, lambda g: teacher_forward(self.teacher, g["teacher"]))
         return self.loss(LossInputs(pred=pred, target=batch["mos"], extra=extra))
 
 
@@ -176,11 +185,8 @@ class StudentTrainModule(TrainModule):
                 f"order/{k}": v
                 for k, v in self.student.order_losses(self.student_hooks.features["embed"], order_target).items()
             }
-        if self.ranking is not None and "distortion_rank" in self.loss.weights:
-            group = to_device(next(self.ranking), device)
-            extra["distortion_rank"] = distortion_rank_term(
-                lambda g: student_forward(self.student, g["student"]), group, self.loss.options.fidelity_scale
-            )
+        # After the order losses: the group's forward pass overwrites the hooked features they read.
+        extra |= ranking_extra(self.ranking, self.loss, device, lambda g: student_forward(self.student, g["student"]))
         return self.loss(
             LossInputs(pred=pred, target=target, teacher_pred=teacher_pred, features=features, extra=extra)
         )
