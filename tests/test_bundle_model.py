@@ -4,7 +4,6 @@ model argument, torch-free, as its source checkpoint does within the parity limi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import statistics
@@ -14,21 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from study_scripts import ROOT, load_study
 
 from edgeiqa.runtime import zoo
 from edgeiqa.runtime.manifest import read_manifest, sha256_file
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
 DEGRADE = {"jpeg_q10": {"lower": 2, "of": 2, "not_lower": []}, "blur_sigma3": {"lower": 1, "of": 2}, "seconds": 1.0}
 FOLDS = [{"srcc": 0.81, "plcc": 0.8, "ridge_srcc": 0.78}, {"srcc": 0.85, "plcc": 0.84, "ridge_srcc": 0.8}]
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "studies" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +50,7 @@ def bundled_run(tmp_path_factory: pytest.TempPathFactory, tiny_synth: Path):
     }
     (base / "card_inputs.json").write_text(json.dumps(inputs))
     argv = [str(base / "run"), "--name", zoo.DEFAULT_MODEL, "--card", str(base / "card_inputs.json")]
-    assert _load("bundle_model").main([*argv, "--zoo", str(base / "zoo")]) == 0
+    assert load_study("bundle_model").main([*argv, "--zoo", str(base / "zoo")]) == 0
     return base / "run", base / "zoo", inputs, zoo.bundled(None, base / "zoo")
 
 
@@ -82,7 +74,7 @@ def test_the_card_comes_from_the_run(bundled_run) -> None:
     assert card["model"]["params"] == sum(p.numel() for p in source.model.parameters())
     assert card["model"]["gmacs_4k"] > 0 and card["summary"] == inputs["summary"]
     assert card["degrade_check"]["lower"] == {"blur_sigma3": {"lower": 1, "of": 2}, "jpeg_q10": {"lower": 2, "of": 2}}
-    page = _load("make_models_page").render(bundled_run[1])
+    page = load_study("make_models_page").render(bundled_run[1])
     assert "blur_sigma3 1/2, jpeg_q10 2/2" in page
     prov = card["provenance"]
     assert prov["config_sha256"] == sha256_file(run / "config.yaml") and prov["data"]["images"] == 48
@@ -114,7 +106,7 @@ def test_bundled_scores_match_the_source_checkpoint(in_zoo) -> None:
     from edgeiqa.runtime.predictor import Predictor
 
     run, _, _, model = in_zoo
-    bundler = _load("bundle_model")
+    bundler = load_study("bundle_model")
     paths = bundler.image_sets(run)[1].paths
     with Predictor.load(zoo.DEFAULT_MODEL) as by_name, Predictor.load() as default:
         named, plain = by_name(list(paths)), default(list(paths))
@@ -175,7 +167,7 @@ def test_export_of_a_name_with_nothing_bundled_says_so(tmp_path: Path, monkeypat
 def test_a_bundle_over_the_size_budget_installs_nothing(bundled_run, tmp_path: Path, capsys) -> None:
     run, zoo_folder, _, _ = bundled_run
     argv = [str(run), "--name", "other", "--card", str(run.parent / "card_inputs.json"), "--zoo", str(zoo_folder)]
-    assert _load("bundle_model").main([*argv, "--budget-mb", "1"]) == 2
+    assert load_study("bundle_model").main([*argv, "--budget-mb", "1"]) == 2
     assert "does not fit the 1 MB the zoo may take" in capsys.readouterr().err
     assert [m.name for m in zoo.list_bundled(zoo_folder)] == [zoo.DEFAULT_MODEL]
     assert sorted(p.name for p in zoo_folder.iterdir()) == [zoo.DEFAULT_MODEL]
@@ -193,7 +185,7 @@ def test_card_only_adds_a_check_measured_on_the_bundle_and_keeps_the_weights(
     monkeypatch.setenv(zoo.ZOO_ENV, str(zoo_folder))
     folder = zoo_folder / zoo.DEFAULT_MODEL
     weights = {p.name: sha256_file(p) for p in folder.rglob("*") if p.is_file() and p.name != "card.json"}
-    study = _load("degrade_check")
+    study = load_study("degrade_check")
     photos = list(bundled_paths().values())[:2]
     result = study.check_model(zoo.DEFAULT_MODEL, photos)  # through the installed bundle's name
     (tmp_path / "degrade.json").write_text(json.dumps({"photos": [str(p) for p in photos], "models": {"b": result}}))
@@ -201,7 +193,7 @@ def test_card_only_adds_a_check_measured_on_the_bundle_and_keeps_the_weights(
         json.dumps(dict(inputs, degrade_check={"file": str(tmp_path / "degrade.json"), "model": "b"}))
     )
     argv = [str(run), "--name", zoo.DEFAULT_MODEL, "--card", str(tmp_path / "inputs.json"), "--zoo", str(zoo_folder)]
-    assert _load("bundle_model").main([*argv, "--card-only"]) == 0
+    assert load_study("bundle_model").main([*argv, "--card-only"]) == 0
     card = json.loads((folder / "card.json").read_text())
     assert card["degrade_check"]["lower"]["jpeg_q10"] == {"lower": result["jpeg_q10"]["lower"], "of": 2}
     assert {p.name: sha256_file(p) for p in folder.rglob("*") if p.is_file() and p.name != "card.json"} == weights

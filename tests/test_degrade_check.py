@@ -3,7 +3,6 @@ distinct, and a model that cannot see damage fails it."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import shutil
 from pathlib import Path
@@ -11,16 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
+from study_scripts import load_study
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("degrade_check", ROOT / "studies" / "degrade_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_study("degrade_check")
 
 
 def _photo(seed: int) -> Image.Image:

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from study_scripts import load_study
 
 from edgeiqa.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def model_card():
-    sys.path.insert(0, str(ROOT / "studies"))
-    spec = importlib.util.spec_from_file_location("model_card", ROOT / "studies" / "model_card.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_study("model_card")
 
 
 def ladder(tmp_path: Path, rule: str, srcc: list[float], ridge: list[float]) -> str:

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from study_scripts import ROOT, STUDIES, load_study
 
-ROOT = Path(__file__).resolve().parents[1]
-GENERATOR = ROOT / "studies" / "make_results_page.py"
+GENERATOR = STUDIES / "make_results_page.py"
 
 
 @pytest.fixture(scope="module")
 def page_module():
-    spec = importlib.util.spec_from_file_location("make_results_page", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_study("make_results_page")
 
 
 def test_results_page_is_up_to_date(page_module) -> None:

@@ -3,18 +3,15 @@ it is complete and verified, it runs torch-free, and visibly damaged photos scor
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from study_scripts import load_study
 
 from edgeiqa.data.pristine import bundled_paths
 from edgeiqa.runtime import zoo
 from edgeiqa.runtime.predictor import Predictor
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +32,7 @@ def test_the_default_is_shipped_with_its_card_and_notice() -> None:
 
 def test_damaged_copies_of_the_shipped_photos_score_lower() -> None:
     """studies/degrade_check.py's check (JPEG q10, blur sigma 3, noise sigma 20) on the photos the install ships."""
-    spec = importlib.util.spec_from_file_location("degrade_check", ROOT / "studies" / "degrade_check.py")
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
+    study = load_study("degrade_check")
     photos = list(bundled_paths().values())
     assert len(photos) >= 5
     with Predictor.load() as predictor:

@@ -3,22 +3,15 @@ and splits from other files join only when they carry the same one."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from study_scripts import ROOT, load_study
 
 
 @pytest.fixture(scope="module")
 def ladder():
-    sys.path.insert(0, str(ROOT / "studies"))
-    spec = importlib.util.spec_from_file_location("transfer_ladder", ROOT / "studies" / "transfer_ladder.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_study("transfer_ladder")
 
 
 def test_the_fingerprint_follows_every_setting_but_the_output_folder(ladder) -> None:
