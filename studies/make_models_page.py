@@ -58,6 +58,16 @@ def quality_lines(quality: dict[str, Any]) -> list[str]:
             f"- the training run's {held.get('split')} split ({held.get('n')} photos of {held.get('dataset')}): "
             f"SRCC {num(held.get('srcc'))} {interval(held.get('srcc_ci95'))}, PLCC {num(held.get('plcc'))}"
         )
+    again = quality.get("reproduction")
+    if again:
+        diff = again["fresh_minus_bundled"]
+        verdict = "reproduces" if again["reproduces"] else "does **not** reproduce"
+        lines.append(
+            f"- trained again from nothing by the same recipe ({again['photos']} test photos): SRCC "
+            f"{num(again['fresh_srcc'])} against the bundled weights' {num(again['bundled_srcc'])}, paired "
+            f"{diff['value']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}], rank agreement "
+            f"{num(again['rank_agreement'], 4)}: {verdict} (tolerance {num(again['tolerance'], 2)})"
+        )
     return lines or ["- not measured"]
 
 

@@ -19,6 +19,7 @@
       "notice": "path/to/LIVE_README.txt",
       "cross_validation": "studies/results/X.json",          (optional) {"folds": [{"srcc", "plcc"?, "ridge_srcc"?}]}
                                                              or a transfer_ladder.py --split-rule folds file
+      "reproduction": "studies/results/R.json",             (optional) studies/reproduce_default.py output
       "uhd_check": {"file": "studies/results/Y.json", "model": "NAME"},   (optional) studies/uhd_check.py output
       "degrade_check": {"file": "studies/results/D.json", "model": "NAME"},  (optional) studies/degrade_check.py output
       "speed": ["studies/results/Z.json", ...]              (optional) edgeiqa bench result files
@@ -109,6 +110,27 @@ def ladder_folds(data: dict[str, Any], path: str) -> list[dict[str, float]]:
             fold = {"srcc": summary["student"]["srcc"], "plcc": summary["student"]["plcc"]}
             folds.append(fold | ({"ridge_srcc": split["ridge"]["srcc"]} if "ridge" in split else {}))
     return folds
+
+
+def reproduction(path: str) -> dict[str, Any]:
+    """A fresh training of the same recipe against the bundled checkpoint (``studies/reproduce_default.py``
+    output): both test SRCCs, their paired difference, rank agreement and the verdict at its tolerance."""
+    data = _read_json(path, "reproduction")
+    row = (data.get("rows") or {}).get("checkpoint")
+    if not row or "reproduces" not in row:
+        raise ConfigError(f"{path}: no 'checkpoint' row with a verdict ('reproduces') in it")
+    return {
+        "run": data.get("run"),
+        "photos": data.get("photos"),
+        "fresh_srcc": row["fresh"]["srcc"],
+        "bundled_srcc": row["bundled"]["srcc"],
+        "fresh_minus_bundled": row["fresh_minus_bundled"],
+        "rank_agreement": row["rank_agreement"],
+        "tolerance": row["tolerance"],
+        "reproduces": row["reproduces"],
+        "settings_differ": sorted(data.get("settings_differ") or {}),
+        "source": _source(path),
+    }
 
 
 def uhd_check(spec: dict[str, str]) -> dict[str, Any]:
@@ -227,6 +249,8 @@ def build_card(
     quality: dict[str, Any] = {"held_out": held_out(summary)}
     if inputs.get("cross_validation"):
         quality["cross_validation"] = cross_validation(inputs["cross_validation"])
+    if inputs.get("reproduction"):
+        quality["reproduction"] = reproduction(inputs["reproduction"])
     return {
         "schema": "edgeiqa.card/1",
         "name": name,

@@ -1,4 +1,5 @@
-"""The card's cross-validated quality reads the folds of a transfer-ladder run on ``data.split: folds``."""
+"""The card's quality sections: cross-validation reads the folds of a transfer-ladder run on
+``data.split: folds``; the reproduction reads ``studies/reproduce_default.py``'s verdict."""
 
 from __future__ import annotations
 
@@ -40,3 +41,24 @@ def test_folds_of_a_ladder_file_give_mean_interval_and_the_folds_beating_ridge(m
 def test_a_ladder_on_random_splits_is_not_a_cross_validation(model_card, tmp_path) -> None:
     with pytest.raises(ConfigError, match="not a cross-validation .*'random'"):
         model_card.cross_validation(ladder(tmp_path, "random", [0.88, 0.86], [0.82, 0.8]))
+
+
+def test_the_reproduction_section_carries_the_checkpoint_verdict_and_the_page_shows_it(model_card, tmp_path) -> None:
+    row = {
+        "fresh": {"srcc": 0.881},
+        "bundled": {"srcc": 0.888},
+        "fresh_minus_bundled": {"value": -0.007, "low": -0.02, "high": 0.006},
+        "rank_agreement": 0.991,
+        "tolerance": 0.02,
+        "reproduces": True,
+    }
+    path = tmp_path / "again.json"
+    path.write_text(json.dumps({"run": "r", "photos": 125, "rows": {"checkpoint": row}, "settings_differ": {"a": 1}}))
+    again = model_card.reproduction(str(path))
+    assert again["reproduces"] and again["fresh_srcc"] == 0.881 and again["settings_differ"] == ["a"]
+    lines = load_study("make_models_page").quality_lines({"reproduction": again})
+    assert "SRCC 0.881 against the bundled weights' 0.888, paired -0.007 [-0.020, +0.006]" in lines[0]
+    assert lines[0].endswith("reproduces (tolerance 0.02)")
+    path.write_text(json.dumps({"rows": {"artifact": row}}))
+    with pytest.raises(ConfigError, match="no 'checkpoint' row with a verdict"):
+        model_card.reproduction(str(path))
