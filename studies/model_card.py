@@ -122,10 +122,10 @@ def reproduction(path: str) -> dict[str, Any]:
     return {
         "run": data.get("run"),
         "photos": data.get("photos"),
-        "fresh_srcc": row["fresh"]["srcc"],
-        "bundled_srcc": row["bundled"]["srcc"],
+        "fresh_srcc": row["fresh_srcc"],
+        "bundled_srcc": row["bundled_srcc"],
         "fresh_minus_bundled": row["fresh_minus_bundled"],
-        "rank_agreement": row["rank_agreement"],
+        "rank_agreement": row["fresh_vs_bundled_srcc"],
         "tolerance": row["tolerance"],
         "reproduces": row["reproduces"],
         "settings_differ": sorted(data.get("settings_differ") or {}),

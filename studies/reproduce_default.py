@@ -11,8 +11,8 @@ The fresh run must hold out the split the bundled model held out (same dataset, 
 on any other split the bundled model would be scored on photos it trained on, and the study refuses.
 
 Reported: each model's test SRCC with its bootstrap interval; fresh - bundled, paired (photos resampled
-together); how closely the two rank the photos; the config settings in which the two trainings differ
-(``out`` aside); and the verdict: the bundled weights reproduce when |fresh - bundled| <= ``--tolerance``
+together); how closely the two rank the photos (SRCC between their scores); the config settings in
+which the two trainings differ (``out`` aside); and the verdict: the bundled weights reproduce when |fresh - bundled| <= ``--tolerance``
 (0.02 SRCC: well inside the ±0.05 that 125 test photos allow, so a pass means the recipe, not luck,
 gives the shipped quality).
 """
@@ -70,15 +70,14 @@ def check_same_split(fresh: dict[str, Any], bundled: dict[str, Any], run: Path) 
 def compare(fresh: np.ndarray, bundled: np.ndarray, mos: np.ndarray, tolerance: float) -> dict[str, Any]:
     """Fresh vs bundled scores of the same photos: each one's SRCC, the paired difference, the verdict."""
 
-    def quality(scores: np.ndarray) -> dict[str, Any]:
-        return {"srcc": srcc(scores, mos), "srcc_ci95": list(bootstrap_ci(scores, mos))}
-
     difference = pooled_difference([(fresh, bundled, mos)])
     return {
-        "fresh": quality(fresh),
-        "bundled": quality(bundled),
+        "fresh_srcc": srcc(fresh, mos),
+        "fresh_srcc_ci95": list(bootstrap_ci(fresh, mos)),
+        "bundled_srcc": srcc(bundled, mos),
+        "bundled_srcc_ci95": list(bootstrap_ci(bundled, mos)),
         "fresh_minus_bundled": difference,
-        "rank_agreement": srcc(fresh, bundled),
+        "fresh_vs_bundled_srcc": srcc(fresh, bundled),
         "mean_abs_score_diff": float(np.mean(np.abs(fresh - bundled))),
         "tolerance": tolerance,
         "reproduces": bool(abs(difference["value"]) <= tolerance),

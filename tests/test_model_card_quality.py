@@ -45,10 +45,10 @@ def test_a_ladder_on_random_splits_is_not_a_cross_validation(model_card, tmp_pat
 
 def test_the_reproduction_section_carries_the_checkpoint_verdict_and_the_page_shows_it(model_card, tmp_path) -> None:
     row = {
-        "fresh": {"srcc": 0.881},
-        "bundled": {"srcc": 0.888},
+        "fresh_srcc": 0.881,
+        "bundled_srcc": 0.888,
         "fresh_minus_bundled": {"value": -0.007, "low": -0.02, "high": 0.006},
-        "rank_agreement": 0.991,
+        "fresh_vs_bundled_srcc": 0.991,
         "tolerance": 0.02,
         "reproduces": True,
     }
