@@ -12,9 +12,9 @@ on any other split the bundled model would be scored on photos it trained on, an
 
 Reported: each model's test SRCC with its bootstrap interval; fresh - bundled, paired (photos resampled
 together); how closely the two rank the photos (SRCC between their scores); the config settings in
-which the two trainings differ (``out`` aside); and the verdict: the bundled weights reproduce when |fresh - bundled| <= ``--tolerance``
-(0.02 SRCC: well inside the ±0.05 that 125 test photos allow, so a pass means the recipe, not luck,
-gives the shipped quality).
+which the two trainings differ (``out`` aside); and the verdict: the bundled weights reproduce when
+|fresh - bundled| <= ``--tolerance`` (0.02 SRCC: well inside the ±0.05 that 125 test photos allow, so a
+pass means the recipe, not luck, gives the shipped quality).
 """
 
 from __future__ import annotations
