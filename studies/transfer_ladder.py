@@ -144,12 +144,9 @@ def uhd_models(out: Path, students: list[str], main_student: str, with_teacher: 
 
 
 def uhd_ordering(graded_csv: str, folder: Path) -> dict[str, float]:
-    from uhd_check import score_model  # studies/uhd_check.py, beside this script
+    from uhd_check import ordering  # studies/uhd_check.py, beside this script
 
-    from edgeiqa.data.graded import ordering_by_type, read_graded
-
-    rows = read_graded(Path(graded_csv))
-    return ordering_by_type([it for _, it in rows], score_model(folder, [p for p, _ in rows]))
+    return ordering(graded_csv, folder)
 
 
 def ridge(cfg: ExperimentConfig) -> dict[str, Any]:

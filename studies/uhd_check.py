@@ -43,6 +43,12 @@ def score_model(path: Path, images: list[Path]) -> np.ndarray:
         return np.asarray(predictor(images), dtype=np.float64)
 
 
+def ordering(graded_csv: str | Path, model: Path) -> dict[str, float]:
+    """``model``'s within-photo ordering per distortion type on the graded set ``graded_csv``."""
+    rows = read_graded(Path(graded_csv))
+    return ordering_by_type([it for _, it in rows], score_model(model, [p for p, _ in rows]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", required=True, help="graded.csv of the check set")
@@ -60,7 +66,7 @@ def main() -> None:
     }
 
     def measure(path: str) -> dict:
-        return {"ordering": ordering_by_type(items, score_model(Path(path), images))}
+        return {"ordering": ordering(args.set, Path(path))}
 
     measure_models(Path(args.out), header, args.model, measure, lambda entry: entry["ordering"])
 
