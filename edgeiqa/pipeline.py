@@ -10,23 +10,29 @@ Steps, in ``cfg.out`` (each resumable: re-running after an interruption reuses w
    into ``results/<device>.json``;
 4. merge the results into ``report/report.md``, ``report.html`` and ``pareto.png``.
 
+``run.json`` in ``cfg.out`` keeps how long each step took, per invocation, on which CPU (:data:`RUN_RECORD`).
+
 Everything the run does is in the YAML (see ``configs/quickstart.yaml``); :func:`validate_run` checks all
 of it, the export section's names against the export layer's tables included, before any work.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from edgeiqa.bench.device_info import cpu_model
 from edgeiqa.errors import EdgeIQAError
 from edgeiqa.experiment import ExperimentConfig, export_problems, section_problems
+from edgeiqa.fileio import atomic_write_text, read_json_file
 
 
 @dataclass
@@ -63,12 +69,20 @@ class ExperimentResult:
         )
 
 
+# One entry per invocation of a run (a resumed run adds one, whose finished stages take seconds): how long
+# each step took on which CPU, written after every step, so an interrupted run keeps what it measured.
+RUN_RECORD = "run.json"
+
+
 class Steps:
-    """Times each step and says what is happening on stderr (stdout carries the final answer)."""
+    """Times each step and says what is happening on stderr (stdout carries the final answer); with a
+    :meth:`record` file, adds this invocation to it after each step."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet, self.seconds = quiet, {}
         self.started = time.perf_counter()
+        self.began_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.record_file: Path | None = None
 
     def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
         if not self.quiet:
@@ -76,7 +90,32 @@ class Steps:
         t0 = time.perf_counter()
         value = fn()
         self.seconds[name] = round(time.perf_counter() - t0, 2)
+        self.save(finished=False)
         return value
+
+    def record(self, path: Path) -> None:
+        """Keep this invocation in ``path`` (a JSON list of invocations) from now on, steps so far included."""
+        self.record_file = path
+        self.save(finished=False)
+
+    def save(self, finished: bool) -> None:
+        if self.record_file is None:
+            return
+        path = self.record_file
+        history = read_json_file(path, "run record", EdgeIQAError) if path.is_file() else {"invocations": []}
+        if not isinstance(history, dict) or not isinstance(history.get("invocations"), list):
+            raise EdgeIQAError(f"{path}: not a run record (an object with an 'invocations' list); move it aside")
+        entry = {
+            "began_at": self.began_at,
+            "finished": finished,
+            "seconds": round(time.perf_counter() - self.started, 2),
+            "steps": dict(self.seconds),
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+        }
+        kept = [e for e in history["invocations"] if not isinstance(e, dict) or e.get("began_at") != self.began_at]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({"invocations": [*kept, entry]}, indent=1))
 
 
 def validate_run(cfg: ExperimentConfig, path: str | os.PathLike | None = None) -> None:
@@ -169,6 +208,7 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False, *, steps: Steps |
 
     validate_run(cfg)
     steps = steps or Steps(quiet)
+    steps.record(Path(cfg.out) / RUN_RECORD)
     progress = not quiet
     steps(f"train the teacher ({cfg.teacher.model})", lambda: run_teacher(cfg, progress=progress))
     # The ablation's evaluation (next step) scores every model; one evaluation is enough.
@@ -179,6 +219,7 @@ def run_experiment(cfg: ExperimentConfig, quiet: bool = False, *, steps: Steps |
     final = Path(cfg.out) / "student" / "final"
     artifacts = steps("export and parity-gate", lambda: export_all(cfg, final, quiet))
     report = steps("benchmark and report", lambda: bench_and_report(cfg, artifacts, final))
+    steps.save(finished=True)
     return ExperimentResult(
         Path(cfg.out),
         report,

@@ -64,6 +64,36 @@ def test_edgeiqa_run_exports_benches_and_reports_from_the_yaml_alone(tiny_synth,
     before = teacher.stat().st_mtime_ns
     assert main(["run", "--config", str(config), "--out", str(out), "--quiet"]) == 0
     assert teacher.stat().st_mtime_ns == before
+    first, again = json.loads((out / "run.json").read_text())["invocations"]  # one entry per invocation
+    assert first["finished"] and again["finished"] and list(first["steps"]) == list(again["steps"])
+    assert len(first["steps"]) == 5 and first["cores"] >= 1
+
+
+def test_the_run_record_keeps_each_step_as_it_finishes_and_each_invocation(tmp_path) -> None:
+    from edgeiqa.errors import EdgeIQAError
+    from edgeiqa.pipeline import Steps
+
+    def killed() -> None:
+        raise KeyboardInterrupt
+
+    path = tmp_path / "run" / "run.json"
+    steps = Steps(quiet=True)
+    steps.record(path)
+    steps("teacher", lambda: 1)
+    with pytest.raises(KeyboardInterrupt):
+        steps("student", killed)
+    [interrupted] = json.loads(path.read_text())["invocations"]
+    assert list(interrupted["steps"]) == ["teacher"] and not interrupted["finished"]
+    resumed = Steps(quiet=True)
+    resumed.began_at = "a later invocation"
+    resumed.record(path)
+    resumed("teacher", lambda: 1)
+    resumed.save(finished=True)
+    first, second = json.loads(path.read_text())["invocations"]
+    assert first == interrupted and second["finished"] and list(second["steps"]) == ["teacher"]
+    path.write_text("[]")
+    with pytest.raises(EdgeIQAError, match=r"run.json: not a run record"):
+        Steps(quiet=True).record(path)
 
 
 def test_the_quickstart_is_the_preset_run_on_generated_data(tmp_path, monkeypatch) -> None:
