@@ -189,10 +189,14 @@ def plot(rows: dict[str, dict[str, Any]], gmacs: dict[str, float], teacher_gmacs
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    most = max((r["splits"] for r in rows.values()), default=0)
     for role, marker in (("distilled", "o-"), ("alone", "s--")):
-        points = sorted((gmacs[s], r["srcc"]) for s in gmacs if (r := rows.get(f"{s} {role}")))
+        points = sorted((gmacs[s], r["srcc"], r["splits"]) for s in gmacs if (r := rows.get(f"{s} {role}")))
         if points:
-            ax.plot(*zip(*points), marker, label=f"student {role}")
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker, label=f"student {role}")
+        for x, y, splits in points:  # a student still training on some splits: its mean is not comparable yet
+            if splits < most:
+                ax.annotate(f"{splits} of {most} splits", (x, y), textcoords="offset points", xytext=(6, -10))
     if "teacher" in rows:
         ax.axhline(rows["teacher"]["srcc"], color="gray", linestyle=":", label=f"teacher ({teacher_gmacs:.0f} GMACs)")
     if "ridge" in rows:
