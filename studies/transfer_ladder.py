@@ -146,7 +146,9 @@ def uhd_models(out: Path, students: list[str], main_student: str, with_teacher: 
 def uhd_ordering(graded_csv: str, folder: Path) -> dict[str, float]:
     from uhd_check import ordering  # studies/uhd_check.py, beside this script
 
-    return ordering(graded_csv, folder)
+    from edgeiqa.data.graded import read_graded
+
+    return ordering(read_graded(Path(graded_csv)), folder)
 
 
 def ridge(cfg: ExperimentConfig) -> dict[str, Any]:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from edgeiqa.bench.device_info import cpu_model
-from edgeiqa.data.graded import ordering_by_type, read_graded
+from edgeiqa.data.graded import GradedItem, ordering_by_type, read_graded
 from edgeiqa.data.records import ImageRecord
 
 sys.path.insert(0, str(Path(__file__).parent))  # the other studies, beside this one
@@ -43,9 +44,8 @@ def score_model(path: Path, images: list[Path]) -> np.ndarray:
         return np.asarray(predictor(images), dtype=np.float64)
 
 
-def ordering(graded_csv: str | Path, model: Path) -> dict[str, float]:
-    """``model``'s within-photo ordering per distortion type on the graded set ``graded_csv``."""
-    rows = read_graded(Path(graded_csv))
+def ordering(rows: Sequence[tuple[Path, GradedItem]], model: Path) -> dict[str, float]:
+    """``model``'s within-photo ordering per distortion type on a graded set's ``rows`` (:func:`read_graded`)."""
     return ordering_by_type([it for _, it in rows], score_model(model, [p for p, _ in rows]))
 
 
@@ -56,17 +56,16 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     rows = read_graded(Path(args.set))
-    images, items = [p for p, _ in rows], [it for _, it in rows]
     header = {
         "what": "within-photo ordering of graded distortions made at native resolution (UHD check)",
         "set": args.set,
-        "photos": len({it.source for it in items}),
-        "images": len(images),
+        "photos": len({it.source for _, it in rows}),
+        "images": len(rows),
         "device": {"cpu_model": cpu_model()},
     }
 
     def measure(path: str) -> dict:
-        return {"ordering": ordering(args.set, Path(path))}
+        return {"ordering": ordering(rows, Path(path))}
 
     measure_models(Path(args.out), header, args.model, measure, lambda entry: entry["ordering"])
 
