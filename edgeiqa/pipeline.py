@@ -83,6 +83,8 @@ class Steps:
         self.started = time.perf_counter()
         self.began_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.record_file: Path | None = None
+        self.earlier: list[Any] = []  # the record's other invocations, read once by record()
+        self.cpu: str | None = None
 
     def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
         if not self.quiet:
@@ -94,28 +96,27 @@ class Steps:
         return value
 
     def record(self, path: Path) -> None:
-        """Keep this invocation in ``path`` (a JSON list of invocations) from now on, steps so far included."""
-        self.record_file = path
+        """Keep this invocation in ``path`` (an object with a list of invocations) from now on, steps so far
+        included; the invocations already there are read once, here, and kept."""
+        history = read_json_file(path, "run record", EdgeIQAError) if path.is_file() else {"invocations": []}
+        if not isinstance(history, dict) or not isinstance(history.get("invocations"), list):
+            raise EdgeIQAError(f"{path}: not a run record (an object with an 'invocations' list); move it aside")
+        self.record_file, self.earlier, self.cpu = path, history["invocations"], cpu_model()
         self.save(finished=False)
 
     def save(self, finished: bool) -> None:
         if self.record_file is None:
             return
-        path = self.record_file
-        history = read_json_file(path, "run record", EdgeIQAError) if path.is_file() else {"invocations": []}
-        if not isinstance(history, dict) or not isinstance(history.get("invocations"), list):
-            raise EdgeIQAError(f"{path}: not a run record (an object with an 'invocations' list); move it aside")
         entry = {
             "began_at": self.began_at,
             "finished": finished,
             "seconds": round(time.perf_counter() - self.started, 2),
             "steps": dict(self.seconds),
-            "cpu": cpu_model(),
+            "cpu": self.cpu,
             "cores": os.cpu_count(),
         }
-        kept = [e for e in history["invocations"] if not isinstance(e, dict) or e.get("began_at") != self.began_at]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps({"invocations": [*kept, entry]}, indent=1))
+        self.record_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.record_file, json.dumps({"invocations": [*self.earlier, entry]}, indent=1))
 
 
 def validate_run(cfg: ExperimentConfig, path: str | os.PathLike | None = None) -> None:
