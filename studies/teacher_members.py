@@ -56,8 +56,11 @@ def seed_members(source: Path, target: Path) -> None:
         raise SystemExit(f"{members}: no trained ensemble members to start from (run transfer_ladder.py first)")
     for folder in sorted(members.iterdir()):
         dest = target / "teacher" / MEMBERS / folder.name
-        if not dest.exists():
-            shutil.copytree(folder, dest)
+        if not dest.exists():  # copied whole or not at all: a half copy would be trained again from scratch
+            partial = dest.with_name(dest.name + ".copying")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(folder, partial)
+            partial.rename(dest)
     ridge = source / "baseline_ridge.json"
     if ridge.is_file() and not (target / ridge.name).exists():
         shutil.copy2(ridge, target / ridge.name)

@@ -67,3 +67,19 @@ def test_a_much_weaker_second_member_drags_the_ensemble_below_the_best(members) 
     rng = np.random.default_rng(1)
     splits = {str(k): _split(rng, 0.3, 3.0, "0-m") for k in range(3)}
     assert members.pool(splits)["pooled"]["ensemble_minus_best"]["high"] < 0
+
+
+def test_members_are_copied_whole_and_a_half_copy_is_redone(members, tmp_path: Path) -> None:
+    source = tmp_path / "ladder" / "s0"
+    member = source / "teacher" / "members" / "0-eiqanet_lite2"
+    (member / "epoch_0003").mkdir(parents=True)
+    (member / "last.json").write_text('{"dir": "epoch_0003"}')
+    (source / "baseline_ridge.json").write_text("{}")
+    target = tmp_path / "probe" / "s0"
+    stale = target / "teacher" / "members" / "0-eiqanet_lite2.copying"
+    stale.mkdir(parents=True)  # an earlier copy, interrupted
+    members.seed_members(source, target)
+    copied = target / "teacher" / "members"
+    assert sorted(p.name for p in copied.iterdir()) == ["0-eiqanet_lite2"]
+    assert (copied / "0-eiqanet_lite2" / "last.json").read_text() == '{"dir": "epoch_0003"}'
+    assert (target / "baseline_ridge.json").is_file()
