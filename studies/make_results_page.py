@@ -154,6 +154,9 @@ def rows_table(rows: dict[str, dict] | list[dict], first: str = "") -> Section:
     keys: list[str] = []
     for _, row in items:
         keys += [k for k, v in row.items() if k not in keys and cell(v) is not None]
+    for key in [k for k in keys if k.endswith("_ci95") and k.removesuffix("_ci95") in keys]:
+        keys.remove(key)  # beside its value, also when the first row had the value and not the interval
+        keys.insert(keys.index(key.removesuffix("_ci95")) + 1, key)
     shown = [k for k in keys if not (k.endswith("_ci95") and keys.index(k) > 0)]
 
     def value(row: dict, key: str) -> str:

@@ -82,3 +82,11 @@ def test_a_plot_beside_a_results_file_is_shown_under_its_section(page_module, tm
     page = page_module.render(tmp_path)
     assert "![b](../studies/results/b.png)" in page and "![a]" not in page
     assert page.index("![b]") > page.index("## b\n")
+
+
+def test_an_interval_sits_beside_its_value_when_the_first_row_has_no_interval(page_module) -> None:
+    rows = {"pooled": {"srcc": 0.85, "splits": 3}, "split 0": {"srcc": 0.88, "srcc_ci95": [0.83, 0.92], "splits": 1}}
+    header, _, pooled, split = page_module.rows_table(rows, "variant")
+    assert header == "| variant | SRCC [95 % CI] | splits |"
+    assert pooled == "| pooled | 0.8500 | 3 |"
+    assert split == "| split 0 | 0.8800 [0.8300, 0.9200] | 1 |"
