@@ -11,7 +11,8 @@ more seed) is trained after them into ``<root>/s<split>/teacher``, which then ho
 SRCC, the ensemble's, and the paired difference ensemble - best member, where the best member is the one
 with the highest validation SRCC (the test photos do not pick it). ``rows`` has one row per split and a
 pooled one (rendered in docs/results.md). A split already measured is not measured again; the results file
-is written after each split.
+is written after each split. ``--last-epochs`` adds, for measured splits, each member's test SRCC at its
+last epoch where validation picked an earlier one (``teacher.optim.select``: which one to hand on).
 
 It prices the ensemble before the preset pays for it: each member adds its training and its scoring of
 every pool photo to ``edgeiqa run`` (docs/results.md, the preset's step times).
@@ -100,6 +101,29 @@ def measure_split(cfg: ExperimentConfig) -> dict[str, Any]:
     return row
 
 
+def last_epoch_srcc(cfg: ExperimentConfig) -> dict[str, float]:
+    """Each member's test SRCC at its last epoch, where its best validation epoch (what ``select: best``
+    hands on, and what :func:`measure_split` scored) was an earlier one; else at that same epoch."""
+    from edgeiqa.distill.ensemble import EnsembleTeacher, load_ensemble
+    from edgeiqa.distill.runs import load_splits
+    from edgeiqa.distill.saved_model import load_model
+    from edgeiqa.metrics import srcc
+
+    folder = Path(cfg.out) / "teacher"
+    test = load_splits(cfg.data).test
+    mos = np.array([r.mos for r in test], dtype=np.float64)
+    teacher, found = load_ensemble(folder), {}
+    for name in teacher.names:
+        member = folder / MEMBERS / name
+        pointed = {which: json.loads((member / f"{which}.json").read_text())["dir"] for which in ("best", "last")}
+        if pointed["best"] == pointed["last"]:
+            continue
+        last = load_model(member / pointed["last"])
+        mean, _, _ = EnsembleTeacher(member, [last], teacher.tta, teacher.mos_range).score(test)
+        found[name] = srcc(mean, mos)
+    return found
+
+
 def split_row(split: dict[str, Any]) -> dict[str, Any]:
     """A split's table row (no score lists): each member's SRCC, the best member's and the ensemble's."""
     best = split["best_member"]
@@ -112,7 +136,11 @@ def split_row(split: dict[str, Any]) -> dict[str, Any]:
         "ensemble_srcc": split["srcc"]["ensemble"],
         "ensemble_srcc_ci95": split["srcc_ci95"]["ensemble"],
         "ensemble_minus_best": split["ensemble_minus_best"],
-    }
+    } | (
+        {"members_last_epoch_srcc": " / ".join(f"{last.get(n, split['srcc'][n]):.3f}" for n in members)}
+        if (last := split.get("last_epoch_srcc")) is not None
+        else {}
+    )
 
 
 def pool(splits: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -144,6 +172,9 @@ def main() -> None:
         "--member", action="append", type=json.loads, help='teacher.members entry (JSON); default {"seed_offset": 1}'
     )
     parser.add_argument("--split-rule", choices=["random", "folds"], help="data.split (default: the config's)")
+    parser.add_argument(
+        "--last-epochs", action="store_true", help="also score each member's last epoch where best was earlier"
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     base = ExperimentConfig.load(args.config)
@@ -160,12 +191,12 @@ def main() -> None:
     result.update(
         {
             "what": "LIVE-C teacher: each member and their ensemble on the same test photos, per split",
-            "config": args.config,
             "members_added": extra,
             "recipe": recipe_id(cfg),
             "device": {"cpu_model": cpu_model()},
         }
     )
+    result.setdefault("config", args.config)  # where the recipe came from when it was first measured
     splits = result.setdefault("splits", {})
     from edgeiqa.distill.api import run_teacher
 
@@ -178,6 +209,10 @@ def main() -> None:
         splits[str(split)] = measure_split(split_cfg)
         result["rows"] = pool(splits)
         atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
+    for split in args.splits if args.last_epochs else []:
+        if str(split) in splits and "last_epoch_srcc" not in splits[str(split)]:
+            splits[str(split)]["last_epoch_srcc"] = last_epoch_srcc(split_config(cfg, split, Path(args.root)))
+            atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
     result["rows"] = pool(splits)  # also when every split was measured already: the rows follow the code
     atomic_write_text(out, json.dumps(result, indent=1, sort_keys=True))
     print(json.dumps(result["rows"], indent=1))

@@ -83,3 +83,11 @@ def test_members_are_copied_whole_and_a_half_copy_is_redone(members, tmp_path: P
     assert sorted(p.name for p in copied.iterdir()) == ["0-eiqanet_lite2"]
     assert (copied / "0-eiqanet_lite2" / "last.json").read_text() == '{"dir": "epoch_0003"}'
     assert (target / "baseline_ridge.json").is_file()
+
+
+def test_a_split_row_shows_each_members_last_epoch_where_validation_picked_an_earlier_one(members) -> None:
+    split = _split(np.random.default_rng(2), 1.0, 1.0, "0-m") | {"last_epoch_srcc": {"1-m": 0.75}}
+    row = members.split_row(split)
+    assert row["members_srcc"] == "0.800 / 0.700"
+    assert row["members_last_epoch_srcc"] == "0.800 / 0.750"  # member 0's last epoch was its best
+    assert "members_last_epoch_srcc" not in members.split_row(_split(np.random.default_rng(2), 1.0, 1.0, "0-m"))
