@@ -39,8 +39,7 @@ def check_split(base: ExperimentConfig, split: int, root: Path, uhd_set: str | N
     test = load_splits(cfg.data).test
     teacher = load_ensemble(folder)
     mean, _, members = teacher.score(test)
-    low, high = teacher.mos_range
-    pred, mos = mean * (high - low) + low, np.array([r.mos for r in test], dtype=np.float64)
+    pred, mos = teacher.to_mos(mean), np.array([r.mos for r in test], dtype=np.float64)
     floor = ridge(cfg)
     row: dict[str, Any] = {
         "n": len(test),

@@ -82,10 +82,9 @@ def measure_split(cfg: ExperimentConfig) -> dict[str, Any]:
     test = load_splits(cfg.data).test
     teacher = load_ensemble(folder)
     mean, _, members = teacher.score(test)
-    low, high = teacher.mos_range
     mos = np.array([r.mos for r in test], dtype=np.float64)
-    scores = {name: (s * (high - low) + low).tolist() for name, s in members.items()}
-    scores["ensemble"] = (mean * (high - low) + low).tolist()
+    scores = {name: teacher.to_mos(s).tolist() for name, s in members.items()}
+    scores["ensemble"] = teacher.to_mos(mean).tolist()
     validation = {name: best_validation(folder / MEMBERS / name) for name in members}
     best = max(validation, key=validation.__getitem__)
     row: dict[str, Any] = {
@@ -104,6 +103,7 @@ def measure_split(cfg: ExperimentConfig) -> dict[str, Any]:
 def last_epoch_srcc(cfg: ExperimentConfig) -> dict[str, float]:
     """Each member's test SRCC at its last epoch, where its best validation epoch (what ``select: best``
     hands on, and what :func:`measure_split` scored) was an earlier one; else at that same epoch."""
+    from edgeiqa.distill.checkpoint import latest_checkpoint
     from edgeiqa.distill.ensemble import EnsembleTeacher, load_ensemble
     from edgeiqa.distill.runs import load_splits
     from edgeiqa.distill.saved_model import load_model
@@ -115,11 +115,11 @@ def last_epoch_srcc(cfg: ExperimentConfig) -> dict[str, float]:
     teacher, found = load_ensemble(folder), {}
     for name in teacher.names:
         member = folder / MEMBERS / name
-        pointed = {which: json.loads((member / f"{which}.json").read_text())["dir"] for which in ("best", "last")}
-        if pointed["best"] == pointed["last"]:
+        best, last = (latest_checkpoint(member, which, verify=False) for which in ("best", "last"))
+        if best.folder == last.folder:
             continue
-        last = load_model(member / pointed["last"])
-        mean, _, _ = EnsembleTeacher(member, [last], teacher.tta, teacher.mos_range).score(test)
+        model = load_model(last.folder)
+        mean, _, _ = EnsembleTeacher(member, [model], teacher.tta, teacher.mos_range).score(test)
         found[name] = srcc(mean, mos)
     return found
 

@@ -36,8 +36,7 @@ def score_model(path: Path, images: list[Path]) -> np.ndarray:
     if path.is_dir() and (is_ensemble(path) or resolve_checkpoint(path, verify=False).state.get("kind") == "teacher"):
         teacher = load_ensemble(path)
         mean, _, _ = teacher.score([ImageRecord(path=Path(os.path.abspath(p)), mos=0.0) for p in images])
-        low, high = teacher.mos_range
-        return mean * (high - low) + low
+        return teacher.to_mos(mean)
     from edgeiqa.runtime.predictor import Predictor
 
     with Predictor.load(path) as predictor:

@@ -65,6 +65,11 @@ class EnsembleTeacher:
     def names(self) -> list[str]:
         return self.member_names or [m.folder.name for m in self.members]
 
+    def to_mos(self, scores: np.ndarray) -> np.ndarray:
+        """Scores of :meth:`score` (normalised 0..1) on the MOS scale the teacher was trained on."""
+        low, high = self.mos_range
+        return scores * (high - low) + low
+
     def score(
         self, records: Sequence[ImageRecord], device: torch.device | str = "cpu", batch_size: int = 8, workers: int = 0
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:

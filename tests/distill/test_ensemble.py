@@ -147,3 +147,10 @@ def test_the_teacher_folder_is_one_thing_to_point_at(ensemble_run, one_torch_thr
     with Predictor.load(teacher) as predictor:
         scores = predictor([r.path for r in records])
     np.testing.assert_allclose(scores, expected * 100.0, rtol=1e-5, atol=1e-4)
+
+
+def test_scores_map_back_onto_the_teachers_mos_scale(tmp_path) -> None:
+    from edgeiqa.distill.ensemble import EnsembleTeacher
+
+    teacher = EnsembleTeacher(tmp_path, [], ("identity",), (1.0, 5.0))
+    assert teacher.to_mos(np.array([0.0, 0.5, 1.0])).tolist() == [1.0, 3.0, 5.0]
